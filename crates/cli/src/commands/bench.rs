@@ -1,0 +1,137 @@
+//! `nabla bench core`: the core kernels and the framework's own overhead, timed the way
+//! `shared/peers/bench_peers.py` times the peers (warm-up, then repeats of at least 0.25 s; the
+//! value is the median per-iteration time), printed as JSON lines in the peers' schema.
+
+use anyhow::Result;
+use nabla_core::{DType, Reduction, Rng, Tensor, Var};
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Timing settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub warmup: usize,
+    pub min_time_s: f64,
+    pub repeats: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { warmup: 5, min_time_s: 0.25, repeats: 7 }
+    }
+}
+
+/// Per-iteration seconds of `repeats` timed runs, after calibrating the iteration count.
+pub fn time_it(timing: Timing, mut step: impl FnMut()) -> Vec<f64> {
+    for _ in 0..timing.warmup {
+        step();
+    }
+    let mut iters = 1usize;
+    loop {
+        let t0 = Instant::now();
+        for _ in 0..iters {
+            step();
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        if dt >= timing.min_time_s * 0.5 || iters >= 1 << 24 {
+            iters = ((iters as f64 * timing.min_time_s / dt.max(1e-9)).ceil() as usize).max(1);
+            break;
+        }
+        iters *= 2;
+    }
+    (0..timing.repeats).map(|_| {
+        let t0 = Instant::now();
+        for _ in 0..iters {
+            step();
+        }
+        t0.elapsed().as_secs_f64() / iters as f64
+    }).collect()
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut s = xs.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) }
+}
+
+/// One result line in the peers' schema.
+fn line(bench: &str, config: Value, metric: &str, unit: &str, value: f64, samples: &[f64], threads: usize) -> Value {
+    let med = median(samples);
+    json!({
+        "kind": "result", "bench": bench, "framework": "nabla", "config": config,
+        "metric": metric, "unit": unit, "value": value,
+        "median_s_per_iter": med,
+        "min_s_per_iter": samples.iter().copied().fold(f64::INFINITY, f64::min),
+        "max_s_per_iter": samples.iter().copied().fold(0.0, f64::max),
+        "repeats": samples.len(), "threads": threads,
+    })
+}
+
+fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
+    Tensor::randn(shape.to_vec(), 0.0, 1.0, DType::F32, rng).expect("valid shape")
+}
+
+/// GEMM throughput of `op(A) · op(B)` in GFLOP/s. `form` is "nn", "tn" (Aᵀ·B, A stored k×m) or
+/// "nt" (A·Bᵀ, B stored n×k); transposes are views, never copies.
+pub fn gemm(m: usize, k: usize, n: usize, form: &str, timing: Timing, threads: usize) -> Result<Value> {
+    let mut rng = Rng::seed(0);
+    let a = match form { "tn" => randn(&[k, m], &mut rng).t()?, _ => randn(&[m, k], &mut rng) };
+    let b = match form { "nt" => randn(&[n, k], &mut rng).t()?, _ => randn(&[k, n], &mut rng) };
+    let samples = time_it(timing, || { black_box(a.matmul(&b).expect("shapes fit")); });
+    let gflops = 2.0 * (m * n * k) as f64 / median(&samples) / 1e9;
+    Ok(line("gemm", json!({"m": m, "k": k, "n": n, "form": form, "dtype": "float32"}), "gemm_gflops", "GFLOP/s", gflops, &samples, threads))
+}
+
+/// Median time of recording and running `a + b` on two `[8]` tensors, one of them a `Var` (so the
+/// op records its autograd node), in microseconds.
+pub fn op_overhead(timing: Timing, threads: usize) -> Result<Value> {
+    let mut rng = Rng::seed(0);
+    let a = Var::new(&randn(&[8], &mut rng))?.as_tensor();
+    let b = randn(&[8], &mut rng);
+    let samples = time_it(timing, || { black_box(a.add(&b).expect("same shape")); });
+    Ok(line("op_overhead", json!({"op": "add", "shape": [8], "graph": true}), "op_latency", "us", median(&samples) * 1e6, &samples, threads))
+}
+
+/// The peers' "tiny" workload: a 2-8-1 tanh MLP on XOR (batch 4), MSE, plain SGD (lr 0.1): one
+/// step = forward, backward, update. Returns steps/s.
+pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
+    let mut rng = Rng::seed(0);
+    let init = |shape: &[usize], fan_in: usize, rng: &mut Rng| -> Result<Var> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        Ok(Var::new(&Tensor::rand_uniform(shape.to_vec(), -bound, bound, DType::F32, rng)?)?)
+    };
+    let params = [init(&[2, 8], 2, &mut rng)?, init(&[8], 2, &mut rng)?, init(&[8, 1], 8, &mut rng)?, init(&[1], 8, &mut rng)?];
+    let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2])?;
+    let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1])?;
+    let step = || -> Result<()> {
+        let [w1, b1, w2, b2] = params.each_ref().map(Var::as_tensor);
+        let h = x.matmul(&w1)?.add(&b1)?.tanh()?;
+        let loss = h.matmul(&w2)?.add(&b2)?.mse_loss(&y, Reduction::Mean)?;
+        let grads = loss.backward()?;
+        drop((w1, b1, w2, b2, h, loss));
+        for p in &params {
+            let g = grads.get(p).expect("every parameter is in the graph").to_vec::<f32>()?;
+            p.update(|w: &mut [f32]| w.iter_mut().zip(&g).for_each(|(w, g)| *w -= 0.1 * g))?;
+        }
+        Ok(())
+    };
+    let samples = time_it(timing, || step().expect("tiny step"));
+    Ok(line("tiny", json!({"batch": 4}), "train_steps_per_s", "steps/s", 1.0 / median(&samples), &samples, threads))
+}
+
+/// All core benchmarks, one JSON value each, printed as they finish.
+pub fn run_core(timing: Timing, threads: usize, mut emit: impl FnMut(&Value)) -> Result<()> {
+    emit(&op_overhead(timing, threads)?);
+    emit(&tiny_mlp(timing, threads)?);
+    for n in [256, 512, 1024, 2048] {
+        emit(&gemm(n, n, n, "nn", timing, threads)?);
+    }
+    for batch in [32, 128, 512] {
+        emit(&gemm(batch, 784, 256, "nn", timing, threads)?); // forward  X·W
+        emit(&gemm(784, batch, 256, "tn", timing, threads)?); // dW = Xᵀ·dY
+        emit(&gemm(batch, 256, 784, "nt", timing, threads)?); // dX = dY·Wᵀ
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Walking strided layouts: adjacent dims that are laid out contiguously for every operand are
+//! merged first, so that the innermost loop is as long as possible (usually the whole tensor).
+
+use super::PARALLEL_THRESHOLD;
+use crate::layout::Layout;
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+type Merged<const N: usize> = SmallVec<[(usize, [usize; N]); 6]>;
+
+/// Merges dims of `shape` (outermost first) that are contiguous in all operands, dropping
+/// extent-1 dims. Returns (extent, strides per operand) pairs, outermost first.
+fn merge_dims<const N: usize>(shape: &[usize], strides: [&[usize]; N]) -> Merged<N> {
+    let mut merged: Merged<N> = SmallVec::new();
+    for i in (0..shape.len()).rev() {
+        let extent = shape[i];
+        if extent == 1 {
+            continue;
+        }
+        let s: [usize; N] = std::array::from_fn(|k| strides[k][i]);
+        if let Some((inner_extent, inner_strides)) = merged.last_mut()
+            && (0..N).all(|k| s[k] == inner_strides[k] * *inner_extent)
+        {
+            *inner_extent *= extent;
+            continue;
+        }
+        merged.push((extent, s));
+    }
+    merged.reverse();
+    merged
+}
+
+/// Calls `f(offsets, len, strides)` for every run along the innermost merged dim, in row-major
+/// order of the (common) shape. `offsets` are the starting positions in each operand.
+pub(crate) fn for_each_run<const N: usize>(
+    shape: &[usize],
+    strides: [&[usize]; N],
+    starts: [usize; N],
+    mut f: impl FnMut([usize; N], usize, [usize; N]),
+) {
+    if shape.contains(&0) {
+        return;
+    }
+    let merged = merge_dims(shape, strides);
+    let Some(&(inner_len, inner_strides)) = merged.last() else {
+        f(starts, 1, [0; N]);
+        return;
+    };
+    let outer = &merged[..merged.len() - 1];
+    let mut index: SmallVec<[usize; 6]> = SmallVec::from_elem(0, outer.len());
+    let mut offsets = starts;
+    loop {
+        f(offsets, inner_len, inner_strides);
+        // Odometer increment over the outer dims.
+        let mut d = outer.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            index[d] += 1;
+            for k in 0..N {
+                offsets[k] += outer[d].1[k];
+            }
+            if index[d] < outer[d].0 {
+                break;
+            }
+            for k in 0..N {
+                offsets[k] -= outer[d].1[k] * outer[d].0;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+/// The elements of a strided view, copied out in row-major order.
+pub(crate) fn gather<T: Copy>(src: &[T], layout: &Layout) -> Vec<T> {
+    let mut out = Vec::with_capacity(layout.shape.elem_count());
+    for_each_run(
+        layout.shape.dims(),
+        [layout.strides()],
+        [layout.offset],
+        |[o], len, [s]| {
+            if s == 1 {
+                out.extend_from_slice(&src[o..o + len]);
+            } else {
+                out.extend((0..len).map(|i| src[o + i * s]));
+            }
+        },
+    );
+    out
+}
+
+/// `f` applied elementwise to N operands that all have the layout's shape (broadcast views
+/// included), giving a contiguous result. Contiguous operands take a flat (and, when large,
+/// parallel) loop.
+pub(crate) fn map_n<T, U, const N: usize>(
+    srcs: [(&[T], &Layout); N],
+    f: impl Fn([T; N]) -> U + Sync + Send,
+) -> Vec<U>
+where
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync + Default,
+{
+    let shape = srcs[0].1.shape.dims();
+    let n: usize = shape.iter().product();
+    let contiguous: Option<[&[T]; N]> = srcs
+        .iter()
+        .all(|(_, l)| l.is_contiguous())
+        .then(|| std::array::from_fn(|k| &srcs[k].0[srcs[k].1.offset..srcs[k].1.offset + n]));
+    if let Some(flat) = contiguous {
+        if n >= PARALLEL_THRESHOLD {
+            let mut out = vec![U::default(); n];
+            const CHUNK: usize = 1 << 14;
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+                let base = c * CHUNK;
+                for (i, o) in chunk.iter_mut().enumerate() {
+                    *o = f(std::array::from_fn(|k| flat[k][base + i]));
+                }
+            });
+            return out;
+        }
+        return (0..n)
+            .map(|i| f(std::array::from_fn(|k| flat[k][i])))
+            .collect();
+    }
+    let mut out = Vec::with_capacity(n);
+    let strides: [&[usize]; N] = std::array::from_fn(|k| srcs[k].1.strides());
+    let starts: [usize; N] = std::array::from_fn(|k| srcs[k].1.offset);
+    for_each_run(shape, strides, starts, |offsets, len, inner| {
+        out.extend((0..len).map(|i| f(std::array::from_fn(|k| srcs[k].0[offsets[k] + i * inner[k]]))));
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Shape;
+
+    #[test]
+    fn merge_collapses_contiguous_dims() {
+        let l = Layout::contiguous(Shape::from([2, 3, 4]));
+        let m = merge_dims(l.shape.dims(), [l.strides()]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].0, 24);
+    }
+
+    #[test]
+    fn gather_reads_a_transposed_view() {
+        let src: Vec<i32> = (0..6).collect();
+        let l = Layout::contiguous(Shape::from([2, 3])).permuted(&[1, 0]);
+        assert_eq!(gather(&src, &l), vec![0, 3, 1, 4, 2, 5]);
+    }
+}
