@@ -8,8 +8,8 @@ pub mod commands;
 /// Everything a typical program needs.
 pub mod prelude {
     pub use nabla_core::{
-        Conv2dOptions, DType, Error, Grads, Pool2dOptions, Reduction, Result, Rng, Shape, Tensor, Var, no_grad,
-        with_no_grad,
+        Conv2dOptions, DType, Error, Grads, Pool2dOptions, Reduction, Result, Rng, Shape, Tensor,
+        Var, no_grad, with_no_grad,
     };
 }
 

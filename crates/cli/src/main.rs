@@ -47,7 +47,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {
@@ -76,12 +80,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             println!("{} passed, {failed} failed", verdicts.len() - failed);
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        Command::Bench { suite: _, threads, min_time } => {
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
-            let timing = bench::Timing { min_time_s: min_time, ..Default::default() };
+        Command::Bench {
+            suite: _,
+            threads,
+            min_time,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()?;
+            let timing = bench::Timing {
+                min_time_s: min_time,
+                ..Default::default()
+            };
             bench::run_core(timing, threads, |v| println!("{v}"))?;
             Ok(ExitCode::SUCCESS)
         }

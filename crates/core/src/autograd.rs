@@ -118,6 +118,12 @@ pub struct Grads {
     map: HashMap<TensorId, Tensor>,
 }
 
+impl std::fmt::Debug for Grads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.map.iter()).finish()
+    }
+}
+
 impl Grads {
     /// The gradient of the loss with respect to `key`, if it took part in the graph.
     pub fn get(&self, key: impl GradKey) -> Option<&Tensor> {
@@ -182,8 +188,8 @@ impl Tensor {
                 if g.shape() != self.shape() {
                     return Err(Error::ShapeMismatch {
                         op: "backward",
-                        lhs: self.shape().clone(),
-                        rhs: g.shape().clone(),
+                        lhs: self.shape().clone().into(),
+                        rhs: g.shape().clone().into(),
                         reason: "the cotangent must have the output's shape".into(),
                     });
                 }

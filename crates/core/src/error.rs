@@ -11,15 +11,15 @@ pub enum Error {
     #[error("{op}: {lhs} x {rhs}: {reason}")]
     ShapeMismatch {
         op: &'static str,
-        lhs: Shape,
-        rhs: Shape,
+        lhs: Box<Shape>,
+        rhs: Box<Shape>,
         reason: String,
     },
     /// A shape that is wrong for the op on its own (wrong rank, wrong element count, ...).
     #[error("{op}: shape {shape}: {reason}")]
     BadShape {
         op: &'static str,
-        shape: Shape,
+        shape: Box<Shape>,
         reason: String,
     },
     /// A dimension index outside `-rank..rank`.
@@ -28,7 +28,7 @@ pub enum Error {
         op: &'static str,
         dim: isize,
         rank: usize,
-        shape: Shape,
+        shape: Box<Shape>,
     },
     /// Operands of different dtypes (nabla never converts implicitly).
     #[error("{op}: dtype mismatch: {lhs} vs {rhs} (convert one with .to_dtype())")]
@@ -73,7 +73,7 @@ impl Error {
     pub fn bad_shape(op: &'static str, shape: &Shape, reason: impl Into<String>) -> Self {
         Error::BadShape {
             op,
-            shape: shape.clone(),
+            shape: Box::new(shape.clone()),
             reason: reason.into(),
         }
     }

@@ -44,22 +44,44 @@ impl Rng {
 
 impl Tensor {
     /// Uniform samples in `[low, high)`.
-    pub fn rand_uniform(shape: impl Into<Shape>, low: f64, high: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
+    pub fn rand_uniform(
+        shape: impl Into<Shape>,
+        low: f64,
+        high: f64,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
         if !(low.is_finite() && high.is_finite() && low < high) {
-            return Err(Error::invalid("rand_uniform", format!("needs finite low < high, got {low}, {high}")));
+            return Err(Error::invalid(
+                "rand_uniform",
+                format!("needs finite low < high, got {low}, {high}"),
+            ));
         }
         let shape = shape.into();
-        let values: Vec<f64> = (0..shape.elem_count()).map(|_| low + (high - low) * rng.uniform()).collect();
+        let values: Vec<f64> = (0..shape.elem_count())
+            .map(|_| low + (high - low) * rng.uniform())
+            .collect();
         Tensor::from_vec(values, shape)?.to_dtype(dtype)
     }
 
     /// Normal samples with the given mean and standard deviation.
-    pub fn randn(shape: impl Into<Shape>, mean: f64, std: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
+    pub fn randn(
+        shape: impl Into<Shape>,
+        mean: f64,
+        std: f64,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
         if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
-            return Err(Error::invalid("randn", format!("needs a finite mean and std >= 0, got {mean}, {std}")));
+            return Err(Error::invalid(
+                "randn",
+                format!("needs a finite mean and std >= 0, got {mean}, {std}"),
+            ));
         }
         let shape = shape.into();
-        let values: Vec<f64> = (0..shape.elem_count()).map(|_| mean + std * rng.normal()).collect();
+        let values: Vec<f64> = (0..shape.elem_count())
+            .map(|_| mean + std * rng.normal())
+            .collect();
         Tensor::from_vec(values, shape)?.to_dtype(dtype)
     }
 }

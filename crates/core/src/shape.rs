@@ -52,7 +52,7 @@ impl Shape {
                 op,
                 dim,
                 rank: self.rank(),
-                shape: self.clone(),
+                shape: self.clone().into(),
             });
         }
         Ok(d as usize)
@@ -87,8 +87,16 @@ impl Shape {
         let rank = a.rank().max(b.rank());
         let mut out = Dims::from_elem(0, rank);
         for i in 0..rank {
-            let da = if i < rank - a.rank() { 1 } else { a.0[i - (rank - a.rank())] };
-            let db = if i < rank - b.rank() { 1 } else { b.0[i - (rank - b.rank())] };
+            let da = if i < rank - a.rank() {
+                1
+            } else {
+                a.0[i - (rank - a.rank())]
+            };
+            let db = if i < rank - b.rank() {
+                1
+            } else {
+                b.0[i - (rank - b.rank())]
+            };
             out[i] = if da == db || db == 1 {
                 da
             } else if da == 1 {
@@ -96,8 +104,8 @@ impl Shape {
             } else {
                 return Err(Error::ShapeMismatch {
                     op,
-                    lhs: a.clone(),
-                    rhs: b.clone(),
+                    lhs: a.clone().into(),
+                    rhs: b.clone().into(),
                     reason: format!(
                         "cannot broadcast: dim {i} of the broadcast shape has extents {da} and {db}"
                     ),
@@ -177,7 +185,11 @@ mod tests {
         let s = Shape::broadcast("add", &[4, 1, 3].into(), &[5, 1].into()).unwrap();
         assert_eq!(s.dims(), &[4, 5, 3]);
         let e = Shape::broadcast("add", &[2, 3].into(), &[4].into()).unwrap_err();
-        assert!(e.to_string().starts_with("add: [2, 3] x [4]: cannot broadcast"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("add: [2, 3] x [4]: cannot broadcast"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -112,11 +112,7 @@ impl Tensor {
             return Err(Error::bad_shape(
                 "from_vec",
                 &shape,
-                format!(
-                    "needs {} elements, got {}",
-                    shape.elem_count(),
-                    data.len()
-                ),
+                format!("needs {} elements, got {}", shape.elem_count(), data.len()),
             ));
         }
         Ok(Self::from_parts(data, shape))
@@ -289,7 +285,9 @@ impl Tensor {
     }
 
     fn map_vec<T: Element>(&self, f: impl Fn(T) -> f64) -> Vec<f64> {
-        let data = self.contiguous_data::<T>().expect("dtype matched by caller");
+        let data = self
+            .contiguous_data::<T>()
+            .expect("dtype matched by caller");
         data.iter().map(|&v| f(v)).collect()
     }
 

@@ -63,8 +63,8 @@ impl Var {
         if value.shape() != current.shape() {
             return Err(Error::ShapeMismatch {
                 op: "Var::set",
-                lhs: current.shape().clone(),
-                rhs: value.shape().clone(),
+                lhs: current.shape().clone().into(),
+                rhs: value.shape().clone().into(),
                 reason: "a parameter keeps its shape".into(),
             });
         }

@@ -18,7 +18,11 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        Timing { warmup: 5, min_time_s: 0.25, repeats: 7 }
+        Timing {
+            warmup: 5,
+            min_time_s: 0.25,
+            repeats: 7,
+        }
     }
 }
 
@@ -40,24 +44,38 @@ pub fn time_it(timing: Timing, mut step: impl FnMut()) -> Vec<f64> {
         }
         iters *= 2;
     }
-    (0..timing.repeats).map(|_| {
-        let t0 = Instant::now();
-        for _ in 0..iters {
-            step();
-        }
-        t0.elapsed().as_secs_f64() / iters as f64
-    }).collect()
+    (0..timing.repeats)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                step();
+            }
+            t0.elapsed().as_secs_f64() / iters as f64
+        })
+        .collect()
 }
 
 fn median(xs: &[f64]) -> f64 {
     let mut s = xs.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
 }
 
 /// One result line in the peers' schema.
-fn line(bench: &str, config: Value, metric: &str, unit: &str, value: f64, samples: &[f64], threads: usize) -> Value {
+fn line(
+    bench: &str,
+    config: Value,
+    metric: &str,
+    unit: &str,
+    value: f64,
+    samples: &[f64],
+    threads: usize,
+) -> Value {
     let med = median(samples);
     json!({
         "kind": "result", "bench": bench, "framework": "nabla", "config": config,
@@ -75,13 +93,36 @@ fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
 
 /// GEMM throughput of `op(A) · op(B)` in GFLOP/s. `form` is "nn", "tn" (Aᵀ·B, A stored k×m) or
 /// "nt" (A·Bᵀ, B stored n×k); transposes are views, never copies.
-pub fn gemm(m: usize, k: usize, n: usize, form: &str, timing: Timing, threads: usize) -> Result<Value> {
+pub fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    form: &str,
+    timing: Timing,
+    threads: usize,
+) -> Result<Value> {
     let mut rng = Rng::seed(0);
-    let a = match form { "tn" => randn(&[k, m], &mut rng).t()?, _ => randn(&[m, k], &mut rng) };
-    let b = match form { "nt" => randn(&[n, k], &mut rng).t()?, _ => randn(&[k, n], &mut rng) };
-    let samples = time_it(timing, || { black_box(a.matmul(&b).expect("shapes fit")); });
+    let a = match form {
+        "tn" => randn(&[k, m], &mut rng).t()?,
+        _ => randn(&[m, k], &mut rng),
+    };
+    let b = match form {
+        "nt" => randn(&[n, k], &mut rng).t()?,
+        _ => randn(&[k, n], &mut rng),
+    };
+    let samples = time_it(timing, || {
+        black_box(a.matmul(&b).expect("shapes fit"));
+    });
     let gflops = 2.0 * (m * n * k) as f64 / median(&samples) / 1e9;
-    Ok(line("gemm", json!({"m": m, "k": k, "n": n, "form": form, "dtype": "float32"}), "gemm_gflops", "GFLOP/s", gflops, &samples, threads))
+    Ok(line(
+        "gemm",
+        json!({"m": m, "k": k, "n": n, "form": form, "dtype": "float32"}),
+        "gemm_gflops",
+        "GFLOP/s",
+        gflops,
+        &samples,
+        threads,
+    ))
 }
 
 /// Median time of recording and running `a + b` on two `[8]` tensors, one of them a `Var` (so the
@@ -90,8 +131,18 @@ pub fn op_overhead(timing: Timing, threads: usize) -> Result<Value> {
     let mut rng = Rng::seed(0);
     let a = Var::new(&randn(&[8], &mut rng))?.as_tensor();
     let b = randn(&[8], &mut rng);
-    let samples = time_it(timing, || { black_box(a.add(&b).expect("same shape")); });
-    Ok(line("op_overhead", json!({"op": "add", "shape": [8], "graph": true}), "op_latency", "us", median(&samples) * 1e6, &samples, threads))
+    let samples = time_it(timing, || {
+        black_box(a.add(&b).expect("same shape"));
+    });
+    Ok(line(
+        "op_overhead",
+        json!({"op": "add", "shape": [8], "graph": true}),
+        "op_latency",
+        "us",
+        median(&samples) * 1e6,
+        &samples,
+        threads,
+    ))
 }
 
 /// The peers' "tiny" workload: a 2-8-1 tanh MLP on XOR (batch 4), MSE, plain SGD (lr 0.1): one
@@ -100,9 +151,20 @@ pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
     let mut rng = Rng::seed(0);
     let init = |shape: &[usize], fan_in: usize, rng: &mut Rng| -> Result<Var> {
         let bound = 1.0 / (fan_in as f64).sqrt();
-        Ok(Var::new(&Tensor::rand_uniform(shape.to_vec(), -bound, bound, DType::F32, rng)?)?)
+        Ok(Var::new(&Tensor::rand_uniform(
+            shape.to_vec(),
+            -bound,
+            bound,
+            DType::F32,
+            rng,
+        )?)?)
     };
-    let params = [init(&[2, 8], 2, &mut rng)?, init(&[8], 2, &mut rng)?, init(&[8, 1], 8, &mut rng)?, init(&[1], 8, &mut rng)?];
+    let params = [
+        init(&[2, 8], 2, &mut rng)?,
+        init(&[8], 2, &mut rng)?,
+        init(&[8, 1], 8, &mut rng)?,
+        init(&[1], 8, &mut rng)?,
+    ];
     let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2])?;
     let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1])?;
     let step = || -> Result<()> {
@@ -112,13 +174,24 @@ pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
         let grads = loss.backward()?;
         drop((w1, b1, w2, b2, h, loss));
         for p in &params {
-            let g = grads.get(p).expect("every parameter is in the graph").to_vec::<f32>()?;
+            let g = grads
+                .get(p)
+                .expect("every parameter is in the graph")
+                .to_vec::<f32>()?;
             p.update(|w: &mut [f32]| w.iter_mut().zip(&g).for_each(|(w, g)| *w -= 0.1 * g))?;
         }
         Ok(())
     };
     let samples = time_it(timing, || step().expect("tiny step"));
-    Ok(line("tiny", json!({"batch": 4}), "train_steps_per_s", "steps/s", 1.0 / median(&samples), &samples, threads))
+    Ok(line(
+        "tiny",
+        json!({"batch": 4}),
+        "train_steps_per_s",
+        "steps/s",
+        1.0 / median(&samples),
+        &samples,
+        threads,
+    ))
 }
 
 /// All core benchmarks, one JSON value each, printed as they finish.

@@ -60,7 +60,8 @@ pub(crate) fn im2col<T: Float>(x: &[T], g: &Window, cols: &mut [T]) {
                         Some(iy) => {
                             let src = &x[(c * g.h + iy) * g.w..][..g.w];
                             for (ox, d) in dst.iter_mut().enumerate() {
-                                *d = Window::source(ox, j, g.sw, g.pw, g.dw, g.w).map_or(T::zero(), |ix| src[ix]);
+                                *d = Window::source(ox, j, g.sw, g.pw, g.dw, g.w)
+                                    .map_or(T::zero(), |ix| src[ix]);
                             }
                         }
                     }
@@ -78,7 +79,9 @@ pub(crate) fn col2im<T: Float>(cols: &[T], g: &Window, dx: &mut [T]) {
             for j in 0..g.kw {
                 let row = &cols[((c * g.kh + i) * g.kw + j) * p..][..p];
                 for oy in 0..g.ho {
-                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, g.dh, g.h) else { continue };
+                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, g.dh, g.h) else {
+                        continue;
+                    };
                     let dst = &mut dx[(c * g.h + iy) * g.w..][..g.w];
                     for ox in 0..g.wo {
                         if let Some(ix) = Window::source(ox, j, g.sw, g.pw, g.dw, g.w) {
@@ -101,9 +104,13 @@ pub(crate) fn max_pool<T: Float>(x: &[T], g: &Window, out: &mut [T], argmax: &mu
                 let mut best = T::neg_infinity();
                 let mut best_at = usize::MAX;
                 for i in 0..g.kh {
-                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, g.dh, g.h) else { continue };
+                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, g.dh, g.h) else {
+                        continue;
+                    };
                     for j in 0..g.kw {
-                        let Some(ix) = Window::source(ox, j, g.sw, g.pw, g.dw, g.w) else { continue };
+                        let Some(ix) = Window::source(ox, j, g.sw, g.pw, g.dw, g.w) else {
+                            continue;
+                        };
                         let v = plane[iy * g.w + ix];
                         if v > best || best_at == usize::MAX || v.is_nan() {
                             best = v;
@@ -132,7 +139,9 @@ pub(crate) fn avg_pool<T: Float>(x: &[T], g: &Window, out: &mut [T]) {
             for ox in 0..g.wo {
                 let mut sum = T::zero();
                 for i in 0..g.kh {
-                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, 1, g.h) else { continue };
+                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, 1, g.h) else {
+                        continue;
+                    };
                     for j in 0..g.kw {
                         if let Some(ix) = Window::source(ox, j, g.sw, g.pw, 1, g.w) {
                             sum += plane[iy * g.w + ix];
@@ -154,7 +163,9 @@ pub(crate) fn avg_pool_backward<T: Float>(grad: &[T], g: &Window, dx: &mut [T]) 
             for ox in 0..g.wo {
                 let share = grad[(c * g.ho + oy) * g.wo + ox] * inv;
                 for i in 0..g.kh {
-                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, 1, g.h) else { continue };
+                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, 1, g.h) else {
+                        continue;
+                    };
                     for j in 0..g.kw {
                         if let Some(ix) = Window::source(ox, j, g.sw, g.pw, 1, g.w) {
                             plane[iy * g.w + ix] += share;

@@ -78,7 +78,12 @@ pub(crate) fn extreme_middle<T: Float>(
 }
 
 /// Calls `f(offset, stride)` for each of the `outer * inner` lines along the middle axis.
-pub(crate) fn for_each_line(outer: usize, len: usize, inner: usize, mut f: impl FnMut(usize, usize)) {
+pub(crate) fn for_each_line(
+    outer: usize,
+    len: usize,
+    inner: usize,
+    mut f: impl FnMut(usize, usize),
+) {
     for o in 0..outer {
         for i in 0..inner {
             f(o * len * inner + i, inner);

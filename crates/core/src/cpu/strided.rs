@@ -59,15 +59,15 @@ pub(crate) fn for_each_run<const N: usize>(
             }
             d -= 1;
             index[d] += 1;
-            for k in 0..N {
-                offsets[k] += outer[d].1[k];
-            }
-            if index[d] < outer[d].0 {
+            let (extent, strides) = outer[d];
+            offsets.iter_mut().zip(strides).for_each(|(o, s)| *o += s);
+            if index[d] < extent {
                 break;
             }
-            for k in 0..N {
-                offsets[k] -= outer[d].1[k] * outer[d].0;
-            }
+            offsets
+                .iter_mut()
+                .zip(strides)
+                .for_each(|(o, s)| *o -= s * extent);
             index[d] = 0;
         }
     }
@@ -112,12 +112,14 @@ where
         if n >= PARALLEL_THRESHOLD {
             let mut out = vec![U::default(); n];
             const CHUNK: usize = 1 << 14;
-            out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-                let base = c * CHUNK;
-                for (i, o) in chunk.iter_mut().enumerate() {
-                    *o = f(std::array::from_fn(|k| flat[k][base + i]));
-                }
-            });
+            out.par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    let base = c * CHUNK;
+                    for (i, o) in chunk.iter_mut().enumerate() {
+                        *o = f(std::array::from_fn(|k| flat[k][base + i]));
+                    }
+                });
             return out;
         }
         return (0..n)
@@ -128,7 +130,11 @@ where
     let strides: [&[usize]; N] = std::array::from_fn(|k| srcs[k].1.strides());
     let starts: [usize; N] = std::array::from_fn(|k| srcs[k].1.offset);
     for_each_run(shape, strides, starts, |offsets, len, inner| {
-        out.extend((0..len).map(|i| f(std::array::from_fn(|k| srcs[k].0[offsets[k] + i * inner[k]]))));
+        out.extend((0..len).map(|i| {
+            f(std::array::from_fn(|k| {
+                srcs[k].0[offsets[k] + i * inner[k]]
+            }))
+        }));
     });
     out
 }

@@ -10,28 +10,40 @@ use crate::tensor::float_dispatch;
 use crate::{Error, Result, Tensor};
 use smallvec::smallvec;
 
-unary_fn!(Relu, "relu", |x| if x > T::zero() { x } else { T::zero() },
-    |x, y| if x > T::zero() { T::one() } else { T::zero() });
+unary_fn!(
+    Relu,
+    "relu",
+    |x| if x > T::zero() { x } else { T::zero() },
+    |x, y| if x > T::zero() { T::one() } else { T::zero() }
+);
 
 // σ(x) computed without overflow for any x: exp of a non-positive number only.
-unary_fn!(Sigmoid, "sigmoid", |x| if x >= T::zero() {
+unary_fn!(
+    Sigmoid,
+    "sigmoid",
+    |x| if x >= T::zero() {
         T::one() / (T::one() + (-x).exp())
     } else {
         let e = x.exp();
         e / (T::one() + e)
     },
-    |x, y| y * (T::one() - y));
+    |x, y| y * (T::one() - y)
+);
 
 unary_fn!(Tanh, "tanh", |x| x.tanh(), |x, y| T::one() - y * y);
 
 // GELU(x) = x Φ(x) with the exact normal CDF Φ(x) = (1 + erf(x/√2)) / 2 (PyTorch's default);
 // GELU'(x) = Φ(x) + x φ(x).
-unary_fn!(Gelu, "gelu", |x| x * c::<T>(0.5) * (T::one() + (x * T::FRAC_1_SQRT_2()).erf()),
+unary_fn!(
+    Gelu,
+    "gelu",
+    |x| x * c::<T>(0.5) * (T::one() + (x * T::FRAC_1_SQRT_2()).erf()),
     |x, y| {
         let cdf = c::<T>(0.5) * (T::one() + (x * T::FRAC_1_SQRT_2()).erf());
         let pdf = (-(x * x) * c::<T>(0.5)).exp() * c::<T>(0.398_942_280_401_432_7);
         cdf + x * pdf
-    });
+    }
+);
 
 #[derive(Clone, Copy)]
 struct LeakyRelu(f64);
@@ -50,10 +62,18 @@ struct Elu(f64);
 impl UnaryFn for Elu {
     const NAME: &'static str = "elu";
     fn f<T: Float>(&self, x: T) -> T {
-        if x > T::zero() { x } else { c::<T>(self.0) * x.exp_m1() }
+        if x > T::zero() {
+            x
+        } else {
+            c::<T>(self.0) * x.exp_m1()
+        }
     }
     fn df<T: Float>(&self, x: T, _y: T) -> T {
-        if x > T::zero() { T::one() } else { c::<T>(self.0) * x.exp() }
+        if x > T::zero() {
+            T::one()
+        } else {
+            c::<T>(self.0) * x.exp()
+        }
     }
 }
 
@@ -65,10 +85,18 @@ struct HardTanh {
 impl UnaryFn for HardTanh {
     const NAME: &'static str = "hard_tanh";
     fn f<T: Float>(&self, x: T) -> T {
-        if x.is_nan() { x } else { x.max(c(self.min)).min(c(self.max)) }
+        if x.is_nan() {
+            x
+        } else {
+            x.max(c(self.min)).min(c(self.max))
+        }
     }
     fn df<T: Float>(&self, x: T, _y: T) -> T {
-        if x > c(self.min) && x < c(self.max) { T::one() } else { T::zero() }
+        if x > c(self.min) && x < c(self.max) {
+            T::one()
+        } else {
+            T::zero()
+        }
     }
 }
 
@@ -103,8 +131,11 @@ impl Tensor {
     /// `x` clamped to `[min, max]`; derivative 1 strictly inside, 0 at and beyond the bounds
     /// (PyTorch's `hardtanh`; note `clamp` passes the gradient at the bounds).
     pub fn hard_tanh(&self, min: f64, max: f64) -> Result<Tensor> {
-        if !(min < max) {
-            return Err(Error::invalid("hard_tanh", format!("needs min < max, got min {min}, max {max}")));
+        if min.is_nan() || max.is_nan() || min >= max {
+            return Err(Error::invalid(
+                "hard_tanh",
+                format!("needs min < max, got min {min}, max {max}"),
+            ));
         }
         self.unary(HardTanh { min, max })
     }
@@ -127,8 +158,8 @@ impl Tensor {
         } else {
             return Err(Error::ShapeMismatch {
                 op: "prelu",
-                lhs: self.shape().clone(),
-                rhs: weight.shape().clone(),
+                lhs: self.shape().clone().into(),
+                rhs: weight.shape().clone().into(),
                 reason: "the weight needs 1 element or one per channel (dim 1 of the input)".into(),
             });
         };
@@ -157,7 +188,12 @@ impl Tensor {
         float_dispatch!(dtype, op, |T| {
             let x = self.float_data::<T>();
             let y = softmax_middle(&x, outer, len, inner, log);
-            Ok(Tensor::record_vec(y, self.shape().clone(), &[self], SoftmaxBackward { dim, log }))
+            Ok(Tensor::record_vec(
+                y,
+                self.shape().clone(),
+                &[self],
+                SoftmaxBackward { dim, log },
+            ))
         })
     }
 
@@ -167,7 +203,10 @@ impl Tensor {
     pub fn dropout(&self, p: f64, rng: &mut Rng) -> Result<Tensor> {
         let dtype = self.expect_float("dropout")?;
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::invalid("dropout", format!("p must be in [0, 1], got {p}")));
+            return Err(Error::invalid(
+                "dropout",
+                format!("p must be in [0, 1], got {p}"),
+            ));
         }
         if p == 0.0 {
             return Ok(self.clone());
@@ -189,7 +228,10 @@ fn check_finite(op: &'static str, name: &str, v: f64) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(Error::invalid(op, format!("{name} must be finite, got {v}")))
+        Err(Error::invalid(
+            op,
+            format!("{name} must be finite, got {v}"),
+        ))
     }
 }
 
@@ -214,7 +256,14 @@ impl Backward for SoftmaxBackward {
     fn backward(&self, _inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<InputGrads> {
         let (outer, len, inner) = split_at_dim(y.dims(), self.dim);
         float_dispatch!(y.dtype(), self.name(), |T| {
-            let dx = softmax_backward_middle(&y.float_data::<T>(), &g.float_data::<T>(), outer, len, inner, self.log);
+            let dx = softmax_backward_middle(
+                &y.float_data::<T>(),
+                &g.float_data::<T>(),
+                outer,
+                len,
+                inner,
+                self.log,
+            );
             Ok(smallvec![Some(Tensor::from_parts(dx, y.shape().clone()))])
         })
     }

@@ -20,7 +20,11 @@ pub struct Conv2dOptions {
 
 impl Default for Conv2dOptions {
     fn default() -> Self {
-        Conv2dOptions { stride: [1, 1], padding: [0, 0], dilation: [1, 1] }
+        Conv2dOptions {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        }
     }
 }
 
@@ -35,7 +39,11 @@ pub struct Pool2dOptions {
 impl Pool2dOptions {
     /// A `k x k` window moving by `k` (non-overlapping), no padding.
     pub fn square(k: usize) -> Self {
-        Pool2dOptions { kernel: [k, k], stride: [k, k], padding: [0, 0] }
+        Pool2dOptions {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+        }
     }
 }
 
@@ -43,20 +51,54 @@ fn check_nchw(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
     x.expect_float(op)?;
     match *x.dims() {
         [n, c, h, w] => Ok([n, c, h, w]),
-        _ => Err(Error::bad_shape(op, x.shape(), "expects a 4-D [batch, channels, height, width] input")),
+        _ => Err(Error::bad_shape(
+            op,
+            x.shape(),
+            "expects a 4-D [batch, channels, height, width] input",
+        )),
     }
 }
 
-fn window(op: &'static str, x: &Tensor, c: usize, h: usize, w: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2]) -> Result<Window> {
+fn window(
+    op: &'static str,
+    x: &Tensor,
+    [c, h, w]: [usize; 3],
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    d: [usize; 2],
+) -> Result<Window> {
     if k.contains(&0) || s.contains(&0) || d.contains(&0) {
-        return Err(Error::invalid(op, format!("kernel {k:?}, stride {s:?} and dilation {d:?} must be positive")));
+        return Err(Error::invalid(
+            op,
+            format!("kernel {k:?}, stride {s:?} and dilation {d:?} must be positive"),
+        ));
     }
     let ho = Window::out_len(h, k[0], s[0], p[0], d[0]);
     let wo = Window::out_len(w, k[1], s[1], p[1], d[1]);
     match (ho, wo) {
-        (Some(ho), Some(wo)) => Ok(Window { c, h, w, kh: k[0], kw: k[1], sh: s[0], sw: s[1], ph: p[0], pw: p[1], dh: d[0], dw: d[1], ho, wo }),
-        _ => Err(Error::bad_shape(op, x.shape(), format!(
-            "the kernel {k:?} (dilation {d:?}) does not fit in the input of {h}x{w} padded by {p:?}"))),
+        (Some(ho), Some(wo)) => Ok(Window {
+            c,
+            h,
+            w,
+            kh: k[0],
+            kw: k[1],
+            sh: s[0],
+            sw: s[1],
+            ph: p[0],
+            pw: p[1],
+            dh: d[0],
+            dw: d[1],
+            ho,
+            wo,
+        }),
+        _ => Err(Error::bad_shape(
+            op,
+            x.shape(),
+            format!(
+                "the kernel {k:?} (dilation {d:?}) does not fit in the input of {h}x{w} padded by {p:?}"
+            ),
+        )),
     }
 }
 
@@ -64,31 +106,63 @@ impl Tensor {
     /// 2-D convolution of `[N, C, H, W]` by a `[O, C, kh, kw]` kernel, plus an optional `[O]`
     /// bias: `y[n, o] = b[o] + Σ_c x[n, c] ⋆ w[o, c]`. Computed as one GEMM per sample over the
     /// im2col matrix.
-    pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        opts: Conv2dOptions,
+    ) -> Result<Tensor> {
         let [n, c, h, w] = check_nchw("conv2d", self)?;
         let dtype = self.same_dtype("conv2d", weight)?;
         let [o, wc, kh, kw] = match *weight.dims() {
             [o, wc, kh, kw] => [o, wc, kh, kw],
-            _ => return Err(Error::ShapeMismatch { op: "conv2d", lhs: self.shape().clone(), rhs: weight.shape().clone(),
-                reason: "the weight must be 4-D [out_channels, in_channels, kh, kw]".into() }),
+            _ => {
+                return Err(Error::ShapeMismatch {
+                    op: "conv2d",
+                    lhs: self.shape().clone().into(),
+                    rhs: weight.shape().clone().into(),
+                    reason: "the weight must be 4-D [out_channels, in_channels, kh, kw]".into(),
+                });
+            }
         };
         if wc != c {
-            return Err(Error::ShapeMismatch { op: "conv2d", lhs: self.shape().clone(), rhs: weight.shape().clone(),
-                reason: format!("input channels differ ({c} != {wc})") });
+            return Err(Error::ShapeMismatch {
+                op: "conv2d",
+                lhs: self.shape().clone().into(),
+                rhs: weight.shape().clone().into(),
+                reason: format!("input channels differ ({c} != {wc})"),
+            });
         }
         if let Some(b) = bias {
             self.same_dtype("conv2d", b)?;
             if b.dims() != [o] {
-                return Err(Error::ShapeMismatch { op: "conv2d", lhs: weight.shape().clone(), rhs: b.shape().clone(),
-                    reason: format!("the bias must have shape [{o}]") });
+                return Err(Error::ShapeMismatch {
+                    op: "conv2d",
+                    lhs: weight.shape().clone().into(),
+                    rhs: b.shape().clone().into(),
+                    reason: format!("the bias must have shape [{o}]"),
+                });
             }
         }
-        let g = window("conv2d", self, c, h, w, [kh, kw], opts.stride, opts.padding, opts.dilation)?;
+        let g = window(
+            "conv2d",
+            self,
+            [c, h, w],
+            [kh, kw],
+            opts.stride,
+            opts.padding,
+            opts.dilation,
+        )?;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         float_dispatch!(dtype, "conv2d", |T| {
             let out = conv_forward::<T>(self, weight, bias, &g, n, o)?;
-            Ok(Tensor::record_vec(out, [n, o, g.ho, g.wo].into(), &inputs, Conv2dBackward { g }))
+            Ok(Tensor::record_vec(
+                out,
+                [n, o, g.ho, g.wo].into(),
+                &inputs,
+                Conv2dBackward { g },
+            ))
         })
     }
 
@@ -102,9 +176,19 @@ impl Tensor {
             let mut out = vec![T::zero(); n * plane_out];
             let mut argmax = vec![0usize; n * plane_out];
             for s in 0..n {
-                max_pool(&x[s * plane_in..][..plane_in], &g, &mut out[s * plane_out..][..plane_out], &mut argmax[s * plane_out..][..plane_out]);
+                max_pool(
+                    &x[s * plane_in..][..plane_in],
+                    &g,
+                    &mut out[s * plane_out..][..plane_out],
+                    &mut argmax[s * plane_out..][..plane_out],
+                );
             }
-            Ok(Tensor::record_vec(out, [n, g.c, g.ho, g.wo].into(), &[self], MaxPoolBackward { g, argmax }))
+            Ok(Tensor::record_vec(
+                out,
+                [n, g.c, g.ho, g.wo].into(),
+                &[self],
+                MaxPoolBackward { g, argmax },
+            ))
         })
     }
 
@@ -116,9 +200,18 @@ impl Tensor {
             let (plane_in, plane_out) = (g.c * g.h * g.w, g.c * g.positions());
             let mut out = vec![T::zero(); n * plane_out];
             for s in 0..n {
-                avg_pool(&x[s * plane_in..][..plane_in], &g, &mut out[s * plane_out..][..plane_out]);
+                avg_pool(
+                    &x[s * plane_in..][..plane_in],
+                    &g,
+                    &mut out[s * plane_out..][..plane_out],
+                );
             }
-            Ok(Tensor::record_vec(out, [n, g.c, g.ho, g.wo].into(), &[self], AvgPoolBackward { g }))
+            Ok(Tensor::record_vec(
+                out,
+                [n, g.c, g.ho, g.wo].into(),
+                &[self],
+                AvgPoolBackward { g },
+            ))
         })
     }
 
@@ -126,16 +219,39 @@ impl Tensor {
         let [n, c, h, w] = check_nchw(op, self)?;
         for a in 0..2 {
             if opts.padding[a] * 2 > opts.kernel[a] {
-                return Err(Error::invalid(op, format!(
-                    "padding {:?} must be at most half the kernel {:?}", opts.padding, opts.kernel)));
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "padding {:?} must be at most half the kernel {:?}",
+                        opts.padding, opts.kernel
+                    ),
+                ));
             }
         }
-        Ok((window(op, self, c, h, w, opts.kernel, opts.stride, opts.padding, [1, 1])?, n))
+        Ok((
+            window(
+                op,
+                self,
+                [c, h, w],
+                opts.kernel,
+                opts.stride,
+                opts.padding,
+                [1, 1],
+            )?,
+            n,
+        ))
     }
 }
 
 /// Per sample: `y[n] = W [O, CKK] · cols(x[n]) [CKK, P] (+ b)`, samples in parallel.
-fn conv_forward<T: Float + Element>(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &Window, n: usize, o: usize) -> Result<Vec<T>> {
+fn conv_forward<T: Float + Element>(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    g: &Window,
+    n: usize,
+    o: usize,
+) -> Result<Vec<T>> {
     let xd = x.float_data::<T>();
     let wd = weight.float_data::<T>();
     let bd = bias.map(|b| b.float_data::<T>());
@@ -144,12 +260,34 @@ fn conv_forward<T: Float + Element>(x: &Tensor, weight: &Tensor, bias: Option<&T
     if out.is_empty() {
         return Ok(out);
     }
-    let threads = if n == 1 { rayon::current_num_threads() } else { 1 };
+    let threads = if n == 1 {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     out.par_chunks_mut(o * p).enumerate().for_each_init(
         || vec![T::zero(); ckk * p],
         |cols, (s, y)| {
             im2col(&xd[s * plane_in..][..plane_in], g, cols);
-            matmul_into(o, p, ckk, MatRef { data: &wd, offset: 0, rs: ckk, cs: 1 }, MatRef { data: cols, offset: 0, rs: p, cs: 1 }, y, threads);
+            matmul_into(
+                o,
+                p,
+                ckk,
+                MatRef {
+                    data: &wd,
+                    offset: 0,
+                    rs: ckk,
+                    cs: 1,
+                },
+                MatRef {
+                    data: cols,
+                    offset: 0,
+                    rs: p,
+                    cs: 1,
+                },
+                y,
+                threads,
+            );
             if let Some(b) = &bd {
                 for (row, &bv) in y.chunks_mut(p).zip(b.iter()) {
                     row.iter_mut().for_each(|v| *v += bv);
@@ -169,12 +307,18 @@ impl Backward for Conv2dBackward {
         "conv2d"
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, grad: &Tensor) -> Result<InputGrads> {
-        float_dispatch!(grad.dtype(), "conv2d", |T| conv_backward::<T>(&self.g, inputs, grad))
+        float_dispatch!(grad.dtype(), "conv2d", |T| conv_backward::<T>(
+            &self.g, inputs, grad
+        ))
     }
 }
 
 /// `dW = Σ_n G[n] · cols(x[n])ᵀ`, `dx[n] = col2im(Wᵀ · G[n])`, `db = Σ_{n,y,x} G`.
-fn conv_backward<T: Float + Element>(g: &Window, inputs: &[Tensor], grad: &Tensor) -> Result<InputGrads> {
+fn conv_backward<T: Float + Element>(
+    g: &Window,
+    inputs: &[Tensor],
+    grad: &Tensor,
+) -> Result<InputGrads> {
     let (x, weight) = (&inputs[0], &inputs[1]);
     let (n, o) = (x.dims()[0], weight.dims()[0]);
     let (ckk, p, plane_in) = (g.patch_len(), g.positions(), g.c * g.h * g.w);
@@ -185,19 +329,50 @@ fn conv_backward<T: Float + Element>(g: &Window, inputs: &[Tensor], grad: &Tenso
     let need_x = x.requires_grad();
     let mut dx = vec![T::zero(); if need_x { n * plane_in } else { 0 }];
     let dw = if need_w {
-        (0..n).into_par_iter().fold(
-            || (vec![T::zero(); o * ckk], vec![T::zero(); ckk * p], vec![T::zero(); o * ckk]),
-            |(mut acc, mut cols, mut part), s| {
-                im2col(&xd[s * plane_in..][..plane_in], g, &mut cols);
-                // part = G[s] [O, P] · colsᵀ [P, CKK]
-                matmul_into(o, ckk, p, MatRef { data: &gd, offset: s * o * p, rs: p, cs: 1 }, MatRef { data: &cols, offset: 0, rs: 1, cs: p }, &mut part, 1);
-                acc.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
-                (acc, cols, part)
-            },
-        ).map(|(acc, _, _)| acc).reduce(|| vec![T::zero(); o * ckk], |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
-            a
-        })
+        (0..n)
+            .into_par_iter()
+            .fold(
+                || {
+                    (
+                        vec![T::zero(); o * ckk],
+                        vec![T::zero(); ckk * p],
+                        vec![T::zero(); o * ckk],
+                    )
+                },
+                |(mut acc, mut cols, mut part), s| {
+                    im2col(&xd[s * plane_in..][..plane_in], g, &mut cols);
+                    // part = G[s] [O, P] · colsᵀ [P, CKK]
+                    matmul_into(
+                        o,
+                        ckk,
+                        p,
+                        MatRef {
+                            data: &gd,
+                            offset: s * o * p,
+                            rs: p,
+                            cs: 1,
+                        },
+                        MatRef {
+                            data: &cols,
+                            offset: 0,
+                            rs: 1,
+                            cs: p,
+                        },
+                        &mut part,
+                        1,
+                    );
+                    acc.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
+                    (acc, cols, part)
+                },
+            )
+            .map(|(acc, _, _)| acc)
+            .reduce(
+                || vec![T::zero(); o * ckk],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
+                    a
+                },
+            )
     } else {
         Vec::new()
     };
@@ -206,7 +381,25 @@ fn conv_backward<T: Float + Element>(g: &Window, inputs: &[Tensor], grad: &Tenso
             || vec![T::zero(); ckk * p],
             |dcols, (s, dxs)| {
                 // dcols = Wᵀ [CKK, O] · G[s] [O, P]
-                matmul_into(ckk, p, o, MatRef { data: &wd, offset: 0, rs: 1, cs: ckk }, MatRef { data: &gd, offset: s * o * p, rs: p, cs: 1 }, dcols, 1);
+                matmul_into(
+                    ckk,
+                    p,
+                    o,
+                    MatRef {
+                        data: &wd,
+                        offset: 0,
+                        rs: 1,
+                        cs: ckk,
+                    },
+                    MatRef {
+                        data: &gd,
+                        offset: s * o * p,
+                        rs: p,
+                        cs: 1,
+                    },
+                    dcols,
+                    1,
+                );
                 col2im(dcols, g, dxs);
             },
         );
@@ -216,7 +409,11 @@ fn conv_backward<T: Float + Element>(g: &Window, inputs: &[Tensor], grad: &Tenso
         need_w.then(|| Tensor::from_parts(dw, weight.shape().clone())),
     ];
     if let Some(b) = inputs.get(2) {
-        grads.push(if b.requires_grad() { Some(grad.sum_dims(&[0, 2, 3], false)?) } else { None });
+        grads.push(if b.requires_grad() {
+            Some(grad.sum_dims(&[0, 2, 3], false)?)
+        } else {
+            None
+        });
     }
     Ok(grads)
 }
@@ -258,12 +455,19 @@ impl Backward for AvgPoolBackward {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, grad: &Tensor) -> Result<InputGrads> {
         let x = &inputs[0];
-        let (plane_in, plane_out) = (self.g.c * self.g.h * self.g.w, self.g.c * self.g.positions());
+        let (plane_in, plane_out) = (
+            self.g.c * self.g.h * self.g.w,
+            self.g.c * self.g.positions(),
+        );
         float_dispatch!(grad.dtype(), "avg_pool2d", |T| {
             let gd = grad.float_data::<T>();
             let mut dx = vec![T::zero(); x.elem_count()];
             for s in 0..x.dims()[0] {
-                avg_pool_backward(&gd[s * plane_out..][..plane_out], &self.g, &mut dx[s * plane_in..][..plane_in]);
+                avg_pool_backward(
+                    &gd[s * plane_out..][..plane_out],
+                    &self.g,
+                    &mut dx[s * plane_in..][..plane_in],
+                );
             }
             Ok(smallvec![Some(Tensor::from_parts(dx, x.shape().clone()))])
         })

@@ -55,12 +55,20 @@ impl Tensor {
     }
 
     /// Applies a binary function with broadcasting and records `backward`.
-    fn binary<F: BinaryFn>(&self, rhs: &Tensor, op: F, backward: impl Backward + 'static) -> Result<Tensor> {
+    fn binary<F: BinaryFn>(
+        &self,
+        rhs: &Tensor,
+        op: F,
+        backward: impl Backward + 'static,
+    ) -> Result<Tensor> {
         let dtype = self.same_dtype(F::NAME, rhs)?;
         self.expect_float(F::NAME)?;
         let (shape, la, lb) = self.broadcast_pair(F::NAME, rhs)?;
         float_dispatch!(dtype, F::NAME, |T| {
-            let out = map_n([(self.raw::<T>()?, &la), (rhs.raw::<T>()?, &lb)], |[a, b]| op.f(a, b));
+            let out = map_n(
+                [(self.raw::<T>()?, &la), (rhs.raw::<T>()?, &lb)],
+                |[a, b]| op.f(a, b),
+            );
             Ok(Tensor::record_vec(out, shape, &[self, rhs], backward))
         })
     }
@@ -72,12 +80,26 @@ impl Tensor {
 
     /// `self + rhs`, broadcasting.
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
-        self.binary(rhs, Add, LinearBackward { name: Add::NAME, coef_b: 1.0 })
+        self.binary(
+            rhs,
+            Add,
+            LinearBackward {
+                name: Add::NAME,
+                coef_b: 1.0,
+            },
+        )
     }
 
     /// `self - rhs`, broadcasting.
     pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
-        self.binary(rhs, Sub, LinearBackward { name: Sub::NAME, coef_b: -1.0 })
+        self.binary(
+            rhs,
+            Sub,
+            LinearBackward {
+                name: Sub::NAME,
+                coef_b: -1.0,
+            },
+        )
     }
 
     /// `self * rhs` (elementwise), broadcasting.
@@ -146,7 +168,10 @@ impl Tensor {
     /// (PyTorch's `clamp`), 0 outside.
     pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
         if min.is_nan() || max.is_nan() || min > max {
-            return Err(Error::invalid("clamp", format!("needs min <= max, got min {min}, max {max}")));
+            return Err(Error::invalid(
+                "clamp",
+                format!("needs min <= max, got min {min}, max {max}"),
+            ));
         }
         self.unary(Clamp { min, max })
     }
@@ -175,7 +200,10 @@ impl Tensor {
         }
     }
 
-    fn convert<A: Element, B: Element + Default>(&self, f: impl Fn(A) -> B + Sync + Send) -> Result<crate::storage::Storage> {
+    fn convert<A: Element, B: Element + Default>(
+        &self,
+        f: impl Fn(A) -> B + Sync + Send,
+    ) -> Result<crate::storage::Storage> {
         let out = map_n([(self.raw::<A>()?, self.layout())], |[v]| f(v));
         Ok(B::into_storage(out))
     }
@@ -206,24 +234,36 @@ impl Tensor {
     }
 
     /// Compares with broadcasting; NaN compares false with everything (so `ne` is true).
-    fn compare(&self, op: &'static str, rhs: &Tensor, pick: fn(std::cmp::Ordering) -> bool) -> Result<Tensor> {
+    fn compare(
+        &self,
+        op: &'static str,
+        rhs: &Tensor,
+        pick: fn(std::cmp::Ordering) -> bool,
+    ) -> Result<Tensor> {
         let dtype = self.same_dtype(op, rhs)?;
         let (shape, la, lb) = self.broadcast_pair(op, rhs)?;
+        // Unordered (NaN) pairs are "not equal" and nothing else.
+        let unordered = op == "ne";
         fn run<T: Element + PartialOrd + Default>(
-            a: &Tensor, b: &Tensor, la: &Layout, lb: &Layout, shape: Shape, one: T, zero: T,
-            pick: fn(std::cmp::Ordering) -> bool, ne: bool,
+            [a, b]: [&Tensor; 2],
+            [la, lb]: [&Layout; 2],
+            shape: Shape,
+            [zero, one]: [T; 2],
+            pick: fn(std::cmp::Ordering) -> bool,
+            unordered: bool,
         ) -> Result<Tensor> {
-            let out = map_n([(a.raw::<T>()?, la), (b.raw::<T>()?, lb)], |[x, y]| match x.partial_cmp(&y) {
-                Some(o) => if pick(o) { one } else { zero },
-                None => if ne { one } else { zero },
+            let out = map_n([(a.raw::<T>()?, la), (b.raw::<T>()?, lb)], |[x, y]| {
+                let hit = x.partial_cmp(&y).map_or(unordered, pick);
+                if hit { one } else { zero }
             });
             Ok(Tensor::from_parts(out, shape))
         }
-        let ne = op == "ne";
+        let operands = [self, rhs];
+        let layouts = [&la, &lb];
         match dtype {
-            DType::F32 => run::<f32>(self, rhs, &la, &lb, shape, 1.0, 0.0, pick, ne),
-            DType::F64 => run::<f64>(self, rhs, &la, &lb, shape, 1.0, 0.0, pick, ne),
-            DType::I64 => run::<i64>(self, rhs, &la, &lb, shape, 1, 0, pick, ne),
+            DType::F32 => run::<f32>(operands, layouts, shape, [0.0, 1.0], pick, unordered),
+            DType::F64 => run::<f64>(operands, layouts, shape, [0.0, 1.0], pick, unordered),
+            DType::I64 => run::<i64>(operands, layouts, shape, [0, 1], pick, unordered),
         }
     }
 
@@ -242,10 +282,19 @@ impl Tensor {
         );
         float_dispatch!(dtype, "where", |T| {
             let out = map_n(
-                [(mask.raw::<T>()?, &lm), (on_true.raw::<T>()?, &la), (on_false.raw::<T>()?, &lb)],
+                [
+                    (mask.raw::<T>()?, &lm),
+                    (on_true.raw::<T>()?, &la),
+                    (on_false.raw::<T>()?, &lb),
+                ],
                 |[m, a, b]| if m != T::zero() { a } else { b },
             );
-            Ok(Tensor::record_vec(out, shape, &[on_true, on_false], WhereBackward { mask }))
+            Ok(Tensor::record_vec(
+                out,
+                shape,
+                &[on_true, on_false],
+                WhereBackward { mask },
+            ))
         })
     }
 
@@ -282,7 +331,11 @@ impl<F: UnaryFn> Backward for UnaryBackward<F> {
         let x = &inputs[0];
         float_dispatch!(g.dtype(), F::NAME, |T| {
             let out = map_n(
-                [(x.raw::<T>()?, x.layout()), (y.raw::<T>()?, y.layout()), (g.raw::<T>()?, g.layout())],
+                [
+                    (x.raw::<T>()?, x.layout()),
+                    (y.raw::<T>()?, y.layout()),
+                    (g.raw::<T>()?, g.layout()),
+                ],
                 |[x, y, g]| g * self.0.df(x, y),
             );
             Ok(smallvec![Some(Tensor::from_parts(out, x.shape().clone()))])
@@ -300,7 +353,10 @@ impl<F: BinaryFn> Backward for BinaryBackward<F> {
     fn backward(&self, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<InputGrads> {
         let (a, b) = (&inputs[0], &inputs[1]);
         let shape = y.shape();
-        let (la, lb) = (a.layout().broadcast_to(shape), b.layout().broadcast_to(shape));
+        let (la, lb) = (
+            a.layout().broadcast_to(shape),
+            b.layout().broadcast_to(shape),
+        );
         float_dispatch!(g.dtype(), F::NAME, |T| {
             let srcs = [
                 (a.raw::<T>()?, &la),
@@ -334,10 +390,18 @@ impl Backward for LinearBackward {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<InputGrads> {
         let (a, b) = (&inputs[0], &inputs[1]);
-        let ga = if a.requires_grad() { Some(g.sum_to(a.shape())?) } else { None };
+        let ga = if a.requires_grad() {
+            Some(g.sum_to(a.shape())?)
+        } else {
+            None
+        };
         let gb = if b.requires_grad() {
             let s = g.sum_to(b.shape())?;
-            Some(if self.coef_b == 1.0 { s } else { s.mul_scalar(self.coef_b)? })
+            Some(if self.coef_b == 1.0 {
+                s
+            } else {
+                s.mul_scalar(self.coef_b)?
+            })
         } else {
             None
         };
@@ -425,7 +489,11 @@ impl UnaryFn for Powf {
         x.powf(c(self.0))
     }
     fn df<T: Float>(&self, x: T, _y: T) -> T {
-        if self.0 == 0.0 { T::zero() } else { c::<T>(self.0) * x.powf(c(self.0 - 1.0)) }
+        if self.0 == 0.0 {
+            T::zero()
+        } else {
+            c::<T>(self.0) * x.powf(c(self.0 - 1.0))
+        }
     }
 }
 
@@ -461,10 +529,18 @@ pub(crate) struct Clamp {
 impl UnaryFn for Clamp {
     const NAME: &'static str = "clamp";
     fn f<T: Float>(&self, x: T) -> T {
-        if x.is_nan() { x } else { x.max(c(self.min)).min(c(self.max)) }
+        if x.is_nan() {
+            x
+        } else {
+            x.max(c(self.min)).min(c(self.max))
+        }
     }
     fn df<T: Float>(&self, x: T, _y: T) -> T {
-        if x >= c(self.min) && x <= c(self.max) { T::one() } else { T::zero() }
+        if x >= c(self.min) && x <= c(self.max) {
+            T::one()
+        } else {
+            T::zero()
+        }
     }
 }
 
@@ -533,13 +609,29 @@ struct Maximum;
 impl BinaryFn for Maximum {
     const NAME: &'static str = "maximum";
     fn f<T: Float>(&self, a: T, b: T) -> T {
-        if a.is_nan() || b.is_nan() { T::nan() } else { a.max(b) }
+        if a.is_nan() || b.is_nan() {
+            T::nan()
+        } else {
+            a.max(b)
+        }
     }
     fn da<T: Float>(&self, a: T, b: T, _: T) -> T {
-        if a > b { T::one() } else if a == b { c(0.5) } else { T::zero() }
+        if a > b {
+            T::one()
+        } else if a == b {
+            c(0.5)
+        } else {
+            T::zero()
+        }
     }
     fn db<T: Float>(&self, a: T, b: T, _: T) -> T {
-        if b > a { T::one() } else if a == b { c(0.5) } else { T::zero() }
+        if b > a {
+            T::one()
+        } else if a == b {
+            c(0.5)
+        } else {
+            T::zero()
+        }
     }
 }
 
@@ -548,13 +640,29 @@ struct Minimum;
 impl BinaryFn for Minimum {
     const NAME: &'static str = "minimum";
     fn f<T: Float>(&self, a: T, b: T) -> T {
-        if a.is_nan() || b.is_nan() { T::nan() } else { a.min(b) }
+        if a.is_nan() || b.is_nan() {
+            T::nan()
+        } else {
+            a.min(b)
+        }
     }
     fn da<T: Float>(&self, a: T, b: T, _: T) -> T {
-        if a < b { T::one() } else if a == b { c(0.5) } else { T::zero() }
+        if a < b {
+            T::one()
+        } else if a == b {
+            c(0.5)
+        } else {
+            T::zero()
+        }
     }
     fn db<T: Float>(&self, a: T, b: T, _: T) -> T {
-        if b < a { T::one() } else if a == b { c(0.5) } else { T::zero() }
+        if b < a {
+            T::one()
+        } else if a == b {
+            c(0.5)
+        } else {
+            T::zero()
+        }
     }
 }
 
@@ -566,9 +674,17 @@ impl BinaryFn for Pow {
         a.powf(b)
     }
     fn da<T: Float>(&self, a: T, b: T, _: T) -> T {
-        if b == T::zero() { T::zero() } else { b * a.powf(b - T::one()) }
+        if b == T::zero() {
+            T::zero()
+        } else {
+            b * a.powf(b - T::one())
+        }
     }
     fn db<T: Float>(&self, a: T, _: T, y: T) -> T {
-        if a == T::zero() { T::zero() } else { y * a.ln() }
+        if a == T::zero() {
+            T::zero()
+        } else {
+            y * a.ln()
+        }
     }
 }

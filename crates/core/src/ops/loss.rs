@@ -27,7 +27,10 @@ impl Reduction {
             "mean" => Ok(Reduction::Mean),
             "sum" => Ok(Reduction::Sum),
             "none" => Ok(Reduction::None),
-            other => Err(Error::invalid("reduction", format!("unknown reduction {other:?} (expected mean, sum or none)"))),
+            other => Err(Error::invalid(
+                "reduction",
+                format!("unknown reduction {other:?} (expected mean, sum or none)"),
+            )),
         }
     }
 
@@ -44,8 +47,12 @@ impl Tensor {
     fn same_shape(&self, op: &'static str, target: &Tensor) -> Result<()> {
         self.same_dtype(op, target)?;
         if self.shape() != target.shape() {
-            return Err(Error::ShapeMismatch { op, lhs: self.shape().clone(), rhs: target.shape().clone(),
-                reason: "input and target must have the same shape".into() });
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().clone().into(),
+                rhs: target.shape().clone().into(),
+                reason: "input and target must have the same shape".into(),
+            });
         }
         Ok(())
     }
@@ -58,7 +65,11 @@ impl Tensor {
 
     /// Binary cross-entropy on logits `x` against targets `t` in [0, 1]:
     /// `max(x, 0) − x t + log(1 + e^−|x|)`, exact and finite for any `x`. ∂/∂x = σ(x) − t.
-    pub fn binary_cross_entropy_with_logits(&self, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    pub fn binary_cross_entropy_with_logits(
+        &self,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
         self.same_shape("binary_cross_entropy_with_logits", target)?;
         reduction.apply(self.binary_fn(target, BceWithLogits)?)
     }
@@ -77,30 +88,63 @@ impl Tensor {
         let op = "cross_entropy";
         let dtype = self.expect_float(op)?;
         let [n, classes] = *self.dims() else {
-            return Err(Error::bad_shape(op, self.shape(), "logits must be 2-D [batch, classes]"));
+            return Err(Error::bad_shape(
+                op,
+                self.shape(),
+                "logits must be 2-D [batch, classes]",
+            ));
         };
         if targets.dtype() != DType::I64 {
-            return Err(Error::UnsupportedDType { op, got: targets.dtype(), expected: "i64 class indices (use cross_entropy_soft for probabilities)" });
+            return Err(Error::UnsupportedDType {
+                op,
+                got: targets.dtype(),
+                expected: "i64 class indices (use cross_entropy_soft for probabilities)",
+            });
         }
         if targets.dims() != [n] {
-            return Err(Error::ShapeMismatch { op, lhs: self.shape().clone(), rhs: targets.shape().clone(),
-                reason: format!("targets must have shape [{n}], one class index per row") });
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().clone().into(),
+                rhs: targets.shape().clone().into(),
+                reason: format!("targets must have shape [{n}], one class index per row"),
+            });
         }
-        let t: Vec<usize> = targets.to_vec::<i64>()?.into_iter().map(|i| {
-            if i < 0 || i as usize >= classes {
-                Err(Error::IndexOutOfRange { op, index: i, dim: 1, size: classes })
-            } else {
-                Ok(i as usize)
-            }
-        }).collect::<Result<_>>()?;
+        let t: Vec<usize> = targets
+            .to_vec::<i64>()?
+            .into_iter()
+            .map(|i| {
+                if i < 0 || i as usize >= classes {
+                    Err(Error::IndexOutOfRange {
+                        op,
+                        index: i,
+                        dim: 1,
+                        size: classes,
+                    })
+                } else {
+                    Ok(i as usize)
+                }
+            })
+            .collect::<Result<_>>()?;
         let logp = self.detach().log_softmax(1)?;
         let per_sample = float_dispatch!(dtype, op, |T| {
             let lp = logp.float_data::<T>();
-            let v: Vec<T> = t.iter().enumerate().map(|(i, &k)| -lp[i * classes + k]).collect();
+            let v: Vec<T> = t
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| -lp[i * classes + k])
+                .collect();
             reduce_values(v, reduction)
         });
-        Ok(Tensor::record(std::sync::Arc::new(per_sample.0), per_sample.1, &[self],
-            CrossEntropyBackward { logp, targets: Target::Index(t), reduction }))
+        Ok(Tensor::record(
+            std::sync::Arc::new(per_sample.0),
+            per_sample.1,
+            &[self],
+            CrossEntropyBackward {
+                logp,
+                targets: Target::Index(t),
+                reduction,
+            },
+        ))
     }
 
     /// Cross-entropy of `[N, C]` logits against `[N, C]` target probabilities (soft labels):
@@ -110,7 +154,11 @@ impl Tensor {
         let op = "cross_entropy_soft";
         let dtype = self.expect_float(op)?;
         if self.rank() != 2 {
-            return Err(Error::bad_shape(op, self.shape(), "logits must be 2-D [batch, classes]"));
+            return Err(Error::bad_shape(
+                op,
+                self.shape(),
+                "logits must be 2-D [batch, classes]",
+            ));
         }
         self.same_shape(op, probs)?;
         let classes = self.dims()[1];
@@ -118,25 +166,45 @@ impl Tensor {
         let per_sample = float_dispatch!(dtype, op, |T| {
             let lp = logp.float_data::<T>();
             let p = probs.float_data::<T>();
-            let v: Vec<T> = lp.chunks(classes.max(1)).zip(p.chunks(classes.max(1)))
-                .map(|(l, p)| -l.iter().zip(p).map(|(&a, &b)| a * b).sum::<T>()).collect();
+            let v: Vec<T> = lp
+                .chunks(classes.max(1))
+                .zip(p.chunks(classes.max(1)))
+                .map(|(l, p)| -l.iter().zip(p).map(|(&a, &b)| a * b).sum::<T>())
+                .collect();
             reduce_values(v, reduction)
         });
-        Ok(Tensor::record(std::sync::Arc::new(per_sample.0), per_sample.1, &[self, probs],
-            CrossEntropyBackward { logp, targets: Target::Probs, reduction }))
+        Ok(Tensor::record(
+            std::sync::Arc::new(per_sample.0),
+            per_sample.1,
+            &[self, probs],
+            CrossEntropyBackward {
+                logp,
+                targets: Target::Probs,
+                reduction,
+            },
+        ))
     }
 }
 
 /// Combines per-sample values into the reduced storage and its shape.
-fn reduce_values<T: Float + Element>(v: Vec<T>, reduction: Reduction) -> (crate::storage::Storage, crate::layout::Layout) {
+fn reduce_values<T: Float + Element>(
+    v: Vec<T>,
+    reduction: Reduction,
+) -> (crate::storage::Storage, crate::layout::Layout) {
     use crate::layout::Layout;
     let n = v.len();
     match reduction {
         Reduction::None => (T::into_storage(v), Layout::contiguous([n].into())),
-        Reduction::Sum => (T::into_storage(vec![v.into_iter().sum()]), Layout::contiguous(().into())),
+        Reduction::Sum => (
+            T::into_storage(vec![v.into_iter().sum()]),
+            Layout::contiguous(().into()),
+        ),
         Reduction::Mean => {
             let s: T = v.into_iter().sum();
-            (T::into_storage(vec![s / T::from_f64(n as f64)]), Layout::contiguous(().into()))
+            (
+                T::into_storage(vec![s / T::from_f64(n as f64)]),
+                Layout::contiguous(().into()),
+            )
         }
     }
 }
@@ -160,7 +228,9 @@ impl Backward for CrossEntropyBackward {
         }
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<InputGrads> {
-        let [n, classes] = *self.logp.dims() else { unreachable!("checked in forward") };
+        let [n, classes] = *self.logp.dims() else {
+            unreachable!("checked in forward")
+        };
         float_dispatch!(g.dtype(), self.name(), |T| {
             let lp = self.logp.float_data::<T>();
             let gd = g.float_data::<T>();
@@ -201,9 +271,12 @@ impl Backward for CrossEntropyBackward {
                     }
                 }
             }
-            let mut grads: InputGrads = smallvec![Some(Tensor::from_parts(dx, inputs[0].shape().clone()))];
+            let mut grads: InputGrads =
+                smallvec![Some(Tensor::from_parts(dx, inputs[0].shape().clone()))];
             if inputs.len() > 1 {
-                grads.push((!dp.is_empty()).then(|| Tensor::from_parts(dp, inputs[1].shape().clone())));
+                grads.push(
+                    (!dp.is_empty()).then(|| Tensor::from_parts(dp, inputs[1].shape().clone())),
+                );
             }
             Ok(grads)
         })
@@ -218,7 +291,12 @@ impl BinaryFn for BceWithLogits {
         x.max(T::zero()) - x * t + (-x.abs()).exp().ln_1p()
     }
     fn da<T: Float>(&self, x: T, t: T, _: T) -> T {
-        let s = if x >= T::zero() { T::one() / (T::one() + (-x).exp()) } else { let e = x.exp(); e / (T::one() + e) };
+        let s = if x >= T::zero() {
+            T::one() / (T::one() + (-x).exp())
+        } else {
+            let e = x.exp();
+            e / (T::one() + e)
+        };
         s - t
     }
     fn db<T: Float>(&self, x: T, _: T, _: T) -> T {

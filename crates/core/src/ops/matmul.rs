@@ -21,12 +21,14 @@ impl Tensor {
         self.expect_float("matmul")?;
         let mismatch = |reason: String| Error::ShapeMismatch {
             op: "matmul",
-            lhs: self.shape().clone(),
-            rhs: rhs.shape().clone(),
+            lhs: self.shape().clone().into(),
+            rhs: rhs.shape().clone().into(),
             reason,
         };
         if self.rank() < 2 || rhs.rank() < 2 {
-            return Err(mismatch("both operands need at least 2 dims (unsqueeze a vector to a 1-row matrix)".into()));
+            return Err(mismatch(
+                "both operands need at least 2 dims (unsqueeze a vector to a 1-row matrix)".into(),
+            ));
         }
         let (a, b) = (self.dims(), rhs.dims());
         let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
@@ -36,19 +38,34 @@ impl Tensor {
         }
         let batch_a: Shape = Shape::from(&a[..a.len() - 2]);
         let batch_b: Shape = Shape::from(&b[..b.len() - 2]);
-        let batch = Shape::broadcast("matmul", &batch_a, &batch_b)
-            .map_err(|_| mismatch(format!("batch dims {batch_a} and {batch_b} do not broadcast")))?;
+        let batch = Shape::broadcast("matmul", &batch_a, &batch_b).map_err(|_| {
+            mismatch(format!(
+                "batch dims {batch_a} and {batch_b} do not broadcast"
+            ))
+        })?;
         let mut out_dims: Dims = batch.dims().into();
         out_dims.extend_from_slice(&[m, n]);
         float_dispatch!(dtype, "matmul", |T| {
             let out = batched_matmul::<T>(self, rhs, &batch, m, k, n)?;
-            Ok(Tensor::record_vec(out, out_dims.into(), &[self, rhs], MatmulBackward))
+            Ok(Tensor::record_vec(
+                out,
+                out_dims.into(),
+                &[self, rhs],
+                MatmulBackward,
+            ))
         })
     }
 }
 
 /// Computes every batch's product into one contiguous `[batch..., m, n]` buffer.
-fn batched_matmul<T: Float + Element>(a: &Tensor, b: &Tensor, batch: &Shape, m: usize, k: usize, n: usize) -> Result<Vec<T>> {
+fn batched_matmul<T: Float + Element>(
+    a: &Tensor,
+    b: &Tensor,
+    batch: &Shape,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<Vec<T>> {
     let with = |dims: &[usize], x: usize, y: usize| -> Shape {
         let mut d: Dims = dims.into();
         d.extend_from_slice(&[x, y]);
@@ -60,19 +77,35 @@ fn batched_matmul<T: Float + Element>(a: &Tensor, b: &Tensor, batch: &Shape, m: 
     let r = batch.rank();
     // Offsets of each batch's matrix in the two storages.
     let mut starts = Vec::with_capacity(batch.elem_count());
-    for_each_run(batch.dims(), [&la.strides[..r], &lb.strides[..r]], [la.offset, lb.offset], |[oa, ob], len, [sa, sb]| {
-        starts.extend((0..len).map(|i| (oa + i * sa, ob + i * sb)));
-    });
-    let mat = |data, offset, l: &crate::layout::Layout| MatRef { data, offset, rs: l.strides[r], cs: l.strides[r + 1] };
+    for_each_run(
+        batch.dims(),
+        [&la.strides[..r], &lb.strides[..r]],
+        [la.offset, lb.offset],
+        |[oa, ob], len, [sa, sb]| {
+            starts.extend((0..len).map(|i| (oa + i * sa, ob + i * sb)));
+        },
+    );
+    let mat = |data, offset, l: &crate::layout::Layout| MatRef {
+        data,
+        offset,
+        rs: l.strides[r],
+        cs: l.strides[r + 1],
+    };
     let mut out = vec![T::zero(); batch.elem_count() * m * n];
     if m * n == 0 {
         return Ok(out);
     }
     let threads = rayon::current_num_threads();
-    if starts.len() > 1 && m * n * k < PER_BATCH_PARALLEL_WORK && threads > 1 && starts.len() * m * n * k >= PER_BATCH_PARALLEL_WORK {
-        out.par_chunks_mut(m * n).zip(starts.par_iter()).for_each(|(c, &(oa, ob))| {
-            matmul_into(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, 1);
-        });
+    if starts.len() > 1
+        && m * n * k < PER_BATCH_PARALLEL_WORK
+        && threads > 1
+        && starts.len() * m * n * k >= PER_BATCH_PARALLEL_WORK
+    {
+        out.par_chunks_mut(m * n)
+            .zip(starts.par_iter())
+            .for_each(|(c, &(oa, ob))| {
+                matmul_into(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, 1);
+            });
     } else {
         for (c, &(oa, ob)) in out.chunks_mut(m * n).zip(&starts) {
             matmul_into(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, threads);

@@ -26,26 +26,54 @@ impl Tensor {
     /// directly when they are adjacent, after a permuting copy otherwise.
     fn plan<T: Float + crate::dtype::Element>(&self, op: &'static str, dims: &Dims) -> Plan<'_, T> {
         let shape = self.dims();
-        let keep_shape: Shape = shape.iter().enumerate()
-            .map(|(i, &d)| if dims.contains(&i) { 1 } else { d }).collect::<Dims>().into();
-        let drop_shape: Shape = shape.iter().enumerate()
-            .filter(|(i, _)| !dims.contains(i)).map(|(_, &d)| d).collect::<Dims>().into();
+        let keep_shape: Shape = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if dims.contains(&i) { 1 } else { d })
+            .collect::<Dims>()
+            .into();
+        let drop_shape: Shape = shape
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dims.contains(i))
+            .map(|(_, &d)| d)
+            .collect::<Dims>()
+            .into();
         let _ = op;
         let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
         if dims.is_empty() || adjacent {
-            let (first, last) = dims.first().map_or((shape.len(), shape.len()), |&f| (f, *dims.last().unwrap() + 1));
+            let (first, last) = dims.first().map_or((shape.len(), shape.len()), |&f| {
+                (f, *dims.last().unwrap() + 1)
+            });
             let outer = shape[..first].iter().product();
             let len = shape[first..last].iter().product();
             let inner = shape[last..].iter().product();
-            return Plan { data: self.float_data::<T>(), outer, len, inner, keep_shape, drop_shape };
+            return Plan {
+                data: self.float_data::<T>(),
+                outer,
+                len,
+                inner,
+                keep_shape,
+                drop_shape,
+            };
         }
         // Kept dims first (in order), then the reduced ones: one contiguous copy.
-        let perm: Dims = (0..shape.len()).filter(|i| !dims.contains(i)).chain(dims.iter().copied()).collect();
+        let perm: Dims = (0..shape.len())
+            .filter(|i| !dims.contains(i))
+            .chain(dims.iter().copied())
+            .collect();
         let layout = self.layout().permuted(&perm);
         let raw = self.raw::<T>().expect("dtype dispatched");
         let data = crate::cpu::strided::gather(raw, &layout);
         let len = dims.iter().map(|&d| shape[d]).product();
-        Plan { data: Cow::Owned(data), outer: drop_shape.elem_count(), len, inner: 1, keep_shape, drop_shape }
+        Plan {
+            data: Cow::Owned(data),
+            outer: drop_shape.elem_count(),
+            len,
+            inner: 1,
+            keep_shape,
+            drop_shape,
+        }
     }
 
     /// Sum over `dims` (negative dims count from the end); `keepdim` keeps them as extent 1.
@@ -64,8 +92,20 @@ impl Tensor {
         float_dispatch!(dtype, op, |T| {
             let p = self.plan::<T>(op, &dims);
             let out = sum_middle(&p.data, p.outer, p.len, p.inner);
-            let shape = if keepdim { p.keep_shape.clone() } else { p.drop_shape.clone() };
-            Ok(Tensor::record_vec(out, shape, &[self], SumBackward { keep_shape: p.keep_shape, scale: 1.0 }))
+            let shape = if keepdim {
+                p.keep_shape.clone()
+            } else {
+                p.drop_shape.clone()
+            };
+            Ok(Tensor::record_vec(
+                out,
+                shape,
+                &[self],
+                SumBackward {
+                    keep_shape: p.keep_shape,
+                    scale: 1.0,
+                },
+            ))
         })
     }
 
@@ -89,8 +129,20 @@ impl Tensor {
             let mut out = sum_middle(&p.data, p.outer, p.len, p.inner);
             let s = T::from_f64(scale);
             out.iter_mut().for_each(|v| *v *= s);
-            let shape = if keepdim { p.keep_shape.clone() } else { p.drop_shape.clone() };
-            Ok(Tensor::record_vec(out, shape, &[self], SumBackward { keep_shape: p.keep_shape, scale }))
+            let shape = if keepdim {
+                p.keep_shape.clone()
+            } else {
+                p.drop_shape.clone()
+            };
+            Ok(Tensor::record_vec(
+                out,
+                shape,
+                &[self],
+                SumBackward {
+                    keep_shape: p.keep_shape,
+                    scale,
+                },
+            ))
         })
     }
 
@@ -107,27 +159,54 @@ impl Tensor {
 
     /// Index of the first maximum along `dim`, as i64.
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
-        self.extreme_dim("argmax", dim, keepdim, true).map(|(_, i)| i)
+        self.extreme_dim("argmax", dim, keepdim, true)
+            .map(|(_, i)| i)
     }
 
     /// Index of the first minimum along `dim`, as i64.
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
-        self.extreme_dim("argmin", dim, keepdim, false).map(|(_, i)| i)
+        self.extreme_dim("argmin", dim, keepdim, false)
+            .map(|(_, i)| i)
     }
 
-    fn extreme_dim(&self, op: &'static str, dim: isize, keepdim: bool, max: bool) -> Result<(Tensor, Tensor)> {
+    fn extreme_dim(
+        &self,
+        op: &'static str,
+        dim: isize,
+        keepdim: bool,
+        max: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let dtype = self.expect_float(op)?;
         let d = self.shape().resolve_dim(op, dim)?;
         if self.dims()[d] == 0 {
-            return Err(Error::bad_shape(op, self.shape(), format!("dim {dim} is empty: it has no {op}")));
+            return Err(Error::bad_shape(
+                op,
+                self.shape(),
+                format!("dim {dim} is empty: it has no {op}"),
+            ));
         }
         float_dispatch!(dtype, op, |T| {
             let p = self.plan::<T>(op, &smallvec![d]);
             let (values, idx) = extreme_middle(&p.data, p.outer, p.len, p.inner, max);
-            let shape = if keepdim { p.keep_shape.clone() } else { p.drop_shape.clone() };
-            let indices = Tensor::from_parts(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), shape.clone());
-            let backward = ExtremeBackward { name: op, dim: d, keep_shape: p.keep_shape, indices: idx };
-            Ok((Tensor::record_vec(values, shape, &[self], backward), indices))
+            let shape = if keepdim {
+                p.keep_shape.clone()
+            } else {
+                p.drop_shape.clone()
+            };
+            let indices = Tensor::from_parts(
+                idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                shape.clone(),
+            );
+            let backward = ExtremeBackward {
+                name: op,
+                dim: d,
+                keep_shape: p.keep_shape,
+                indices: idx,
+            };
+            Ok((
+                Tensor::record_vec(values, shape, &[self], backward),
+                indices,
+            ))
         })
     }
 
@@ -145,12 +224,21 @@ impl Tensor {
     fn extreme_all(&self, op: &'static str, max: bool) -> Result<Tensor> {
         let dtype = self.expect_float(op)?;
         if self.elem_count() == 0 {
-            return Err(Error::bad_shape(op, self.shape(), format!("an empty tensor has no {op}")));
+            return Err(Error::bad_shape(
+                op,
+                self.shape(),
+                format!("an empty tensor has no {op}"),
+            ));
         }
         float_dispatch!(dtype, op, |T| {
             let data = self.float_data::<T>();
             let (v, _) = extreme_middle(&data, 1, data.len(), 1, max);
-            Ok(Tensor::record_vec(v, Shape::scalar(), &[self], ExtremeAllBackward { name: op }))
+            Ok(Tensor::record_vec(
+                v,
+                Shape::scalar(),
+                &[self],
+                ExtremeAllBackward { name: op },
+            ))
         })
     }
 
@@ -161,11 +249,19 @@ impl Tensor {
         let resolved = self.shape().resolve_dims("var", Some(dims))?;
         let count: usize = resolved.iter().map(|&d| self.dims()[d]).product();
         if count <= correction {
-            return Err(Error::bad_shape("var", self.shape(), format!(
-                "{count} elements over dims {dims:?} leave no degrees of freedom with correction {correction}")));
+            return Err(Error::bad_shape(
+                "var",
+                self.shape(),
+                format!(
+                    "{count} elements over dims {dims:?} leave no degrees of freedom with correction {correction}"
+                ),
+            ));
         }
         let centered = self.sub(&self.mean_dims(dims, true)?)?;
-        centered.square()?.sum_dims(dims, keepdim)?.mul_scalar(1.0 / (count - correction) as f64)
+        centered
+            .square()?
+            .sum_dims(dims, keepdim)?
+            .mul_scalar(1.0 / (count - correction) as f64)
     }
 
     /// Variance of all elements with Bessel's `correction`.
@@ -186,7 +282,11 @@ impl Backward for SumBackward {
         if self.scale == 1.0 { "sum" } else { "mean" }
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<InputGrads> {
-        let g = if self.scale == 1.0 { g.clone() } else { g.mul_scalar(self.scale)? };
+        let g = if self.scale == 1.0 {
+            g.clone()
+        } else {
+            g.mul_scalar(self.scale)?
+        };
         let g = g.reshape(self.keep_shape.clone())?;
         Ok(smallvec![Some(g.broadcast_as(inputs[0].shape().clone())?)])
     }

@@ -24,7 +24,12 @@ impl Tensor {
             return self.clone();
         }
         let storage = self.storage_copy();
-        Tensor::record(Arc::new(storage), Layout::contiguous(self.shape().clone()), &[self], Identity("contiguous"))
+        Tensor::record(
+            Arc::new(storage),
+            Layout::contiguous(self.shape().clone()),
+            &[self],
+            Identity("contiguous"),
+        )
     }
 
     /// The same elements with a new shape (same element count); a view when contiguous.
@@ -33,9 +38,13 @@ impl Tensor {
         if shape.elem_count() != self.elem_count() {
             return Err(Error::ShapeMismatch {
                 op: "reshape",
-                lhs: self.shape().clone(),
-                rhs: shape.clone(),
-                reason: format!("{} elements cannot take a shape of {}", self.elem_count(), shape.elem_count()),
+                lhs: self.shape().clone().into(),
+                rhs: shape.clone().into(),
+                reason: format!(
+                    "{} elements cannot take a shape of {}",
+                    self.elem_count(),
+                    shape.elem_count()
+                ),
             });
         }
         if &shape == self.shape() {
@@ -48,15 +57,36 @@ impl Tensor {
 
     /// Reshape where one extent may be -1 (inferred from the element count).
     pub fn reshape_infer(&self, dims: &[isize]) -> Result<Tensor> {
-        let known: usize = dims.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+        let known: usize = dims
+            .iter()
+            .filter(|&&d| d >= 0)
+            .map(|&d| d as usize)
+            .product();
         let inferred = dims.iter().filter(|&&d| d == -1).count();
         let bad = dims.iter().any(|&d| d < -1);
-        if inferred > 1 || bad || (inferred == 1 && (known == 0 || self.elem_count() % known != 0)) {
-            return Err(Error::bad_shape("reshape", self.shape(), format!(
-                "cannot reshape {} elements to {dims:?} (at most one -1, other extents >= 0 dividing the count)",
-                self.elem_count())));
+        if inferred > 1
+            || bad
+            || (inferred == 1 && (known == 0 || !self.elem_count().is_multiple_of(known)))
+        {
+            return Err(Error::bad_shape(
+                "reshape",
+                self.shape(),
+                format!(
+                    "cannot reshape {} elements to {dims:?} (at most one -1, other extents >= 0 dividing the count)",
+                    self.elem_count()
+                ),
+            ));
         }
-        let shape: Dims = dims.iter().map(|&d| if d == -1 { self.elem_count() / known } else { d as usize }).collect();
+        let shape: Dims = dims
+            .iter()
+            .map(|&d| {
+                if d == -1 {
+                    self.elem_count() / known
+                } else {
+                    d as usize
+                }
+            })
+            .collect();
         self.reshape(shape)
     }
 
@@ -68,7 +98,10 @@ impl Tensor {
         let s = self.shape().resolve_dim("flatten", start)?;
         let e = self.shape().resolve_dim("flatten", end)?;
         if s > e {
-            return Err(Error::invalid("flatten", format!("start dim {start} comes after end dim {end}")));
+            return Err(Error::invalid(
+                "flatten",
+                format!("start dim {start} comes after end dim {end}"),
+            ));
         }
         let d = self.dims();
         let mut out: Dims = d[..s].into();
@@ -83,13 +116,22 @@ impl Tensor {
         let b = self.shape().resolve_dim("transpose", dim1)?;
         let mut perm: Dims = (0..self.rank()).collect();
         perm.swap(a, b);
-        Ok(self.view(self.layout().permuted(&perm), Permute { inverse: perm.clone() }))
+        Ok(self.view(
+            self.layout().permuted(&perm),
+            Permute {
+                inverse: perm.clone(),
+            },
+        ))
     }
 
     /// The transpose of a 2-D tensor (a view).
     pub fn t(&self) -> Result<Tensor> {
         if self.rank() != 2 {
-            return Err(Error::bad_shape("t", self.shape(), "t() needs a 2-D tensor; use transpose(d0, d1)"));
+            return Err(Error::bad_shape(
+                "t",
+                self.shape(),
+                "t() needs a 2-D tensor; use transpose(d0, d1)",
+            ));
         }
         self.transpose(0, 1)
     }
@@ -97,9 +139,16 @@ impl Tensor {
     /// Reorders dims: result dim `i` is input dim `perm[i]` (a view).
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let mut seen = vec![false; self.rank()];
-        let valid = perm.len() == self.rank() && perm.iter().all(|&p| p < self.rank() && !std::mem::replace(&mut seen[p], true));
+        let valid = perm.len() == self.rank()
+            && perm
+                .iter()
+                .all(|&p| p < self.rank() && !std::mem::replace(&mut seen[p], true));
         if !valid {
-            return Err(Error::bad_shape("permute", self.shape(), format!("{perm:?} is not a permutation of 0..{}", self.rank())));
+            return Err(Error::bad_shape(
+                "permute",
+                self.shape(),
+                format!("{perm:?} is not a permutation of 0..{}", self.rank()),
+            ));
         }
         let mut inverse: Dims = smallvec![0; perm.len()];
         for (i, &p) in perm.iter().enumerate() {
@@ -115,8 +164,8 @@ impl Tensor {
         if target != shape {
             return Err(Error::ShapeMismatch {
                 op: "broadcast_as",
-                lhs: self.shape().clone(),
-                rhs: shape,
+                lhs: self.shape().clone().into(),
+                rhs: shape.into(),
                 reason: "only extent-1 dims and new leading dims can be broadcast".into(),
             });
         }
@@ -131,20 +180,33 @@ impl Tensor {
         let d = self.shape().resolve_dim("narrow", dim)?;
         let size = self.dims()[d];
         if start.checked_add(len).is_none_or(|end| end > size) {
-            return Err(Error::bad_shape("narrow", self.shape(), format!(
-                "range {start}..{} is outside dim {dim} of size {size}", start.saturating_add(len))));
+            return Err(Error::bad_shape(
+                "narrow",
+                self.shape(),
+                format!(
+                    "range {start}..{} is outside dim {dim} of size {size}",
+                    start.saturating_add(len)
+                ),
+            ));
         }
         if start == 0 && len == size {
             return Ok(self.clone());
         }
-        Ok(self.view(self.layout().narrowed(d, start, len), Narrow { dim: d, start }))
+        Ok(self.view(
+            self.layout().narrowed(d, start, len),
+            Narrow { dim: d, start },
+        ))
     }
 
     /// Removes `dim`, which must have extent 1 (a view).
     pub fn squeeze(&self, dim: isize) -> Result<Tensor> {
         let d = self.shape().resolve_dim("squeeze", dim)?;
         if self.dims()[d] != 1 {
-            return Err(Error::bad_shape("squeeze", self.shape(), format!("dim {dim} has extent {}, not 1", self.dims()[d])));
+            return Err(Error::bad_shape(
+                "squeeze",
+                self.shape(),
+                format!("dim {dim} has extent {}, not 1", self.dims()[d]),
+            ));
         }
         let mut layout = self.layout().clone();
         layout.shape.0.remove(d);
@@ -157,11 +219,20 @@ impl Tensor {
         let rank = self.rank() as isize;
         let d = if dim < 0 { dim + rank + 1 } else { dim };
         if d < 0 || d > rank {
-            return Err(Error::DimOutOfRange { op: "unsqueeze", dim, rank: self.rank() + 1, shape: self.shape().clone() });
+            return Err(Error::DimOutOfRange {
+                op: "unsqueeze",
+                dim,
+                rank: self.rank() + 1,
+                shape: self.shape().clone().into(),
+            });
         }
         let d = d as usize;
         let mut layout = self.layout().clone();
-        let stride = if d < self.rank() { layout.strides[d] * layout.shape.0[d] } else { 1 };
+        let stride = if d < self.rank() {
+            layout.strides[d] * layout.shape.0[d]
+        } else {
+            1
+        };
         layout.shape.0.insert(d, 1);
         layout.strides.insert(d, stride);
         Ok(self.view(layout, Reshape))
@@ -169,7 +240,9 @@ impl Tensor {
 
     /// Joins tensors along an existing dim; all other extents must match.
     pub fn concat(tensors: &[&Tensor], dim: isize) -> Result<Tensor> {
-        let first = *tensors.first().ok_or_else(|| Error::invalid("concat", "needs at least one tensor"))?;
+        let first = *tensors
+            .first()
+            .ok_or_else(|| Error::invalid("concat", "needs at least one tensor"))?;
         let d = first.shape().resolve_dim("concat", dim)?;
         for t in &tensors[1..] {
             first.same_dtype("concat", t)?;
@@ -178,8 +251,8 @@ impl Tensor {
             if !fits {
                 return Err(Error::ShapeMismatch {
                     op: "concat",
-                    lhs: first.shape().clone(),
-                    rhs: t.shape().clone(),
+                    lhs: first.shape().clone().into(),
+                    rhs: t.shape().clone().into(),
                     reason: format!("all extents except dim {dim} must match"),
                 });
             }
@@ -193,18 +266,33 @@ impl Tensor {
             DType::I64 => concat_kernel::<i64>(tensors, d, &shape)?,
         };
         let lens: Vec<usize> = tensors.iter().map(|t| t.dims()[d]).collect();
-        Ok(Tensor::record(Arc::new(storage), Layout::contiguous(shape), tensors, Concat { dim: d, lens }))
+        Ok(Tensor::record(
+            Arc::new(storage),
+            Layout::contiguous(shape),
+            tensors,
+            Concat { dim: d, lens },
+        ))
     }
 
     /// Joins same-shape tensors along a new dim.
     pub fn stack(tensors: &[&Tensor], dim: isize) -> Result<Tensor> {
-        let first = *tensors.first().ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?;
+        let first = *tensors
+            .first()
+            .ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?;
         for t in &tensors[1..] {
             if t.shape() != first.shape() {
-                return Err(Error::ShapeMismatch { op: "stack", lhs: first.shape().clone(), rhs: t.shape().clone(), reason: "stacked tensors must have the same shape".into() });
+                return Err(Error::ShapeMismatch {
+                    op: "stack",
+                    lhs: first.shape().clone().into(),
+                    rhs: t.shape().clone().into(),
+                    reason: "stacked tensors must have the same shape".into(),
+                });
             }
         }
-        let expanded = tensors.iter().map(|t| t.unsqueeze(dim)).collect::<Result<Vec<_>>>()?;
+        let expanded = tensors
+            .iter()
+            .map(|t| t.unsqueeze(dim))
+            .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Tensor> = expanded.iter().collect();
         let rank = first.rank() as isize + 1;
         Tensor::concat(&refs, if dim < 0 { dim + rank } else { dim })
@@ -216,7 +304,11 @@ impl Tensor {
         let d = self.shape().resolve_dim("index_select", dim)?;
         let idx = check_indices("index_select", indices, self.dims()[d], d)?;
         if indices.rank() != 1 {
-            return Err(Error::bad_shape("index_select", indices.shape(), "indices must be 1-D"));
+            return Err(Error::bad_shape(
+                "index_select",
+                indices.shape(),
+                "indices must be 1-D",
+            ));
         }
         let (outer, len, inner) = crate::ops::activation::split_at_dim(self.dims(), d);
         let mut shape: Dims = self.dims().into();
@@ -226,7 +318,12 @@ impl Tensor {
             DType::F64 => select_rows::<f64>(self, outer, len, inner, &idx),
             DType::I64 => select_rows::<i64>(self, outer, len, inner, &idx),
         };
-        Ok(Tensor::record(Arc::new(storage), Layout::contiguous(shape.into()), &[self], IndexSelect { dim: d, idx }))
+        Ok(Tensor::record(
+            Arc::new(storage),
+            Layout::contiguous(shape.into()),
+            &[self],
+            IndexSelect { dim: d, idx },
+        ))
     }
 
     /// `out[i][j] = self[i][index[i][j]]` (for `dim = 1`; likewise for any dim): picks one entry
@@ -237,8 +334,14 @@ impl Tensor {
         let fits = index.rank() == self.rank()
             && (0..self.rank()).all(|i| i == d || index.dims()[i] <= self.dims()[i]);
         if !fits {
-            return Err(Error::ShapeMismatch { op: "gather", lhs: self.shape().clone(), rhs: index.shape().clone(),
-                reason: format!("the index needs the same rank, extents no larger except along dim {dim}") });
+            return Err(Error::ShapeMismatch {
+                op: "gather",
+                lhs: self.shape().clone().into(),
+                rhs: index.shape().clone().into(),
+                reason: format!(
+                    "the index needs the same rank, extents no larger except along dim {dim}"
+                ),
+            });
         }
         let idx = check_indices("gather", index, self.dims()[d], d)?;
         let offsets = gather_offsets(self.layout(), index.shape(), d, &idx);
@@ -248,23 +351,51 @@ impl Tensor {
             DType::I64 => Storage::I64(pick::<i64>(self, &offsets)),
         };
         // For the backward, positions in the contiguous layout of the input.
-        let dense = gather_offsets(&Layout::contiguous(self.shape().clone()), index.shape(), d, &idx);
-        Ok(Tensor::record(Arc::new(storage), Layout::contiguous(index.shape().clone()), &[self], ScatterAdd { positions: dense }))
+        let dense = gather_offsets(
+            &Layout::contiguous(self.shape().clone()),
+            index.shape(),
+            d,
+            &idx,
+        );
+        Ok(Tensor::record(
+            Arc::new(storage),
+            Layout::contiguous(index.shape().clone()),
+            &[self],
+            ScatterAdd { positions: dense },
+        ))
     }
 }
 
 /// The index values as usize, each checked against the dim's extent.
-fn check_indices(op: &'static str, indices: &Tensor, size: usize, dim: usize) -> Result<Vec<usize>> {
+fn check_indices(
+    op: &'static str,
+    indices: &Tensor,
+    size: usize,
+    dim: usize,
+) -> Result<Vec<usize>> {
     if indices.dtype() != DType::I64 {
-        return Err(Error::UnsupportedDType { op, got: indices.dtype(), expected: "i64 indices" });
+        return Err(Error::UnsupportedDType {
+            op,
+            got: indices.dtype(),
+            expected: "i64 indices",
+        });
     }
-    indices.to_vec::<i64>()?.into_iter().map(|i| {
-        if i < 0 || i as usize >= size {
-            Err(Error::IndexOutOfRange { op, index: i, dim, size })
-        } else {
-            Ok(i as usize)
-        }
-    }).collect()
+    indices
+        .to_vec::<i64>()?
+        .into_iter()
+        .map(|i| {
+            if i < 0 || i as usize >= size {
+                Err(Error::IndexOutOfRange {
+                    op,
+                    index: i,
+                    dim,
+                    size,
+                })
+            } else {
+                Ok(i as usize)
+            }
+        })
+        .collect()
 }
 
 /// Storage offsets (in `layout`) of the elements `gather` picks, in the index's row-major order.
@@ -293,7 +424,13 @@ fn pick<T: Element>(t: &Tensor, offsets: &[usize]) -> Vec<T> {
     offsets.iter().map(|&o| raw[o]).collect()
 }
 
-fn select_rows<T: Element>(t: &Tensor, outer: usize, len: usize, inner: usize, idx: &[usize]) -> Storage {
+fn select_rows<T: Element>(
+    t: &Tensor,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    idx: &[usize],
+) -> Storage {
     let data = t.contiguous_data::<T>().expect("dtype dispatched");
     let mut out = Vec::with_capacity(outer * idx.len() * inner);
     for o in 0..outer {
@@ -308,7 +445,8 @@ fn select_rows<T: Element>(t: &Tensor, outer: usize, len: usize, inner: usize, i
 fn concat_kernel<T: Element>(tensors: &[&Tensor], dim: usize, shape: &Shape) -> Result<Storage> {
     let mut out: Vec<T> = Vec::with_capacity(shape.elem_count());
     let outer: usize = shape.dims()[..dim].iter().product();
-    let parts: Vec<(std::borrow::Cow<'_, [T]>, usize)> = tensors.iter()
+    let parts: Vec<(std::borrow::Cow<'_, [T]>, usize)> = tensors
+        .iter()
         .map(|t| Ok((t.contiguous_data::<T>()?, t.dims()[dim..].iter().product())))
         .collect::<Result<_>>()?;
     for o in 0..outer {
@@ -374,13 +512,25 @@ impl Backward for Narrow {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<InputGrads> {
         let x = &inputs[0];
-        let region = Layout::contiguous(x.shape().clone()).narrowed(self.dim, self.start, g.dims()[self.dim]);
+        let region = Layout::contiguous(x.shape().clone()).narrowed(
+            self.dim,
+            self.start,
+            g.dims()[self.dim],
+        );
         float_dispatch!(g.dtype(), "narrow", |T| {
             let mut dx = vec![T::zero(); x.elem_count()];
             let src = g.raw::<T>()?;
             let gl = g.layout();
-            for_each_run(region.shape.dims(), [&region.strides[..], gl.strides()], [region.offset, gl.offset],
-                |[o, s], len, [so, ss]| for i in 0..len { dx[o + i * so] = src[s + i * ss]; });
+            for_each_run(
+                region.shape.dims(),
+                [&region.strides[..], gl.strides()],
+                [region.offset, gl.offset],
+                |[o, s], len, [so, ss]| {
+                    for i in 0..len {
+                        dx[o + i * so] = src[s + i * ss];
+                    }
+                },
+            );
             Ok(smallvec![Some(Tensor::from_parts(dx, x.shape().clone()))])
         })
     }
@@ -398,7 +548,12 @@ impl Backward for Concat {
         let mut start = 0;
         let mut grads = InputGrads::new();
         for (input, &len) in inputs.iter().zip(&self.lens) {
-            grads.push(input.requires_grad().then(|| g.narrow(self.dim as isize, start, len)).transpose()?);
+            grads.push(
+                input
+                    .requires_grad()
+                    .then(|| g.narrow(self.dim as isize, start, len))
+                    .transpose()?,
+            );
             start += len;
         }
         Ok(grads)

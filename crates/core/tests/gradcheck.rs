@@ -1,0 +1,295 @@
+//! Every differentiable op against central finite differences in f64, including broadcasting and
+//! non-contiguous (transposed, narrowed) inputs.
+
+mod common;
+use common::{check, distinct, input, positive};
+use nabla_core::{Conv2dOptions, Pool2dOptions, Reduction, Rng, Tensor};
+
+#[test]
+fn binary_ops_with_broadcasting() {
+    let a = input(&[3, 1, 4], 1, false);
+    let b = input(&[2, 4], 2, false);
+    check("add", vec![a.clone(), b.clone()], |x| x[0].add(&x[1]));
+    check("sub", vec![a.clone(), b.clone()], |x| x[0].sub(&x[1]));
+    check("mul", vec![a.clone(), b.clone()], |x| x[0].mul(&x[1]));
+    check("div", vec![a.clone(), positive(&[2, 4], 3)], |x| {
+        x[0].div(&x[1])
+    });
+    check("maximum", vec![a.clone(), b.clone()], |x| {
+        x[0].maximum(&x[1])
+    });
+    check("minimum", vec![a.clone(), b.clone()], |x| {
+        x[0].minimum(&x[1])
+    });
+    check(
+        "pow",
+        vec![positive(&[3, 1, 4], 4), input(&[4], 5, false)],
+        |x| x[0].pow(&x[1]),
+    );
+    check(
+        "scalar broadcast",
+        vec![a.clone(), input(&[], 6, false)],
+        |x| x[0].mul(&x[1]),
+    );
+}
+
+#[test]
+fn unary_math_ops() {
+    let x = input(&[3, 5], 7, true);
+    let p = positive(&[3, 5], 8);
+    check("neg", vec![x.clone()], |x| x[0].neg());
+    check("exp", vec![x.clone()], |x| x[0].exp());
+    check("log", vec![p.clone()], |x| x[0].log());
+    check("sqrt", vec![p.clone()], |x| x[0].sqrt());
+    check("square", vec![x.clone()], |x| x[0].square());
+    check("abs", vec![x.clone()], |x| x[0].abs());
+    check("powf", vec![p.clone()], |x| x[0].powf(2.5));
+    check("add_scalar", vec![x.clone()], |x| x[0].add_scalar(1.5));
+    check("mul_scalar", vec![x.clone()], |x| x[0].mul_scalar(-3.0));
+    check("clamp", vec![x.clone()], |x| x[0].clamp(-0.7, 0.9));
+}
+
+#[test]
+fn activations() {
+    let x = input(&[4, 6], 9, true);
+    check("relu", vec![x.clone()], |x| x[0].relu());
+    check("leaky_relu", vec![x.clone()], |x| x[0].leaky_relu(0.1));
+    check("elu", vec![x.clone()], |x| x[0].elu(1.3));
+    check("sigmoid", vec![x.clone()], |x| x[0].sigmoid());
+    check("tanh", vec![x.clone()], |x| x[0].tanh());
+    check("hard_tanh", vec![x.clone()], |x| x[0].hard_tanh(-0.8, 0.9));
+    check("gelu", vec![x.clone()], |x| x[0].gelu());
+    for dim in [0, 1, -1] {
+        check("softmax", vec![x.clone()], |x| x[0].softmax(dim));
+        check("log_softmax", vec![x.clone()], |x| x[0].log_softmax(dim));
+    }
+    let img = input(&[2, 3, 2, 2], 10, true);
+    check(
+        "prelu per channel",
+        vec![img.clone(), input(&[3], 11, false)],
+        |x| x[0].prelu(&x[1]),
+    );
+    check("prelu shared", vec![img, input(&[1], 12, false)], |x| {
+        x[0].prelu(&x[1])
+    });
+    check("dropout (fixed seed)", vec![x], |x| {
+        x[0].dropout(0.4, &mut Rng::seed(3))
+    });
+}
+
+#[test]
+fn reductions() {
+    let x = input(&[3, 4, 5], 13, false);
+    check("sum all", vec![x.clone()], |x| x[0].sum_all());
+    check("sum dim 1", vec![x.clone()], |x| x[0].sum_dims(&[1], false));
+    check("sum dims 0,2 keepdim", vec![x.clone()], |x| {
+        x[0].sum_dims(&[0, 2], true)
+    });
+    check("mean all", vec![x.clone()], |x| x[0].mean_all());
+    check("mean dims -1", vec![x.clone()], |x| {
+        x[0].mean_dims(&[-1], true)
+    });
+    let d = distinct(&[3, 4, 5], 50);
+    check("max dim", vec![d.clone()], |x| x[0].max_dim(1, false));
+    check("min dim keepdim", vec![d.clone()], |x| {
+        x[0].min_dim(-1, true)
+    });
+    check("max all", vec![d.clone()], |x| x[0].max_all());
+    check("min all", vec![d], |x| x[0].min_all());
+    check("var unbiased", vec![x.clone()], |x| {
+        x[0].var_dims(&[0, 2], false, 1)
+    });
+    check("var biased all", vec![x], |x| x[0].var_all(0));
+}
+
+#[test]
+fn matmul_2d_batched_and_transposed() {
+    check(
+        "matmul",
+        vec![input(&[3, 4], 14, false), input(&[4, 5], 15, false)],
+        |x| x[0].matmul(&x[1]),
+    );
+    check(
+        "batched broadcast",
+        vec![
+            input(&[2, 1, 3, 4], 16, false),
+            input(&[3, 4, 2], 17, false),
+        ],
+        |x| x[0].matmul(&x[1]),
+    );
+    // Transposed (non-contiguous) operands go to the kernel as strides.
+    check(
+        "Aᵀ B",
+        vec![input(&[4, 3], 18, false), input(&[4, 5], 19, false)],
+        |x| x[0].t()?.matmul(&x[1]),
+    );
+    check(
+        "A Bᵀ",
+        vec![input(&[3, 4], 20, false), input(&[5, 4], 21, false)],
+        |x| x[0].matmul(&x[1].t()?),
+    );
+    // Large enough for the gemm path (the small ones use the plain loop).
+    check(
+        "gemm path",
+        vec![input(&[20, 24], 22, false), input(&[24, 18], 23, false)],
+        |x| x[0].matmul(&x[1].t()?.t()?),
+    );
+}
+
+#[test]
+fn shape_ops() {
+    let x = input(&[2, 3, 4], 24, false);
+    check("reshape", vec![x.clone()], |x| x[0].reshape([6, 4]));
+    check("reshape of transposed", vec![x.clone()], |x| {
+        x[0].transpose(0, 2)?.reshape([4, 6])
+    });
+    check("permute", vec![x.clone()], |x| x[0].permute(&[2, 0, 1]));
+    check("broadcast_as", vec![input(&[3, 1], 25, false)], |x| {
+        x[0].broadcast_as([2, 3, 4])
+    });
+    check("narrow", vec![x.clone()], |x| x[0].narrow(1, 1, 2));
+    check("narrow then op", vec![x.clone()], |x| {
+        x[0].narrow(2, 1, 3)?.tanh()
+    });
+    check(
+        "squeeze/unsqueeze",
+        vec![input(&[3, 1, 2], 26, false)],
+        |x| x[0].squeeze(1)?.unsqueeze(0),
+    );
+    check("flatten", vec![x.clone()], |x| x[0].flatten(1, 2));
+    check("contiguous", vec![x.clone()], |x| {
+        Ok(x[0].transpose(0, 1)?.contiguous())
+    });
+    check(
+        "concat",
+        vec![x.clone(), input(&[2, 1, 4], 27, false)],
+        |x| Tensor::concat(&[&x[0], &x[1]], 1),
+    );
+    check(
+        "stack",
+        vec![input(&[3, 2], 28, false), input(&[3, 2], 29, false)],
+        |x| Tensor::stack(&[&x[0], &x[1]], -1),
+    );
+    let idx = Tensor::from_vec(vec![2i64, 0, 2], [3]).unwrap();
+    check("index_select with repeats", vec![x.clone()], |x| {
+        x[0].index_select(1, &idx)
+    });
+    let gidx = Tensor::from_vec(vec![0i64, 3, 3, 1, 2, 0], [2, 3, 1]).unwrap();
+    check("gather", vec![x.clone()], |x| x[0].gather(2, &gidx));
+    let cond = input(&[3, 4], 30, true)
+        .gt(&Tensor::scalar(0.0f64))
+        .unwrap();
+    check("where", vec![x.clone(), input(&[4], 31, false)], |x| {
+        Tensor::where_cond(&cond, &x[0], &x[1])
+    });
+}
+
+#[test]
+fn convolution_and_pooling() {
+    let x = input(&[2, 3, 6, 5], 32, false);
+    let w = input(&[4, 3, 3, 2], 33, false);
+    let b = input(&[4], 34, false);
+    let opts = Conv2dOptions {
+        stride: [2, 1],
+        padding: [1, 1],
+        dilation: [1, 2],
+    };
+    check(
+        "conv2d stride/padding/dilation + bias",
+        vec![x.clone(), w.clone(), b],
+        |x| x[0].conv2d(&x[1], Some(&x[2]), opts),
+    );
+    check("conv2d plain", vec![x.clone(), w], |x| {
+        x[0].conv2d(&x[1], None, Conv2dOptions::default())
+    });
+    let distinct_x = distinct(&[2, 3, 6, 5], 49);
+    check("max_pool2d", vec![distinct_x], |x| {
+        x[0].max_pool2d(Pool2dOptions {
+            kernel: [2, 3],
+            stride: [2, 1],
+            padding: [1, 1],
+        })
+    });
+    check("avg_pool2d", vec![x.clone()], |x| {
+        x[0].avg_pool2d(Pool2dOptions {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+        })
+    });
+    check(
+        "conv on a transposed input",
+        vec![
+            input(&[2, 3, 5, 6], 35, false),
+            input(&[2, 3, 2, 2], 36, false),
+        ],
+        |x| {
+            x[0].transpose(2, 3)?
+                .conv2d(&x[1], None, Conv2dOptions::default())
+        },
+    );
+}
+
+#[test]
+fn normalization() {
+    let x = input(&[4, 3, 2], 37, false);
+    check(
+        "batch_norm",
+        vec![x.clone(), input(&[3], 38, false), input(&[3], 39, false)],
+        |x| x[0].batch_norm(Some(&x[1]), Some(&x[2]), 1e-5),
+    );
+    check(
+        "layer_norm",
+        vec![
+            x.clone(),
+            input(&[3, 2], 40, false),
+            input(&[3, 2], 41, false),
+        ],
+        |x| x[0].layer_norm(&[3, 2], Some(&x[1]), Some(&x[2]), 1e-5),
+    );
+}
+
+#[test]
+fn losses() {
+    let logits = input(&[4, 3], 42, false);
+    let targets = Tensor::from_vec(vec![2i64, 0, 1, 2], [4]).unwrap();
+    for r in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+        check("cross_entropy", vec![logits.clone()], |x| {
+            x[0].cross_entropy(&targets, r)
+        });
+        check(
+            "mse",
+            vec![logits.clone(), input(&[4, 3], 43, false)],
+            |x| x[0].mse_loss(&x[1], r),
+        );
+    }
+    let probs = positive(&[4, 3], 44).softmax(1).unwrap();
+    check(
+        "cross_entropy_soft (logits and targets)",
+        vec![logits.clone(), probs],
+        |x| x[0].cross_entropy_soft(&x[1], Reduction::Mean),
+    );
+    let t = positive(&[4, 3], 45).sigmoid().unwrap();
+    check("bce_with_logits", vec![logits.clone(), t.clone()], |x| {
+        x[0].binary_cross_entropy_with_logits(&x[1], Reduction::Mean)
+    });
+    let p = logits.sigmoid().unwrap();
+    check("bce", vec![p, t], |x| {
+        x[0].binary_cross_entropy(&x[1], Reduction::Sum)
+    });
+}
+
+#[test]
+fn composite_mlp_with_shared_weights() {
+    // A weight used twice (multivariate chain rule) and a loss on a hidden node.
+    let x = input(&[5, 3], 46, false);
+    check(
+        "mlp",
+        vec![input(&[3, 3], 47, false), input(&[3], 48, false)],
+        |p| {
+            let h = x.matmul(&p[0])?.add(&p[1])?.tanh()?;
+            let out = h.matmul(&p[0])?.sigmoid()?;
+            out.sum_all()?.add(&h.abs()?.mean_all()?.mul_scalar(0.1)?)
+        },
+    );
+}
