@@ -24,7 +24,7 @@ struct Plan<'a, T: Clone> {
 impl Tensor {
     /// Resolves `dims` and arranges the data so that the reduced dims form the middle axis:
     /// directly when they are adjacent, after a permuting copy otherwise.
-    fn plan<T: Float + crate::dtype::Element>(&self, op: &'static str, dims: &Dims) -> Plan<'_, T> {
+    fn plan<T: Float + crate::dtype::Element>(&self, dims: &Dims) -> Plan<'_, T> {
         let shape = self.dims();
         let keep_shape: Shape = shape
             .iter()
@@ -39,7 +39,6 @@ impl Tensor {
             .map(|(_, &d)| d)
             .collect::<Dims>()
             .into();
-        let _ = op;
         let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
         if dims.is_empty() || adjacent {
             let (first, last) = dims.first().map_or((shape.len(), shape.len()), |&f| {
@@ -86,49 +85,32 @@ impl Tensor {
         self.sum_impl("sum", None, false)
     }
 
-    fn sum_impl(&self, op: &'static str, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        let dtype = self.expect_float(op)?;
-        let dims = self.shape().resolve_dims(op, dims)?;
-        float_dispatch!(dtype, op, |T| {
-            let p = self.plan::<T>(op, &dims);
-            let out = sum_middle(&p.data, p.outer, p.len, p.inner);
-            let shape = if keepdim {
-                p.keep_shape.clone()
-            } else {
-                p.drop_shape.clone()
-            };
-            Ok(Tensor::record_vec(
-                out,
-                shape,
-                &[self],
-                SumBackward {
-                    keep_shape: p.keep_shape,
-                    scale: 1.0,
-                },
-            ))
-        })
-    }
-
     /// Mean over `dims`.
     pub fn mean_dims(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
-        self.mean_impl(Some(dims), keepdim)
+        self.sum_impl("mean", Some(dims), keepdim)
     }
 
     /// Mean of all elements, as a scalar (NaN for an empty tensor, as 0/0).
     pub fn mean_all(&self) -> Result<Tensor> {
-        self.mean_impl(None, false)
+        self.sum_impl("mean", None, false)
     }
 
-    fn mean_impl(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        let dtype = self.expect_float("mean")?;
-        let dims = self.shape().resolve_dims("mean", dims)?;
-        let count: usize = dims.iter().map(|&d| self.dims()[d]).product();
-        let scale = 1.0 / count as f64;
-        float_dispatch!(dtype, "mean", |T| {
-            let p = self.plan::<T>("mean", &dims);
+    /// Sum (`op` = "sum") or mean (`op` = "mean": the sum scaled by 1 / count) over `dims`.
+    fn sum_impl(&self, op: &'static str, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        let dtype = self.expect_float(op)?;
+        let dims = self.shape().resolve_dims(op, dims)?;
+        let scale = if op == "mean" {
+            1.0 / dims.iter().map(|&d| self.dims()[d]).product::<usize>() as f64
+        } else {
+            1.0
+        };
+        float_dispatch!(dtype, op, |T| {
+            let p = self.plan::<T>(&dims);
             let mut out = sum_middle(&p.data, p.outer, p.len, p.inner);
-            let s = T::from_f64(scale);
-            out.iter_mut().for_each(|v| *v *= s);
+            if scale != 1.0 {
+                let s = T::from_f64(scale);
+                out.iter_mut().for_each(|v| *v *= s);
+            }
             let shape = if keepdim {
                 p.keep_shape.clone()
             } else {
@@ -186,7 +168,7 @@ impl Tensor {
             ));
         }
         float_dispatch!(dtype, op, |T| {
-            let p = self.plan::<T>(op, &smallvec![d]);
+            let p = self.plan::<T>(&smallvec![d]);
             let (values, idx) = extreme_middle(&p.data, p.outer, p.len, p.inner, max);
             let shape = if keepdim {
                 p.keep_shape.clone()
