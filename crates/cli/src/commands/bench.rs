@@ -91,16 +91,9 @@ fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
     Tensor::randn(shape.to_vec(), 0.0, 1.0, DType::F32, rng).expect("valid shape")
 }
 
-/// GEMM throughput of `op(A) · op(B)` in GFLOP/s. `form` is "nn", "tn" (Aᵀ·B, A stored k×m) or
-/// "nt" (A·Bᵀ, B stored n×k); transposes are views, never copies.
-pub fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    form: &str,
-    timing: Timing,
-    threads: usize,
-) -> Result<Value> {
+/// The operands of `op(A) · op(B)` for an `m x k` by `k x n` product. `form` is "nn", "tn"
+/// (Aᵀ·B, A stored k×m) or "nt" (A·Bᵀ, B stored n×k); transposes are views, never copies.
+pub fn gemm_operands(m: usize, k: usize, n: usize, form: &str) -> Result<(Tensor, Tensor)> {
     let mut rng = Rng::seed(0);
     let a = match form {
         "tn" => randn(&[k, m], &mut rng).t()?,
@@ -110,6 +103,19 @@ pub fn gemm(
         "nt" => randn(&[n, k], &mut rng).t()?,
         _ => randn(&[k, n], &mut rng),
     };
+    Ok((a, b))
+}
+
+/// GEMM throughput in GFLOP/s (see [`gemm_operands`]).
+pub fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    form: &str,
+    timing: Timing,
+    threads: usize,
+) -> Result<Value> {
+    let (a, b) = gemm_operands(m, k, n, form)?;
     let samples = time_it(timing, || {
         black_box(a.matmul(&b).expect("shapes fit"));
     });
@@ -125,12 +131,19 @@ pub fn gemm(
     ))
 }
 
-/// Median time of recording and running `a + b` on two `[8]` tensors, one of them a `Var` (so the
-/// op records its autograd node), in microseconds.
-pub fn op_overhead(timing: Timing, threads: usize) -> Result<Value> {
+/// The two operands of the overhead benchmark: a `Var`'s value (so the op records its autograd
+/// node) and a plain tensor, both `[8]`.
+pub fn overhead_operands() -> Result<(Tensor, Tensor)> {
     let mut rng = Rng::seed(0);
-    let a = Var::new(&randn(&[8], &mut rng))?.as_tensor();
-    let b = randn(&[8], &mut rng);
+    Ok((
+        Var::new(&randn(&[8], &mut rng))?.as_tensor(),
+        randn(&[8], &mut rng),
+    ))
+}
+
+/// Median time of recording and running `a + b` (see [`overhead_operands`]), in microseconds.
+pub fn op_overhead(timing: Timing, threads: usize) -> Result<Value> {
+    let (a, b) = overhead_operands()?;
     let samples = time_it(timing, || {
         black_box(a.add(&b).expect("same shape"));
     });
@@ -145,29 +158,29 @@ pub fn op_overhead(timing: Timing, threads: usize) -> Result<Value> {
     ))
 }
 
-/// The peers' "tiny" workload: a 2-8-1 tanh MLP on XOR (batch 4), MSE, plain SGD (lr 0.1): one
-/// step = forward, backward, update. Returns steps/s.
-pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
+/// The peers' "tiny" workload as a step function: a 2-8-1 tanh MLP on XOR (batch 4), MSE, plain
+/// SGD (lr 0.1); one call = forward, backward, update.
+pub fn tiny_mlp_step() -> Result<impl FnMut() -> Result<()>> {
     let mut rng = Rng::seed(0);
-    let init = |shape: &[usize], fan_in: usize, rng: &mut Rng| -> Result<Var> {
+    let mut init = |shape: &[usize], fan_in: usize| -> Result<Var> {
         let bound = 1.0 / (fan_in as f64).sqrt();
         Ok(Var::new(&Tensor::rand_uniform(
             shape.to_vec(),
             -bound,
             bound,
             DType::F32,
-            rng,
+            &mut rng,
         )?)?)
     };
     let params = [
-        init(&[2, 8], 2, &mut rng)?,
-        init(&[8], 2, &mut rng)?,
-        init(&[8, 1], 8, &mut rng)?,
-        init(&[1], 8, &mut rng)?,
+        init(&[2, 8], 2)?,
+        init(&[8], 2)?,
+        init(&[8, 1], 8)?,
+        init(&[1], 8)?,
     ];
     let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2])?;
     let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1])?;
-    let step = || -> Result<()> {
+    Ok(move || -> Result<()> {
         let [w1, b1, w2, b2] = params.each_ref().map(Var::as_tensor);
         let h = x.matmul(&w1)?.add(&b1)?.tanh()?;
         let loss = h.matmul(&w2)?.add(&b2)?.mse_loss(&y, Reduction::Mean)?;
@@ -181,7 +194,12 @@ pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
             p.update(|w: &mut [f32]| w.iter_mut().zip(&g).for_each(|(w, g)| *w -= 0.1 * g))?;
         }
         Ok(())
-    };
+    })
+}
+
+/// Steps/s of [`tiny_mlp_step`].
+pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
+    let mut step = tiny_mlp_step()?;
     let samples = time_it(timing, || step().expect("tiny step"));
     Ok(line(
         "tiny",
