@@ -109,22 +109,7 @@ impl Tensor {
                 reason: format!("targets must have shape [{n}], one class index per row"),
             });
         }
-        let t: Vec<usize> = targets
-            .to_vec::<i64>()?
-            .into_iter()
-            .map(|i| {
-                if i < 0 || i as usize >= classes {
-                    Err(Error::IndexOutOfRange {
-                        op,
-                        index: i,
-                        dim: 1,
-                        size: classes,
-                    })
-                } else {
-                    Ok(i as usize)
-                }
-            })
-            .collect::<Result<_>>()?;
+        let t = crate::ops::shape::check_indices(op, targets, classes, 1)?;
         let logp = self.detach().log_softmax(1)?;
         let per_sample = float_dispatch!(dtype, op, |T| {
             let lp = logp.float_data::<T>();

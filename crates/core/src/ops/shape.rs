@@ -367,7 +367,7 @@ impl Tensor {
 }
 
 /// The index values as usize, each checked against the dim's extent.
-fn check_indices(
+pub(crate) fn check_indices(
     op: &'static str,
     indices: &Tensor,
     size: usize,
