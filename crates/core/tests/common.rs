@@ -1,7 +1,7 @@
 //! Shared test helpers: finite-difference gradient checking.
 #![allow(dead_code)]
 
-use nabla_core::{DType, Result, Rng, Tensor, Var};
+use nabla_core::{Result, Rng, Tensor, Var};
 
 /// A random f64 tensor with values in `[-2, 2)` rounded to multiples of 1/64, kept away from 0
 /// by at least 1/32 when `away_from_zero` (so that kinks at 0 are not within the FD step).
@@ -70,11 +70,6 @@ pub fn check(name: &str, inputs: Vec<Tensor>, f: impl Fn(&[Tensor]) -> Result<Te
             );
         }
     }
-}
-
-/// Same values in f32 (for dtype tests).
-pub fn f32_of(t: &Tensor) -> Tensor {
-    t.to_dtype(DType::F32).unwrap()
 }
 
 /// Distinct values (a seeded permutation of multiples of 1/8), for max/pool checks where ties
