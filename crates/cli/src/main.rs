@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use nabla::commands::{bench, check_grads};
+use nabla::commands::{bench, check_grads, check_optim, oracle};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +24,17 @@ enum Command {
         /// A case file in the "grad-oracle/1" format.
         file: PathBuf,
         /// Print nabla's own outputs and gradients as JSON instead of comparing.
+        #[arg(long)]
+        emit: bool,
+    },
+    /// Replay PyTorch optimizer trajectories and compare nabla's iterates (relative error 1e-9).
+    ///
+    /// Example: nabla check-optim ../shared/oracle/optim_cases.json
+    #[command(name = "check-optim")]
+    CheckOptim {
+        /// A case file in the "optim-oracle/1" format.
+        file: PathBuf,
+        /// Print nabla's own trajectories as JSON instead of comparing.
         #[arg(long)]
         emit: bool,
     },
@@ -54,8 +66,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli) {
+    let mut stdout = std::io::stdout().lock();
+    match run(cli, &mut stdout).and_then(|code| Ok(stdout.flush().map(|_| code)?)) {
         Ok(code) => code,
+        // The reader went away (`nabla bench core | head`): stop quietly, as Unix tools do.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -63,28 +78,45 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn exit_for(failed: usize) -> ExitCode {
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
         Command::CheckGrads { file, emit } => {
             let cases = check_grads::load(&file)?;
             if emit {
-                println!("{}", serde_json::to_string(&check_grads::emit(&cases))?);
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&check_grads::emit(&cases))?
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let verdicts = check_grads::check_all(&cases);
-            let failed = verdicts.iter().filter(|v| v.outcome.is_err()).count();
-            for v in &verdicts {
-                match &v.outcome {
-                    Ok(()) => println!("ok     {}", v.id),
-                    Err(e) => println!("FAILED {}: {e}", v.id),
-                }
+            let failed = oracle::report(&check_grads::check_all(&cases), out)?;
+            Ok(exit_for(failed))
+        }
+        Command::CheckOptim { file, emit } => {
+            let (objective, cases) = check_optim::load(&file)?;
+            if emit {
+                let doc = check_optim::emit(&objective, &cases);
+                writeln!(out, "{}", serde_json::to_string(&doc)?)?;
+                return Ok(ExitCode::SUCCESS);
             }
-            println!("{} passed, {failed} failed", verdicts.len() - failed);
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let failed = oracle::report(&check_optim::check_all(&objective, &cases), out)?;
+            Ok(exit_for(failed))
         }
         Command::Bench {
             suite: _,
@@ -100,7 +132,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 min_time_s: min_time,
                 ..Default::default()
             };
-            bench::run_core(timing, threads, |v| println!("{v}"))?;
+            bench::run_core(timing, threads, |v| writeln!(out, "{v}"))?;
             Ok(ExitCode::SUCCESS)
         }
     }

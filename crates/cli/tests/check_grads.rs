@@ -2,35 +2,10 @@
 //! override with NABLA_ORACLE_DIR).
 
 use serde_json::Value;
+mod common;
+
+use common::{nabla, oracle};
 use std::path::PathBuf;
-use std::process::Command;
-
-fn oracle(file: &str) -> PathBuf {
-    let dir = std::env::var_os("NABLA_ORACLE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/oracle")
-        });
-    let path = dir.join(file);
-    assert!(
-        path.exists(),
-        "{} is missing: the oracle cases live in shared/oracle beside the repository (or set NABLA_ORACLE_DIR)",
-        path.display()
-    );
-    path
-}
-
-fn nabla(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nabla"))
-        .args(args)
-        .output()
-        .expect("run nabla");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 fn case_count(path: &PathBuf) -> usize {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -58,6 +58,10 @@ pub enum Error {
     /// Misuse of automatic differentiation (backward of a non-scalar, a released graph, ...).
     #[error("backward: {0}")]
     Backward(String),
+    /// An error from inside a larger computation, with where it happened (e.g. the layer
+    /// `layers.2 (Linear 784 -> 256)` whose forward pass failed).
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
 }
 
 impl Error {
@@ -76,6 +80,21 @@ impl Error {
             shape: Box::new(shape.clone()),
             reason: reason.into(),
         }
+    }
+}
+
+/// Adds where an error happened to its message: `result.context(|| format!("layer {name}"))`.
+pub trait ResultExt<T> {
+    /// Wraps an `Err` in [`Error::Context`] with the given description.
+    fn context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|source| Error::Context {
+            context: context().into(),
+            source: Box::new(source),
+        })
     }
 }
 

@@ -31,7 +31,7 @@ mod var;
 
 pub use autograd::{GradKey, Grads, NoGradGuard, is_grad_enabled, no_grad, with_no_grad};
 pub use dtype::{DType, Element, Float};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ResultExt};
 pub use layout::Layout;
 pub use ops::conv::{Conv2dOptions, Pool2dOptions};
 pub use ops::loss::Reduction;

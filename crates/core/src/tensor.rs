@@ -254,8 +254,9 @@ impl Tensor {
         })
     }
 
-    /// The elements in row-major order, borrowed when contiguous, copied otherwise.
-    pub(crate) fn contiguous_data<T: Element>(&self) -> Result<Cow<'_, [T]>> {
+    /// The elements in row-major order, borrowed when contiguous (no copy), copied otherwise;
+    /// errors when `T` is not the tensor's dtype.
+    pub fn contiguous_data<T: Element>(&self) -> Result<Cow<'_, [T]>> {
         let raw = self.raw::<T>()?;
         Ok(match self.0.layout.contiguous_range() {
             Some(r) => Cow::Borrowed(&raw[r]),

@@ -213,16 +213,21 @@ pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
 }
 
 /// All core benchmarks, one JSON value each, printed as they finish.
-pub fn run_core(timing: Timing, threads: usize, mut emit: impl FnMut(&Value)) -> Result<()> {
-    emit(&op_overhead(timing, threads)?);
-    emit(&tiny_mlp(timing, threads)?);
+/// Stops at the first error of `emit` (e.g. a closed pipe).
+pub fn run_core(
+    timing: Timing,
+    threads: usize,
+    mut emit: impl FnMut(&Value) -> std::io::Result<()>,
+) -> Result<()> {
+    emit(&op_overhead(timing, threads)?)?;
+    emit(&tiny_mlp(timing, threads)?)?;
     for n in [256, 512, 1024, 2048] {
-        emit(&gemm(n, n, n, "nn", timing, threads)?);
+        emit(&gemm(n, n, n, "nn", timing, threads)?)?;
     }
     for batch in [32, 128, 512] {
-        emit(&gemm(batch, 784, 256, "nn", timing, threads)?); // forward  X·W
-        emit(&gemm(784, batch, 256, "tn", timing, threads)?); // dW = Xᵀ·dY
-        emit(&gemm(batch, 256, 784, "nt", timing, threads)?); // dX = dY·Wᵀ
+        emit(&gemm(batch, 784, 256, "nn", timing, threads)?)?; // forward  X·W
+        emit(&gemm(784, batch, 256, "tn", timing, threads)?)?; // dW = Xᵀ·dY
+        emit(&gemm(batch, 256, 784, "nt", timing, threads)?)?; // dX = dY·Wᵀ
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `shared/oracle/README.md`) through nabla's autodiff in f64 and compares output, intermediate
 //! values and input gradients with `|got − expected| <= 1e-9 + 1e-7 |expected|`.
 
+use super::oracle::Verdict;
 use anyhow::{Context, Result, anyhow, bail};
 use nabla_core::{Conv2dOptions, DType, Pool2dOptions, Reduction, Tensor, Var};
 use serde_json::{Map, Value, json};
@@ -19,30 +20,9 @@ pub struct CaseResult {
     pub grads: Vec<(String, Tensor)>,
 }
 
-/// The verdict on one case: `Ok(())` or the first disagreement.
-pub struct Verdict {
-    pub id: String,
-    pub outcome: std::result::Result<(), String>,
-}
-
 /// Reads and validates a case file.
 pub fn load(path: &std::path::Path) -> Result<Vec<Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let doc: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    match doc.get("format").and_then(Value::as_str) {
-        Some("grad-oracle/1") => {}
-        other => bail!(
-            "{}: expected \"format\": \"grad-oracle/1\", found {other:?}",
-            path.display()
-        ),
-    }
-    let cases = doc
-        .get("cases")
-        .and_then(Value::as_array)
-        .ok_or_else(|| anyhow!("{}: no \"cases\" array", path.display()))?;
-    Ok(cases.clone())
+    Ok(super::oracle::load(path, "grad-oracle/1")?.1)
 }
 
 fn tensor_from(name: &str, v: &Value) -> Result<Tensor> {

@@ -2,3 +2,5 @@
 
 pub mod bench;
 pub mod check_grads;
+pub mod check_optim;
+pub mod oracle;

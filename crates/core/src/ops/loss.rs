@@ -34,7 +34,8 @@ impl Reduction {
         }
     }
 
-    fn apply(self, t: Tensor) -> Result<Tensor> {
+    /// Reduces per-element losses `t` to their mean or sum, or leaves them.
+    pub fn apply(self, t: Tensor) -> Result<Tensor> {
         match self {
             Reduction::Mean => t.mean_all(),
             Reduction::Sum => t.sum_all(),

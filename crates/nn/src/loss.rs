@@ -1,0 +1,259 @@
+//! Losses. Each takes the model's output and the target and returns a scalar (or per-element
+//! values with [`Reduction::None`]); gradients come from autodiff. Penalties on parameters (L1,
+//! L2) and on hidden activations (L1 and KL sparsity, the losses at hidden nodes of sparse
+//! autoencoders) are plain tensors to add to a loss.
+
+use nabla_core::{DType, Error, Reduction, Result, Tensor, Var};
+
+/// A loss function, as chosen in code or in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loss {
+    /// Mean squared error `(ŷ − y)²` (the L2 loss).
+    Mse,
+    /// Mean absolute error `|ŷ − y|` (the L1 loss; subgradient 0 at 0, as PyTorch).
+    L1,
+    /// Huber: `½ d²` for `|d| < δ`, `δ (|d| − ½ δ)` beyond (PyTorch's `HuberLoss(delta)`):
+    /// quadratic near the target, linear (robust to outliers) far from it.
+    Huber { delta: f64 },
+    /// Softmax cross-entropy on logits `[N, C]` against i64 class indices `[N]` (or class
+    /// probabilities `[N, C]`), with optional label smoothing ε and per-class weights.
+    CrossEntropy(CrossEntropy),
+    /// Binary cross-entropy on probabilities in `[0, 1]` (after a sigmoid).
+    BinaryCrossEntropy,
+    /// Binary cross-entropy on logits (the sigmoid is fused, stable for any logit).
+    BinaryCrossEntropyWithLogits,
+}
+
+/// Options of the softmax cross-entropy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CrossEntropy {
+    /// ε in `[0, 1)`: the target becomes `(1 − ε) · onehot + ε / C` (Szegedy et al., 2016).
+    pub label_smoothing: f64,
+    /// One weight per class; the mean is then `Σ_i loss_i / Σ_i w_{y_i}` (PyTorch's convention).
+    pub class_weights: Option<Vec<f64>>,
+}
+
+impl Loss {
+    /// The loss of `output` against `target`, averaged over the batch.
+    pub fn compute(&self, output: &Tensor, target: &Tensor) -> Result<Tensor> {
+        self.compute_with(output, target, Reduction::Mean)
+    }
+
+    /// The loss with the given reduction.
+    pub fn compute_with(
+        &self,
+        output: &Tensor,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
+        match self {
+            Loss::Mse => output.mse_loss(target, reduction),
+            Loss::L1 => {
+                same_shape("l1_loss", output, target)?;
+                reduction.apply(output.sub(target)?.abs()?)
+            }
+            Loss::Huber { delta } => huber(output, target, *delta, reduction),
+            Loss::CrossEntropy(options) => options.compute(output, target, reduction),
+            Loss::BinaryCrossEntropy => output.binary_cross_entropy(target, reduction),
+            Loss::BinaryCrossEntropyWithLogits => {
+                output.binary_cross_entropy_with_logits(target, reduction)
+            }
+        }
+    }
+
+    /// The name used in configs and reports (`"cross_entropy"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::L1 => "l1",
+            Loss::Huber { .. } => "huber",
+            Loss::CrossEntropy(_) => "cross_entropy",
+            Loss::BinaryCrossEntropy => "binary_cross_entropy",
+            Loss::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
+        }
+    }
+}
+
+fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: a.shape().clone().into(),
+            rhs: b.shape().clone().into(),
+            reason: "output and target must have the same shape".into(),
+        });
+    }
+    Ok(())
+}
+
+fn huber(output: &Tensor, target: &Tensor, delta: f64, reduction: Reduction) -> Result<Tensor> {
+    if !(delta.is_finite() && delta > 0.0) {
+        return Err(Error::invalid(
+            "huber_loss",
+            format!("delta must be finite and > 0, got {delta}"),
+        ));
+    }
+    same_shape("huber_loss", output, target)?;
+    let d = output.sub(target)?;
+    let abs = d.abs()?;
+    let quadratic = d.square()?.mul_scalar(0.5)?;
+    let linear = abs.add_scalar(-0.5 * delta)?.mul_scalar(delta)?;
+    let inside = abs.lt(&Tensor::scalar_of(delta, d.dtype()))?;
+    reduction.apply(Tensor::where_cond(&inside, &quadratic, &linear)?)
+}
+
+impl CrossEntropy {
+    /// The loss of `[N, C]` logits against `[N]` class indices or `[N, C]` probabilities.
+    pub fn compute(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
+        let op = "cross_entropy";
+        let eps = self.label_smoothing;
+        if !(0.0..1.0).contains(&eps) {
+            return Err(Error::invalid(
+                op,
+                format!("label_smoothing must be in [0, 1), got {eps}"),
+            ));
+        }
+        if target.dtype() != DType::I64 {
+            if eps != 0.0 || self.class_weights.is_some() {
+                return Err(Error::invalid(
+                    op,
+                    "label smoothing and class weights need class-index targets (i64), \
+                     not probabilities",
+                ));
+            }
+            return logits.cross_entropy_soft(target, reduction);
+        }
+        if eps == 0.0 && self.class_weights.is_none() {
+            return logits.cross_entropy(target, reduction);
+        }
+        // General form: loss_i = −Σ_c q_ic log p_ic with the constant target weights
+        // q_ic = (1 − ε) w_{y_i} [c = y_i] + (ε / C) w_c, and the mean divides by Σ_i w_{y_i}.
+        if logits.rank() != 2 {
+            return Err(Error::bad_shape(
+                op,
+                logits.shape(),
+                "logits must be 2-D [batch, classes]",
+            ));
+        }
+        let (n, classes) = (logits.dims()[0], logits.dims()[1]);
+        let weights = match &self.class_weights {
+            Some(w) if w.len() != classes => {
+                return Err(Error::invalid(
+                    op,
+                    format!("{} class weights given for {classes} classes", w.len()),
+                ));
+            }
+            Some(w) if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) => {
+                return Err(Error::invalid(op, "class weights must be finite and >= 0"));
+            }
+            Some(w) => w.clone(),
+            None => vec![1.0; classes],
+        };
+        if target.dims() != [n] {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: logits.shape().clone().into(),
+                rhs: target.shape().clone().into(),
+                reason: format!("targets must have shape [{n}], one class index per row"),
+            });
+        }
+        let labels = target.to_vec::<i64>()?;
+        let mut q = vec![0.0; n * classes];
+        let mut total_weight = 0.0;
+        for (i, &y) in labels.iter().enumerate() {
+            if y < 0 || y as usize >= classes {
+                return Err(Error::IndexOutOfRange {
+                    op,
+                    index: y,
+                    dim: 1,
+                    size: classes,
+                });
+            }
+            let y = y as usize;
+            total_weight += weights[y];
+            for c in 0..classes {
+                q[i * classes + c] = eps / classes as f64 * weights[c];
+            }
+            q[i * classes + y] += (1.0 - eps) * weights[y];
+        }
+        let q = Tensor::from_vec(q, [n, classes])?.to_dtype(logits.dtype())?;
+        match reduction {
+            Reduction::Mean => logits
+                .cross_entropy_soft(&q, Reduction::Sum)?
+                .mul_scalar(1.0 / total_weight),
+            other => logits.cross_entropy_soft(&q, other),
+        }
+    }
+}
+
+/// L2 weight penalty `λ/2 · Σ_w ‖w‖²` (its gradient is `λ w`: weight decay).
+pub fn l2_penalty(params: &[Var], lambda: f64) -> Result<Tensor> {
+    penalty(params, lambda * 0.5, |w| w.square())
+}
+
+/// L1 weight penalty `λ · Σ_w |w|` (drives weights to exactly zero; subgradient 0 at 0).
+pub fn l1_penalty(params: &[Var], lambda: f64) -> Result<Tensor> {
+    penalty(params, lambda, |w| w.abs())
+}
+
+fn penalty(params: &[Var], scale: f64, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let Some(first) = params.first() else {
+        return Ok(Tensor::scalar(0.0f32));
+    };
+    let mut total = Tensor::scalar_of(0.0, first.dtype());
+    for p in params {
+        total = total.add(&f(&p.as_tensor())?.sum_all()?)?;
+    }
+    total.mul_scalar(scale)
+}
+
+/// L1 activity penalty on hidden activations `h: [N, ...]`: `λ · Σ|h| / N`, which pushes the code
+/// of a sparse autoencoder towards few active units (a loss on a hidden node).
+pub fn activity_l1(h: &Tensor, lambda: f64) -> Result<Tensor> {
+    let n = batch_size("activity_l1", h)?;
+    h.abs()?.sum_all()?.mul_scalar(lambda / n as f64)
+}
+
+/// KL sparsity penalty (Ng's sparse autoencoder) on activations `h: [N, units]` in `(0, 1)`:
+/// `β · Σ_j KL(ρ ‖ ρ̂_j)`, with `ρ̂_j` the mean activation of unit j over the batch and
+/// `KL(ρ‖ρ̂) = ρ log(ρ/ρ̂) + (1 − ρ) log((1 − ρ)/(1 − ρ̂))`.
+pub fn kl_sparsity(h: &Tensor, rho: f64, beta: f64) -> Result<Tensor> {
+    if !(rho > 0.0 && rho < 1.0) {
+        return Err(Error::invalid(
+            "kl_sparsity",
+            format!("the target activation rho must be in (0, 1), got {rho}"),
+        ));
+    }
+    batch_size("kl_sparsity", h)?;
+    // ρ̂ is kept inside (0, 1) so that the logs stay finite for dead or saturated units.
+    let rho_hat = h.mean_dims(&[0], false)?.clamp(1e-6, 1.0 - 1e-6)?;
+    let one = Tensor::scalar_of(1.0, h.dtype());
+    let term1 = rho_hat
+        .log()?
+        .neg()?
+        .add_scalar(rho.ln())?
+        .mul_scalar(rho)?;
+    let term2 = one
+        .sub(&rho_hat)?
+        .log()?
+        .neg()?
+        .add_scalar((1.0 - rho).ln())?
+        .mul_scalar(1.0 - rho)?;
+    term1.add(&term2)?.sum_all()?.mul_scalar(beta)
+}
+
+fn batch_size(op: &'static str, h: &Tensor) -> Result<usize> {
+    match h.dims().first() {
+        Some(&n) if n > 0 => Ok(n),
+        _ => Err(Error::bad_shape(
+            op,
+            h.shape(),
+            "needs a non-empty batch dim",
+        )),
+    }
+}

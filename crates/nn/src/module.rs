@@ -1,0 +1,191 @@
+//! The `Module` trait: a forward pass plus a visitor over named parameters and buffers, which
+//! optimizers, checkpoints and diagnostics all walk the same way.
+
+use nabla_core::{Result, Rng, Tensor, Var};
+
+/// Training or evaluation behaviour (dropout active, batch statistics vs running statistics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// What a visited variable is: a trainable parameter (optimized) or a buffer (saved with the
+/// model, not optimized: BatchNorm's running statistics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    Parameter,
+    Buffer,
+}
+
+/// The context of one forward pass: the mode, the random numbers dropout draws from, and
+/// optionally a record ("taps") of every layer's output by name, so that a loss can sit on a
+/// hidden node (sparse autoencoders) and diagnostics can see activations.
+pub struct Ctx {
+    mode: Mode,
+    rng: Rng,
+    taps: Option<Vec<(String, Tensor)>>,
+    scope: Vec<String>,
+}
+
+impl Ctx {
+    /// A training-mode context drawing its randomness from `rng`.
+    pub fn train(rng: Rng) -> Ctx {
+        Ctx {
+            mode: Mode::Train,
+            rng,
+            taps: None,
+            scope: Vec::new(),
+        }
+    }
+
+    /// An evaluation-mode context (no randomness is used in eval mode).
+    pub fn eval() -> Ctx {
+        Ctx {
+            mode: Mode::Eval,
+            rng: Rng::seed(0),
+            taps: None,
+            scope: Vec::new(),
+        }
+    }
+
+    /// Also record every named layer's output (see [`Ctx::taps`]).
+    pub fn with_taps(mut self) -> Ctx {
+        self.taps = Some(Vec::new());
+        self
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether this is a training pass.
+    pub fn is_training(&self) -> bool {
+        self.mode == Mode::Train
+    }
+
+    /// The random-number source (dropout masks).
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// The recorded layer outputs, in forward order, named by their path (`"2"`, `"1.block.0"`);
+    /// empty unless the context was made [`Ctx::with_taps`].
+    pub fn taps(&self) -> &[(String, Tensor)] {
+        self.taps.as_deref().unwrap_or(&[])
+    }
+
+    /// The output recorded under `path`, if any.
+    pub fn tap(&self, path: &str) -> Option<&Tensor> {
+        self.taps().iter().find(|(p, _)| p == path).map(|(_, t)| t)
+    }
+
+    /// Runs a child's forward pass under the name `name` and records its output when taps are on.
+    /// Containers call this for each child so that every layer's output gets its path.
+    pub fn child(&mut self, name: &str, module: &dyn Module, x: &Tensor) -> Result<Tensor> {
+        self.scope.push(name.to_string());
+        let result = module.forward(x, self);
+        let path = self.scope.join(".");
+        self.scope.pop();
+        let y = nabla_core::ResultExt::context(result, || {
+            format!("layer {path} ({})", module.describe())
+        })?;
+        if let Some(taps) = &mut self.taps {
+            taps.push((path, y.clone()));
+        }
+        Ok(y)
+    }
+}
+
+/// A named trainable parameter or buffer, as a visitor sees it.
+pub type NamedVar = (String, Var);
+
+/// A layer or a composition of layers.
+pub trait Module: Send + Sync {
+    /// The forward pass.
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor>;
+
+    /// Calls `f(name, var, kind)` for each parameter and buffer this module owns directly or
+    /// through its children, with PyTorch's names (`weight`, `0.bias`, `running_mean`).
+    fn visit(&self, f: &mut dyn FnMut(&str, &Var, VarKind)) {
+        let _ = f;
+    }
+
+    /// A one-line description for messages and summaries (`Linear(784 -> 256)`).
+    fn describe(&self) -> String;
+
+    /// Children as `(name, module)`, for summaries and diagnostics; empty for leaf layers.
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        Vec::new()
+    }
+}
+
+/// Convenience queries every module gets.
+pub trait ModuleExt: Module {
+    /// Trainable parameters with their names, in visiting order.
+    fn named_parameters(&self) -> Vec<NamedVar> {
+        self.named_vars(Some(VarKind::Parameter))
+    }
+
+    /// Buffers (non-trainable state) with their names.
+    fn named_buffers(&self) -> Vec<NamedVar> {
+        self.named_vars(Some(VarKind::Buffer))
+    }
+
+    /// Parameters and buffers: everything a checkpoint saves (PyTorch's `state_dict`).
+    fn state_vars(&self) -> Vec<NamedVar> {
+        self.named_vars(None)
+    }
+
+    /// The trainable parameters without names.
+    fn parameters(&self) -> Vec<Var> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// Number of trainable scalars.
+    fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(Var::elem_count).sum()
+    }
+
+    /// A forward pass in evaluation mode without recording a graph.
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        nabla_core::with_no_grad(|| self.forward(x, &mut Ctx::eval()))
+    }
+
+    #[doc(hidden)]
+    fn named_vars(&self, kind: Option<VarKind>) -> Vec<NamedVar> {
+        let mut out = Vec::new();
+        self.visit(&mut |name, var, k| {
+            if kind.is_none_or(|want| want == k) {
+                out.push((name.to_string(), var.clone()));
+            }
+        });
+        out
+    }
+}
+
+impl<M: Module + ?Sized> ModuleExt for M {}
+
+/// Visits a child's variables with `prefix.` in front of their names.
+pub fn visit_child(prefix: &str, child: &dyn Module, f: &mut dyn FnMut(&str, &Var, VarKind)) {
+    child.visit(&mut |name, var, kind| f(&format!("{prefix}.{name}"), var, kind));
+}
+
+impl<M: Module + ?Sized> Module for Box<M> {
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        (**self).forward(x, ctx)
+    }
+    fn visit(&self, f: &mut dyn FnMut(&str, &Var, VarKind)) {
+        (**self).visit(f)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        (**self).children()
+    }
+}
