@@ -1,0 +1,236 @@
+//! Optimizers beyond the PyTorch oracle (which `nabla check-optim` replays): delta-bar-delta
+//! against a plain re-implementation, exact resume from saved state, parameters without
+//! gradients, errors, and momentum's advantage on an ill-conditioned bowl.
+
+use nabla_core::{DType, Grads, Tensor, Var};
+use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
+
+/// The elliptical bowl L = x² + 4y² (condition number 4).
+fn bowl(p: &Var) -> Tensor {
+    let scale = Tensor::from_vec(vec![1.0f64, 4.0], [2]).unwrap();
+    p.as_tensor()
+        .square()
+        .unwrap()
+        .mul(&scale)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+}
+
+fn run(opt: &mut dyn Optimizer, start: [f64; 2], steps: usize) -> Vec<f64> {
+    let p = Var::new(&Tensor::from_vec(start.to_vec(), [2]).unwrap()).unwrap();
+    let params = vec![("p".to_string(), p.clone())];
+    for _ in 0..steps {
+        opt.step(&params, &bowl(&p).backward().unwrap()).unwrap();
+    }
+    p.as_tensor().to_vec::<f64>().unwrap()
+}
+
+fn steps_to_converge(opt: &mut dyn Optimizer, tol: f64) -> usize {
+    let p = Var::new(&Tensor::from_vec(vec![1.0f64, 1.0], [2]).unwrap()).unwrap();
+    let params = vec![("p".to_string(), p.clone())];
+    for k in 0..10_000 {
+        let loss = bowl(&p);
+        if loss.to_scalar::<f64>().unwrap() < tol {
+            return k;
+        }
+        opt.step(&params, &loss.backward().unwrap()).unwrap();
+    }
+    usize::MAX
+}
+
+#[test]
+fn momentum_and_nesterov_need_fewer_steps_on_the_elliptical_bowl() {
+    let lr = 0.02;
+    let gd = steps_to_converge(&mut Sgd::new(lr).unwrap(), 1e-8);
+    let momentum = steps_to_converge(&mut Sgd::momentum(lr, 0.9, false).unwrap(), 1e-8);
+    let nesterov = steps_to_converge(&mut Sgd::momentum(lr, 0.9, true).unwrap(), 1e-8);
+    assert!(
+        gd < usize::MAX && momentum < gd && nesterov < gd,
+        "{gd} {momentum} {nesterov}"
+    );
+}
+
+#[test]
+fn delta_bar_delta_matches_a_direct_implementation() {
+    let (lr, kappa, phi, theta) = (0.01, 0.01, 0.3, 0.7);
+    let got = run(
+        &mut DeltaBarDelta::new(lr, kappa, phi, theta).unwrap(),
+        [1.0, -2.0],
+        40,
+    );
+    let (mut w, mut rate, mut bar) = ([1.0f64, -2.0], [lr; 2], [0.0f64; 2]);
+    let mut flips = 0;
+    for _ in 0..40 {
+        let g = [2.0 * w[0], 8.0 * w[1]];
+        for i in 0..2 {
+            if bar[i] * g[i] > 0.0 {
+                rate[i] += kappa;
+            } else if bar[i] * g[i] < 0.0 {
+                rate[i] *= 1.0 - phi;
+                flips += 1;
+            }
+            bar[i] = (1.0 - theta) * g[i] + theta * bar[i];
+            w[i] -= rate[i] * g[i];
+        }
+    }
+    assert!(flips > 0, "the run must exercise both rate rules");
+    assert_eq!(got, w.to_vec());
+}
+
+#[test]
+fn delta_bar_delta_rates_grow_while_the_sign_holds() {
+    let mut opt = DeltaBarDelta::new(0.001, 0.001, 0.5, 0.0).unwrap();
+    let p = Var::new(&Tensor::from_vec(vec![10.0f64], [1]).unwrap()).unwrap();
+    let params = vec![("p".to_string(), p.clone())];
+    for _ in 0..5 {
+        let loss = p.as_tensor().sum_all().unwrap(); // gradient is always +1
+        opt.step(&params, &loss.backward().unwrap()).unwrap();
+    }
+    let rate = opt.state().tensors["p.rate"].to_vec::<f64>().unwrap()[0];
+    assert!((rate - 0.005).abs() < 1e-15, "rate {rate}");
+}
+
+/// Runs `steps` steps of `make()` on a small f32 model, optionally saving and restoring the
+/// optimizer state into a fresh optimizer half way.
+fn train_f32(
+    make: &dyn Fn() -> Box<dyn Optimizer>,
+    steps: usize,
+    restore_at: Option<usize>,
+) -> Vec<f32> {
+    let w = Var::new(&Tensor::from_vec(vec![0.5f32, -1.0, 1.5, 0.25, 2.0, -0.75], [3, 2]).unwrap())
+        .unwrap();
+    let x = Tensor::from_vec(
+        vec![
+            1.0f32, 0.5, -0.25, 0.25, -1.0, 0.5, -0.5, 0.75, 1.0, 1.5, 0.0, -0.5,
+        ],
+        [4, 3],
+    )
+    .unwrap();
+    let y = Tensor::from_vec(vec![1.0f32, -0.5, 0.25, 2.0, 0.0, 1.0, -1.0, 0.5], [4, 2]).unwrap();
+    let params = vec![("layer.weight".to_string(), w.clone())];
+    let mut opt = make();
+    for k in 0..steps {
+        if Some(k) == restore_at {
+            let saved = opt.state();
+            opt = make();
+            opt.load_state(&saved).unwrap();
+        }
+        let loss = x
+            .matmul(&w.as_tensor())
+            .unwrap()
+            .mse_loss(&y, nabla_core::Reduction::Mean)
+            .unwrap();
+        opt.step(&params, &loss.backward().unwrap()).unwrap();
+    }
+    w.as_tensor().to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn a_restored_state_continues_bit_exactly() {
+    let makers: Vec<Box<dyn Fn() -> Box<dyn Optimizer>>> = vec![
+        Box::new(|| Box::new(Sgd::with_options(0.05, 0.9, 0.1, 0.01, false).unwrap())),
+        Box::new(|| Box::new(Adagrad::with_options(0.1, 0.01, 0.0, 0.1, 1e-10).unwrap())),
+        Box::new(|| Box::new(RmsProp::with_options(0.01, 0.9, 1e-8, 0.0, 0.5, true).unwrap())),
+        Box::new(|| Box::new(Adam::with_options(0.01, (0.9, 0.99), 1e-8, 0.0, true).unwrap())),
+        Box::new(|| Box::new(Adam::adamw(0.01, 0.1).unwrap())),
+        Box::new(|| Box::new(DeltaBarDelta::new(0.01, 0.001, 0.2, 0.5).unwrap())),
+    ];
+    for make in &makers {
+        let straight = train_f32(make.as_ref(), 30, None);
+        let resumed = train_f32(make.as_ref(), 30, Some(13));
+        let fresh_state = train_f32(make.as_ref(), 30, Some(0));
+        assert_eq!(straight, resumed, "{}", make().name());
+        assert_eq!(straight, fresh_state);
+    }
+}
+
+#[test]
+fn losing_the_state_changes_the_trajectory() {
+    // The control for the test above: restarting Adam from scratch (bias correction and moments
+    // reset) gives different weights than continuing it.
+    let make = || Box::new(Adam::new(0.01).unwrap()) as Box<dyn Optimizer>;
+    let straight = train_f32(&make, 30, None);
+    let restarted = {
+        // 13 steps, then a brand-new optimizer for the remaining 17.
+        let first = train_f32(&make, 13, None);
+        let w = Var::new(&Tensor::from_vec(first, [3, 2]).unwrap()).unwrap();
+        let x = Tensor::from_vec(
+            vec![
+                1.0f32, 0.5, -0.25, 0.25, -1.0, 0.5, -0.5, 0.75, 1.0, 1.5, 0.0, -0.5,
+            ],
+            [4, 3],
+        )
+        .unwrap();
+        let y =
+            Tensor::from_vec(vec![1.0f32, -0.5, 0.25, 2.0, 0.0, 1.0, -1.0, 0.5], [4, 2]).unwrap();
+        let params = vec![("layer.weight".to_string(), w.clone())];
+        let mut opt = make();
+        for _ in 13..30 {
+            let loss = x
+                .matmul(&w.as_tensor())
+                .unwrap()
+                .mse_loss(&y, nabla_core::Reduction::Mean)
+                .unwrap();
+            opt.step(&params, &loss.backward().unwrap()).unwrap();
+        }
+        w.as_tensor().to_vec::<f32>().unwrap()
+    };
+    assert_ne!(straight, restarted);
+}
+
+#[test]
+fn parameters_without_gradients_are_left_alone() {
+    let used = Var::new(&Tensor::from_vec(vec![1.0f64, 2.0], [2]).unwrap()).unwrap();
+    let unused = Var::new(&Tensor::from_vec(vec![3.0f64], [1]).unwrap()).unwrap();
+    let params = vec![
+        ("used".to_string(), used.clone()),
+        ("unused".to_string(), unused.clone()),
+    ];
+    let mut adam = Adam::new(0.1).unwrap();
+    for _ in 0..3 {
+        let loss = used.as_tensor().square().unwrap().sum_all().unwrap();
+        adam.step(&params, &loss.backward().unwrap()).unwrap();
+    }
+    assert_eq!(unused.as_tensor().to_vec::<f64>().unwrap(), [3.0]);
+    let state = adam.state();
+    assert_eq!(state.steps.get("used"), Some(&3));
+    assert_eq!(state.steps.get("unused"), None);
+    assert!(state.tensors.contains_key("used.exp_avg_sq"));
+}
+
+#[test]
+fn a_gradient_of_the_wrong_shape_is_an_error_and_changes_nothing() {
+    let a = Var::new(&Tensor::from_vec(vec![1.0f64, 2.0], [2]).unwrap()).unwrap();
+    let b = Var::new(&Tensor::from_vec(vec![3.0f64], [1]).unwrap()).unwrap();
+    let params = vec![("a".to_string(), a.clone()), ("b".to_string(), b.clone())];
+    let mut grads = Grads::default();
+    grads.insert(&a, Tensor::from_vec(vec![1.0f64, 1.0], [2]).unwrap());
+    grads.insert(&b, Tensor::from_vec(vec![1.0f64, 1.0], [2]).unwrap());
+    let mut sgd = Sgd::new(0.1).unwrap();
+    let err = sgd.step(&params, &grads).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "optimizer: the gradient of \"b\" is f64 [2] but the parameter is f64 [1]"
+    );
+    assert_eq!(a.as_tensor().to_vec::<f64>().unwrap(), [1.0, 2.0]);
+    let mut f32_grads = Grads::default();
+    f32_grads.insert(&a, Tensor::ones([2], DType::F32));
+    assert!(sgd.step(&params[..1], &f32_grads).is_err());
+}
+
+#[test]
+fn invalid_hyperparameters_are_rejected_with_their_names() {
+    let err = Sgd::momentum(0.1, 0.0, true).unwrap_err().to_string();
+    assert!(
+        err.contains("Nesterov momentum needs momentum > 0"),
+        "{err}"
+    );
+    let err = Adam::with_options(0.1, (0.9, 1.0), 1e-8, 0.0, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("Adam: beta2 must be in"), "{err}");
+    assert!(Sgd::new(f64::NAN).is_err());
+    assert!(RmsProp::with_options(0.1, 1.5, 1e-8, 0.0, 0.0, false).is_err());
+    assert!(DeltaBarDelta::new(0.1, 0.01, 1.5, 0.5).is_err());
+}
