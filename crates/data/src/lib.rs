@@ -1,5 +1,22 @@
 //! # nabla-data
 //!
-//! CSV and IDX readers, datasets, the DataLoader (batching, seeded shuffling) and preprocessing
-//! (standardize, min-max, PCA whitening) with train/validation/test splits.
-//! Work in progress: see the project's issues for what lands here next.
+//! Getting real data into tensors: CSV (columns by name, errors that name file, line and
+//! column, one-hot categories, missing values), IDX (MNIST, optionally gzip), in-memory
+//! datasets, seeded mini-batching, seeded (stratified) splits, and preprocessing fitted on the
+//! training split only (imputation, standardization, min-max, PCA whitening).
+
+pub mod csv;
+pub mod dataset;
+pub mod error;
+pub mod idx;
+pub mod loader;
+pub mod preprocess;
+pub mod split;
+
+pub use csv::{CsvOptions, CsvSchema, Missing, Table, Target, Task, read_csv, read_csv_with};
+pub use dataset::Dataset;
+pub use error::{Error, Result};
+pub use idx::{IdxArray, read_idx};
+pub use loader::DataLoader;
+pub use preprocess::{Imputation, Preprocessor, Scaling};
+pub use split::{Split, split};

@@ -1,0 +1,460 @@
+//! CSV with a header row: features and target chosen by column name, numbers parsed with errors
+//! that name the file, line and column, categorical columns one-hot encoded when asked, missing
+//! values an error unless the caller keeps them (as NaN) for an imputer.
+//!
+//! Reading a training file gives a [`CsvSchema`] (column kinds, categories, class names) as
+//! well as the table; validation, test and prediction files are read *with* that schema, so that
+//! they are encoded exactly as the training data was.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Whether the target holds classes or real values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+/// What to do with a missing value (an empty field, `NA`, `N/A`, `NaN`, `null` or `?`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// Stop with an error naming the line and column (the default).
+    #[default]
+    Error,
+    /// Keep it as NaN, for an imputer fitted on the training split (see `preprocess`).
+    Keep,
+}
+
+/// How to read a training CSV.
+#[derive(Debug, Clone, Default)]
+pub struct CsvOptions {
+    /// The target column; default: the last column.
+    pub target: Option<String>,
+    /// The feature columns, in this order; default: every column but the target.
+    pub features: Option<Vec<String>>,
+    /// Feature columns holding categories (strings): one-hot encoded, one 0/1 feature per
+    /// category seen in the training file, named `column=category`.
+    pub categorical: Vec<String>,
+    /// Classification (class labels: integers 0..K-1 or strings) or regression (numbers).
+    pub task: Option<Task>,
+    /// Missing-value policy for features (a missing target is always an error).
+    pub missing: Missing,
+}
+
+/// One feature column of the schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureColumn {
+    pub name: String,
+    /// `None` for a numeric column; the categories (sorted) of a one-hot encoded column.
+    pub categories: Option<Vec<String>>,
+}
+
+/// How a CSV was encoded: what a model trained on it expects of later files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvSchema {
+    pub features: Vec<FeatureColumn>,
+    pub target: String,
+    pub task: Task,
+    /// Class names in index order (classification only): `["0", "1", ...]` for integer labels,
+    /// the sorted distinct strings otherwise.
+    pub classes: Vec<String>,
+    pub missing: Missing,
+}
+
+/// The target values of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Class indices `0..K-1`.
+    Classes(Vec<i64>),
+    /// Real values (regression).
+    Values(Vec<f64>),
+    /// No target column (a file to predict on).
+    None,
+}
+
+/// A numeric table: `rows x feature_names.len()` features, row-major, and the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub feature_names: Vec<String>,
+    pub features: Vec<f64>,
+    pub rows: usize,
+    pub target: Target,
+}
+
+impl Table {
+    /// Number of (encoded) features per row.
+    pub fn width(&self) -> usize {
+        self.feature_names.len()
+    }
+}
+
+const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
+
+fn is_missing(s: &str) -> bool {
+    MISSING.contains(&s)
+}
+
+fn at(path: &Path, line: u64, column: Option<(&str, usize)>, message: String) -> Error {
+    Error::At {
+        path: path.to_path_buf(),
+        line,
+        column: column.map(|(name, i)| format!("{name:?} ({})", i + 1)),
+        message,
+    }
+}
+
+/// A parsed file: header and rows of trimmed strings, with their line numbers.
+struct RawCsv {
+    header: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+}
+
+fn read_raw(path: &Path) -> Result<RawCsv> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(::csv::Trim::All)
+        .from_reader(std::io::BufReader::new(file));
+    let csv_error = |e: ::csv::Error| {
+        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        match e.kind() {
+            ::csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => at(
+                path,
+                line,
+                None,
+                format!("{len} fields, but the header has {expected_len}"),
+            ),
+            ::csv::ErrorKind::Utf8 { .. } => at(path, line, None, "not valid UTF-8".into()),
+            ::csv::ErrorKind::Io(_) => Error::file(path, e.to_string()),
+            _ => at(path, line, None, e.to_string()),
+        }
+    };
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(csv_error)?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(Error::file(path, "empty file: expected a header row"));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, h) in header.iter().enumerate() {
+        if h.is_empty() {
+            return Err(at(
+                path,
+                1,
+                None,
+                format!("column {} has an empty name", i + 1),
+            ));
+        }
+        if !seen.insert(h.as_str()) {
+            return Err(at(
+                path,
+                1,
+                None,
+                format!("column name {h:?} appears twice"),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        rows.push((line, record.iter().map(str::to_string).collect()));
+    }
+    if rows.is_empty() {
+        return Err(Error::file(path, "no data rows after the header"));
+    }
+    Ok(RawCsv { header, rows })
+}
+
+fn column_index(path: &Path, header: &[String], name: &str, role: &str) -> Result<usize> {
+    header.iter().position(|h| h == name).ok_or_else(|| {
+        let closest = closest_name(name, header)
+            .map(|c| format!(" (did you mean {c:?}?)"))
+            .unwrap_or_default();
+        at(
+            path,
+            1,
+            None,
+            format!(
+                "no {role} column {name:?}{closest}; the columns are {}",
+                header.join(", ")
+            ),
+        )
+    })
+}
+
+/// The candidate closest to `name` by edit distance, if reasonably close.
+pub fn closest_name<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Reads a training CSV: chooses columns, infers categories and classes, and returns the table
+/// with the schema that later files must be read with.
+pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<(Table, CsvSchema)> {
+    let path = path.as_ref();
+    let raw = read_raw(path)?;
+    let target = match &options.target {
+        Some(t) => t.clone(),
+        None => raw.header.last().expect("non-empty header").clone(),
+    };
+    let target_index = column_index(path, &raw.header, &target, "target")?;
+    let feature_names: Vec<String> = match &options.features {
+        Some(f) => f.clone(),
+        None => raw
+            .header
+            .iter()
+            .filter(|h| **h != target)
+            .cloned()
+            .collect(),
+    };
+    if feature_names.is_empty() {
+        return Err(Error::file(path, "no feature columns (only the target)"));
+    }
+    for c in &options.categorical {
+        if !feature_names.contains(c) {
+            return Err(Error::file(
+                path,
+                format!("categorical column {c:?} is not one of the feature columns"),
+            ));
+        }
+    }
+    let mut features = Vec::new();
+    for name in &feature_names {
+        let i = column_index(path, &raw.header, name, "feature")?;
+        if i == target_index {
+            return Err(Error::file(
+                path,
+                format!("column {name:?} is both a feature and the target"),
+            ));
+        }
+        let categories = if options.categorical.contains(name) {
+            let set: BTreeSet<&str> = raw
+                .rows
+                .iter()
+                .map(|(_, r)| r[i].as_str())
+                .filter(|v| !is_missing(v))
+                .collect();
+            Some(set.into_iter().map(str::to_string).collect())
+        } else {
+            None
+        };
+        features.push(FeatureColumn {
+            name: name.clone(),
+            categories,
+        });
+    }
+    let task = options.task.unwrap_or(Task::Classification);
+    let classes = match task {
+        Task::Regression => Vec::new(),
+        Task::Classification => infer_classes(path, &raw, target_index, &target)?,
+    };
+    let schema = CsvSchema {
+        features,
+        target,
+        task,
+        classes,
+        missing: options.missing,
+    };
+    let table = encode(path, &raw, &schema, true)?;
+    Ok((table, schema))
+}
+
+/// Reads a later file (validation, test, prediction) with a training file's schema. When
+/// `with_target` is false the target column may be absent (prediction).
+pub fn read_csv_with(
+    path: impl AsRef<Path>,
+    schema: &CsvSchema,
+    with_target: bool,
+) -> Result<Table> {
+    let path = path.as_ref();
+    let raw = read_raw(path)?;
+    encode(path, &raw, schema, with_target)
+}
+
+/// Class names: integers 0..K-1 when every label is a non-negative integer, else the sorted
+/// distinct strings.
+fn infer_classes(path: &Path, raw: &RawCsv, index: usize, name: &str) -> Result<Vec<String>> {
+    let col = Some((name, index));
+    for (line, row) in &raw.rows {
+        let v = row[index].as_str();
+        if is_missing(v) {
+            return Err(at(path, *line, col, "missing target value".into()));
+        }
+        if v.parse::<f64>().is_ok_and(|f| f.fract() != 0.0) {
+            return Err(at(
+                path,
+                *line,
+                col,
+                format!(
+                    "class label {v:?} is not an integer; for a real-valued target choose \
+                     the regression task"
+                ),
+            ));
+        }
+    }
+    let ints: Option<Vec<i64>> = raw
+        .rows
+        .iter()
+        .map(|(_, r)| r[index].parse::<i64>().ok().filter(|k| *k >= 0))
+        .collect();
+    match ints {
+        Some(ints) => {
+            let k = ints.iter().max().map_or(0, |m| m + 1);
+            if k > 100_000 {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "class labels go up to {}: is this a regression target?",
+                        k - 1
+                    ),
+                ));
+            }
+            Ok((0..k).map(|c| c.to_string()).collect())
+        }
+        None => {
+            let set: BTreeSet<&str> = raw.rows.iter().map(|(_, r)| r[index].as_str()).collect();
+            Ok(set.into_iter().map(str::to_string).collect())
+        }
+    }
+}
+
+fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> Result<Table> {
+    let mut columns = Vec::new();
+    let mut names = Vec::new();
+    for f in &schema.features {
+        let i = column_index(path, &raw.header, &f.name, "feature")?;
+        match &f.categories {
+            None => names.push(f.name.clone()),
+            Some(cats) => names.extend(cats.iter().map(|c| format!("{}={c}", f.name))),
+        }
+        columns.push((i, f));
+    }
+    let target_index = if with_target || raw.header.contains(&schema.target) {
+        Some(column_index(path, &raw.header, &schema.target, "target")?)
+    } else {
+        None
+    };
+    let width = names.len();
+    let mut features = Vec::with_capacity(raw.rows.len() * width);
+    let mut classes = Vec::new();
+    let mut values = Vec::new();
+    for (line, row) in &raw.rows {
+        for (i, f) in &columns {
+            let v = row[*i].as_str();
+            let col = Some((f.name.as_str(), *i));
+            if is_missing(v) {
+                if schema.missing == Missing::Error {
+                    return Err(at(
+                        path,
+                        *line,
+                        col,
+                        "missing value (choose an imputation to fill missing values)".into(),
+                    ));
+                }
+                let n = f.categories.as_ref().map_or(1, Vec::len);
+                features.extend(std::iter::repeat_n(f64::NAN, n));
+                continue;
+            }
+            match &f.categories {
+                None => features.push(parse_number(path, *line, col, v)?),
+                Some(cats) => {
+                    let k = cats.iter().position(|c| c == v).ok_or_else(|| {
+                        at(
+                            path,
+                            *line,
+                            col,
+                            format!(
+                                "category {v:?} was not seen in the training data (known: {})",
+                                cats.join(", ")
+                            ),
+                        )
+                    })?;
+                    features.extend((0..cats.len()).map(|j| if j == k { 1.0 } else { 0.0 }));
+                }
+            }
+        }
+        let Some(ti) = target_index else { continue };
+        let v = row[ti].as_str();
+        let col = Some((schema.target.as_str(), ti));
+        if is_missing(v) {
+            return Err(at(path, *line, col, "missing target value".into()));
+        }
+        match schema.task {
+            Task::Regression => values.push(parse_number(path, *line, col, v)?),
+            Task::Classification => {
+                let k = schema.classes.iter().position(|c| c == v).ok_or_else(|| {
+                    at(
+                        path,
+                        *line,
+                        col,
+                        format!(
+                            "class {v:?} is not one of the training classes ({})",
+                            schema.classes.join(", ")
+                        ),
+                    )
+                })?;
+                classes.push(k as i64);
+            }
+        }
+    }
+    let target = match (target_index, schema.task) {
+        (None, _) => Target::None,
+        (Some(_), Task::Classification) => Target::Classes(classes),
+        (Some(_), Task::Regression) => Target::Values(values),
+    };
+    Ok(Table {
+        feature_names: names,
+        features,
+        rows: raw.rows.len(),
+        target,
+    })
+}
+
+fn parse_number(path: &Path, line: u64, col: Option<(&str, usize)>, v: &str) -> Result<f64> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(_) => Err(at(path, line, col, format!("{v:?} is not a finite number"))),
+        Err(_) => Err(at(
+            path,
+            line,
+            col,
+            format!(
+                "cannot parse {v:?} as a number (declare the column categorical to one-hot \
+                 encode it)"
+            ),
+        )),
+    }
+}

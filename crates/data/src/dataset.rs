@@ -1,0 +1,101 @@
+//! In-memory datasets: features `x: [n, ...]` (f32) and targets `y` (`[n]` i64 class indices or
+//! `[n, k]` f32 values), with row selection for splits and batches.
+
+use crate::csv::{Table, Target};
+use crate::error::{Error, Result};
+use crate::idx::IdxArray;
+use nabla_core::{DType, Tensor};
+
+/// Features and targets held in memory.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Dataset {
+    /// A dataset from features `[n, ...]` and targets `[n]` or `[n, ...]`.
+    pub fn new(x: Tensor, y: Tensor) -> Result<Dataset> {
+        if x.rank() == 0 || y.rank() == 0 || x.dims()[0] != y.dims()[0] {
+            return Err(Error::Invalid(format!(
+                "dataset: features {} and targets {} must have the same number of rows (dim 0)",
+                x.shape(),
+                y.shape()
+            )));
+        }
+        Ok(Dataset { x, y })
+    }
+
+    /// A dataset from a CSV table: features `[n, width]` f32; class indices `[n]` i64 or
+    /// values `[n, 1]` f32.
+    pub fn from_table(table: &Table) -> Result<Dataset> {
+        let n = table.rows;
+        let x =
+            Tensor::from_vec(table.features.clone(), [n, table.width()])?.to_dtype(DType::F32)?;
+        let y = match &table.target {
+            Target::Classes(c) => Tensor::from_vec(c.clone(), [n])?,
+            Target::Values(v) => Tensor::from_vec(v.clone(), [n, 1])?.to_dtype(DType::F32)?,
+            Target::None => {
+                return Err(Error::Invalid(
+                    "dataset: the table has no target column".into(),
+                ));
+            }
+        };
+        Dataset::new(x, y)
+    }
+
+    /// Images and labels from IDX arrays (MNIST): `x: [n, 1, rows, cols]` scaled to `[0, 1]` by
+    /// `/ 255`, `y: [n]` i64.
+    pub fn from_idx(images: &IdxArray, labels: &IdxArray) -> Result<Dataset> {
+        if images.dims.len() != 3 || labels.dims.len() != 1 || images.dims[0] != labels.dims[0] {
+            return Err(Error::Invalid(format!(
+                "IDX images {:?} and labels {:?} do not fit: expected [n, rows, cols] and [n]",
+                images.dims, labels.dims
+            )));
+        }
+        let (n, r, c) = (images.dims[0], images.dims[1], images.dims[2]);
+        let pixels: Vec<f32> = images.data.iter().map(|&p| p as f32 / 255.0).collect();
+        let y: Vec<i64> = labels.data.iter().map(|&l| l as i64).collect();
+        Dataset::new(
+            Tensor::from_vec(pixels, [n, 1, r, c])?,
+            Tensor::from_vec(y, [n])?,
+        )
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.x.dims()[0]
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The features.
+    pub fn x(&self) -> &Tensor {
+        &self.x
+    }
+
+    /// The targets.
+    pub fn y(&self) -> &Tensor {
+        &self.y
+    }
+
+    /// The rows at `indices`, in that order (a copy).
+    pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
+        let idx = Tensor::from_vec(
+            indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+            [indices.len()],
+        )?;
+        Ok(Dataset {
+            x: self.x.index_select(0, &idx)?,
+            y: self.y.index_select(0, &idx)?,
+        })
+    }
+
+    /// Class labels as a vector, when the targets are class indices.
+    pub fn labels(&self) -> Option<Vec<i64>> {
+        (self.y.dtype() == DType::I64).then(|| self.y.to_vec::<i64>().expect("i64 targets"))
+    }
+}

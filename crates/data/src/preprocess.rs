@@ -1,0 +1,322 @@
+//! Feature preprocessing fitted on the training split only, then applied unchanged to validation,
+//! test and prediction data, and saved with the model (serde). Imputation of missing values, then
+//! one scaling: standardization `(x − μ) / σ`, min-max to `[0, 1]`, or PCA whitening
+//! `z = Vₖᵀ (x − μ) / √(λ + ε)` (decorrelated, unit-variance components).
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How to fill missing values (NaN) of each column, from training statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Imputation {
+    Mean,
+    Median,
+    Constant(f64),
+}
+
+/// Which scaling to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// Leave the features as they are.
+    #[default]
+    None,
+    /// Zero mean and unit variance per feature (constant features are only centred).
+    Standardize,
+    /// Each feature mapped to `[0, 1]` by the training min and max (constant features to 0).
+    MinMax,
+    /// PCA whitening, keeping `components` directions (all when `None`), `ε` added to each
+    /// eigenvalue so that near-null directions are not blown up.
+    PcaWhiten { components: Option<usize>, eps: f64 },
+}
+
+/// A fitted preprocessing pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    /// Input width.
+    pub width: usize,
+    /// Fill values per column, when an imputation was fitted.
+    pub fill: Option<Vec<f64>>,
+    /// The fitted scaler.
+    pub scaler: Scaler,
+}
+
+/// Fitted scaling parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Scaler {
+    None,
+    /// `x' = (x − shift) / scale` per feature (standardize and min-max).
+    Affine {
+        shift: Vec<f64>,
+        scale: Vec<f64>,
+    },
+    /// `z = ((x − mean) · components) / scale`: `components` is `width x k` row-major.
+    Pca {
+        mean: Vec<f64>,
+        components: Vec<f64>,
+        scale: Vec<f64>,
+    },
+}
+
+impl Preprocessor {
+    /// Fits imputation and scaling on training features (`rows x width`, row-major).
+    pub fn fit(
+        features: &[f64],
+        width: usize,
+        imputation: Option<Imputation>,
+        scaling: Scaling,
+    ) -> Result<Preprocessor> {
+        if width == 0 || features.is_empty() || !features.len().is_multiple_of(width) {
+            return Err(Error::Invalid(format!(
+                "preprocessing: {} values do not make rows of width {width}",
+                features.len()
+            )));
+        }
+        let rows = features.len() / width;
+        let column = |j: usize| features.iter().skip(j).step_by(width).copied();
+        let fill = match imputation {
+            None => {
+                if let Some(i) = features.iter().position(|v| v.is_nan()) {
+                    return Err(Error::Invalid(format!(
+                        "preprocessing: missing value in training row {} column {} (choose an \
+                         imputation: mean, median or constant)",
+                        i / width + 1,
+                        i % width + 1
+                    )));
+                }
+                None
+            }
+            Some(imp) => Some(
+                (0..width)
+                    .map(|j| {
+                        let mut present: Vec<f64> = column(j).filter(|v| !v.is_nan()).collect();
+                        match imp {
+                            Imputation::Constant(c) => c,
+                            _ if present.is_empty() => 0.0,
+                            Imputation::Mean => present.iter().sum::<f64>() / present.len() as f64,
+                            Imputation::Median => {
+                                present.sort_by(f64::total_cmp);
+                                let m = present.len();
+                                if m % 2 == 1 {
+                                    present[m / 2]
+                                } else {
+                                    (present[m / 2 - 1] + present[m / 2]) / 2.0
+                                }
+                            }
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        let mut pre = Preprocessor {
+            width,
+            fill,
+            scaler: Scaler::None,
+        };
+        let filled = pre.impute(features);
+        let col = |j: usize| filled.iter().skip(j).step_by(width).copied();
+        pre.scaler = match scaling {
+            Scaling::None => Scaler::None,
+            Scaling::Standardize => {
+                let mean: Vec<f64> = (0..width)
+                    .map(|j| col(j).sum::<f64>() / rows as f64)
+                    .collect();
+                let scale = (0..width)
+                    .map(|j| {
+                        let var = col(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / rows as f64;
+                        if var > 0.0 { var.sqrt() } else { 1.0 }
+                    })
+                    .collect();
+                Scaler::Affine { shift: mean, scale }
+            }
+            Scaling::MinMax => {
+                let min: Vec<f64> = (0..width)
+                    .map(|j| col(j).fold(f64::INFINITY, f64::min))
+                    .collect();
+                let scale = (0..width)
+                    .map(|j| {
+                        let range = col(j).fold(f64::NEG_INFINITY, f64::max) - min[j];
+                        if range > 0.0 { range } else { 1.0 }
+                    })
+                    .collect();
+                Scaler::Affine { shift: min, scale }
+            }
+            Scaling::PcaWhiten { components, eps } => pca(&filled, rows, width, components, eps)?,
+        };
+        Ok(pre)
+    }
+
+    /// Output width after scaling (PCA may keep fewer components).
+    pub fn output_width(&self) -> usize {
+        match &self.scaler {
+            Scaler::Pca { scale, .. } => scale.len(),
+            _ => self.width,
+        }
+    }
+
+    fn impute(&self, features: &[f64]) -> Vec<f64> {
+        match &self.fill {
+            None => features.to_vec(),
+            Some(fill) => features
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| if v.is_nan() { fill[i % self.width] } else { v })
+                .collect(),
+        }
+    }
+
+    /// Applies the fitted pipeline to features of the same width.
+    pub fn transform(&self, features: &[f64]) -> Result<Vec<f64>> {
+        if !features.len().is_multiple_of(self.width) {
+            return Err(Error::Invalid(format!(
+                "preprocessing: fitted on {} features per row, got {} values",
+                self.width,
+                features.len()
+            )));
+        }
+        let x = self.impute(features);
+        if self.fill.is_none()
+            && let Some(i) = x.iter().position(|v| v.is_nan())
+        {
+            return Err(Error::Invalid(format!(
+                "preprocessing: missing value in row {} column {} and no imputation was fitted",
+                i / self.width + 1,
+                i % self.width + 1
+            )));
+        }
+        Ok(match &self.scaler {
+            Scaler::None => x,
+            Scaler::Affine { shift, scale } => x
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v - shift[i % self.width]) / scale[i % self.width])
+                .collect(),
+            Scaler::Pca {
+                mean,
+                components,
+                scale,
+            } => {
+                let k = scale.len();
+                let mut out = Vec::with_capacity(x.len() / self.width * k);
+                for row in x.chunks(self.width) {
+                    for c in 0..k {
+                        let dot: f64 = row
+                            .iter()
+                            .enumerate()
+                            .map(|(j, v)| (v - mean[j]) * components[j * k + c])
+                            .sum();
+                        out.push(dot / scale[c]);
+                    }
+                }
+                out
+            }
+        })
+    }
+}
+
+/// PCA whitening from the sample covariance's eigendecomposition (cyclic Jacobi).
+fn pca(x: &[f64], rows: usize, width: usize, keep: Option<usize>, eps: f64) -> Result<Scaler> {
+    if rows < 2 {
+        return Err(Error::Invalid(
+            "PCA whitening needs at least 2 training rows".into(),
+        ));
+    }
+    if !(eps.is_finite() && eps >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "PCA whitening: eps must be >= 0, got {eps}"
+        )));
+    }
+    let k = keep.unwrap_or(width);
+    if k == 0 || k > width {
+        return Err(Error::Invalid(format!(
+            "PCA whitening: components must be in 1..={width}, got {k}"
+        )));
+    }
+    let mean: Vec<f64> = (0..width)
+        .map(|j| x.iter().skip(j).step_by(width).sum::<f64>() / rows as f64)
+        .collect();
+    let mut cov = vec![0.0; width * width];
+    for row in x.chunks(width) {
+        for a in 0..width {
+            let da = row[a] - mean[a];
+            for b in a..width {
+                cov[a * width + b] += da * (row[b] - mean[b]);
+            }
+        }
+    }
+    for a in 0..width {
+        for b in a..width {
+            let v = cov[a * width + b] / (rows - 1) as f64;
+            cov[a * width + b] = v;
+            cov[b * width + a] = v;
+        }
+    }
+    let (values, vectors) = symmetric_eigen(cov, width);
+    let mut order: Vec<usize> = (0..width).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let mut components = vec![0.0; width * k];
+    let mut scale = Vec::with_capacity(k);
+    for (c, &e) in order.iter().take(k).enumerate() {
+        for j in 0..width {
+            components[j * k + c] = vectors[j * width + e];
+        }
+        scale.push((values[e].max(0.0) + eps).sqrt().max(f64::MIN_POSITIVE));
+    }
+    Ok(Scaler::Pca {
+        mean,
+        components,
+        scale,
+    })
+}
+
+/// Eigenvalues and eigenvectors (columns of the returned row-major `n x n` matrix) of a
+/// symmetric matrix by cyclic Jacobi rotations (Golub & Van Loan §8.5), accurate to rounding;
+/// O(n³) per sweep, a few seconds at n = 784.
+pub fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    let total: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|p| ((p + 1)..n).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * n + q].powi(2))
+            .sum::<f64>()
+            .sqrt();
+        if off <= 1e-15 * total.max(f64::MIN_POSITIVE) {
+            break;
+        }
+        for p in 0..n {
+            for q in (p + 1)..n {
+                let apq = a[p * n + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
+}

@@ -1,0 +1,306 @@
+//! nabla-data on the real datasets in `shared/data/` and on small files written here: parsing,
+//! error messages with file/line/column, batching, splits and preprocessing.
+
+use nabla_data::preprocess::{Scaler, symmetric_eigen};
+use nabla_data::*;
+use std::path::PathBuf;
+
+fn shared(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+fn temp_csv(name: &str, text: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("nabla-data-{}-{name}.csv", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn reads_the_digits_and_iris_files() {
+    let (table, schema) = read_csv(shared("digits/train.csv"), &CsvOptions::default()).unwrap();
+    assert_eq!((table.rows, table.width()), (1437, 64));
+    assert_eq!(schema.target, "digit");
+    assert_eq!(schema.classes.len(), 10);
+    let Target::Classes(labels) = &table.target else {
+        panic!("classification target expected")
+    };
+    assert!(labels.iter().all(|&c| (0..10).contains(&c)));
+    assert!(table.features.iter().all(|&p| (0.0..=16.0).contains(&p)));
+    let test = read_csv_with(shared("digits/test.csv"), &schema, true).unwrap();
+    assert_eq!(test.rows, 360);
+    let data = Dataset::from_table(&test).unwrap();
+    assert_eq!(data.x().dims(), [360, 64]);
+    assert_eq!(data.y().dims(), [360]);
+
+    let options = CsvOptions {
+        features: Some(vec!["petal_length_cm".into(), "petal_width_cm".into()]),
+        ..Default::default()
+    };
+    let (iris, _) = read_csv(shared("iris/train.csv"), &options).unwrap();
+    assert_eq!(iris.feature_names, ["petal_length_cm", "petal_width_cm"]);
+    assert_eq!(iris.rows, 120);
+}
+
+#[test]
+fn regression_targets_and_categorical_features() {
+    let train = temp_csv(
+        "cat-train",
+        "area,city,price\n1200,paris,70\n1500,lyon,120.5\n900, paris ,55\n",
+    );
+    let options = CsvOptions {
+        categorical: vec!["city".into()],
+        task: Some(Task::Regression),
+        ..Default::default()
+    };
+    let (table, schema) = read_csv(&train, &options).unwrap();
+    assert_eq!(table.feature_names, ["area", "city=lyon", "city=paris"]);
+    assert_eq!(
+        table.features,
+        [1200.0, 0.0, 1.0, 1500.0, 1.0, 0.0, 900.0, 0.0, 1.0]
+    );
+    assert_eq!(table.target, Target::Values(vec![70.0, 120.5, 55.0]));
+    let test = temp_csv("cat-test", "area,city,price\n1000,lyon,60\n1100,nice,80\n");
+    let err = read_csv_with(&test, &schema, true).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}:3: column \"city\" (2): category \"nice\" was not seen in the training data \
+             (known: lyon, paris)",
+            test.display()
+        )
+    );
+    // A prediction file without the target column.
+    let predict = temp_csv("cat-predict", "city,area\nparis,1000\n");
+    let table = read_csv_with(&predict, &schema, false).unwrap();
+    assert_eq!(table.features, [1000.0, 0.0, 1.0]);
+    assert_eq!(table.target, Target::None);
+    // String class labels are sorted into indices.
+    let labels = temp_csv("labels", "x,animal\n1,dog\n2,cat\n3,dog\n");
+    let (t, s) = read_csv(&labels, &CsvOptions::default()).unwrap();
+    assert_eq!(s.classes, ["cat", "dog"]);
+    assert_eq!(t.target, Target::Classes(vec![1, 0, 1]));
+}
+
+#[test]
+fn bad_csv_input_names_file_line_and_column() {
+    let cases: Vec<(&str, &str, CsvOptions, String)> = vec![
+        (
+            "number",
+            "a,b,y\n1,2,0\n3,x7,1\n",
+            CsvOptions::default(),
+            "3: column \"b\" (2): cannot parse \"x7\" as a number (declare the column \
+             categorical to one-hot encode it)"
+                .into(),
+        ),
+        (
+            "missing",
+            "a,b,y\n1,,0\n",
+            CsvOptions::default(),
+            "2: column \"b\" (2): missing value (choose an imputation to fill missing values)"
+                .into(),
+        ),
+        (
+            "fields",
+            "a,b,y\n1,2,0\n1,2\n",
+            CsvOptions::default(),
+            "3: 2 fields, but the header has 3".into(),
+        ),
+        (
+            "target",
+            "age,bought\n1,0\n",
+            CsvOptions {
+                target: Some("bougth".into()),
+                ..Default::default()
+            },
+            "1: no target column \"bougth\" (did you mean \"bought\"?); the columns are age, bought"
+                .into(),
+        ),
+        (
+            "float-class",
+            "a,y\n1,0.5\n",
+            CsvOptions::default(),
+            "2: column \"y\" (2): class label \"0.5\" is not an integer; for a real-valued target \
+             choose the regression task"
+                .into(),
+        ),
+        (
+            "duplicate",
+            "a,a,y\n1,2,0\n",
+            CsvOptions::default(),
+            "1: column name \"a\" appears twice".into(),
+        ),
+        ("empty", "a,b,y\n", CsvOptions::default(), " no data rows after the header".into()),
+    ];
+    for (name, text, options, want) in cases {
+        let path = temp_csv(name, text);
+        let err = read_csv(&path, &options).unwrap_err().to_string();
+        let want = format!("{}:{want}", path.display());
+        assert_eq!(err, want, "case {name}");
+    }
+    let err = read_csv("/no/such/file.csv", &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("/no/such/file.csv: No such file"), "{err}");
+}
+
+#[test]
+fn missing_values_can_be_kept_and_imputed_from_training_statistics() {
+    let path = temp_csv("impute", "a,b,y\n1,10,0\nNA,20,1\n3,,0\n5,40,1\n");
+    let options = CsvOptions {
+        missing: Missing::Keep,
+        ..Default::default()
+    };
+    let (t, _) = read_csv(&path, &options).unwrap();
+    assert!(t.features[2].is_nan() && t.features[5].is_nan());
+    let mean = Preprocessor::fit(&t.features, 2, Some(Imputation::Mean), Scaling::None).unwrap();
+    assert_eq!(mean.fill, Some(vec![3.0, 70.0 / 3.0]));
+    let median =
+        Preprocessor::fit(&t.features, 2, Some(Imputation::Median), Scaling::None).unwrap();
+    assert_eq!(median.fill, Some(vec![3.0, 20.0]));
+    assert_eq!(median.transform(&[f64::NAN, 1.0]).unwrap(), [3.0, 1.0]);
+    let err = Preprocessor::fit(&t.features, 2, None, Scaling::Standardize)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing value in training row 2 column 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reads_mnist_idx_gzip() {
+    let labels = read_idx(shared("mnist/t10k-labels-idx1-ubyte.gz")).unwrap();
+    assert_eq!(labels.dims, [10000]);
+    assert!(labels.data.iter().all(|&l| l < 10));
+    let images = read_idx(shared("mnist/t10k-images-idx3-ubyte.gz")).unwrap();
+    assert_eq!(images.dims, [10000, 28, 28]);
+    let data = Dataset::from_idx(&images, &labels).unwrap();
+    assert_eq!(data.x().dims(), [10000, 1, 28, 28]);
+    let bad = nabla_data::idx::parse_idx(&[0, 0, 8, 1, 0, 0, 0, 3, 1, 2]).unwrap_err();
+    assert_eq!(bad, "IDX dims [3] need 3 bytes of data, the file has 2");
+    let float = nabla_data::idx::parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap_err();
+    assert!(float.contains("0x0d is not supported"), "{float}");
+}
+
+#[test]
+fn loader_covers_every_row_once_per_epoch_with_a_seeded_order() {
+    let x = nabla_core::Tensor::arange(0.0, 10.0, 1.0, nabla_core::DType::F32)
+        .unwrap()
+        .reshape([10, 1])
+        .unwrap();
+    let y = nabla_core::Tensor::from_vec((0..10i64).collect::<Vec<_>>(), [10]).unwrap();
+    let data = Dataset::new(x, y).unwrap();
+    let loader = DataLoader::new(4, 7).unwrap();
+    let epoch = |l: &DataLoader, e: u64| -> Vec<Vec<i64>> {
+        l.epoch(&data, e)
+            .map(|b| b.unwrap().1.to_vec::<i64>().unwrap())
+            .collect()
+    };
+    let e0 = epoch(&loader, 0);
+    assert_eq!(e0.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+    let mut all: Vec<i64> = e0.concat();
+    all.sort();
+    assert_eq!(all, (0..10).collect::<Vec<_>>());
+    assert_eq!(e0, epoch(&loader, 0), "same seed and epoch, same batches");
+    assert_ne!(e0, epoch(&loader, 1), "a new order each epoch");
+    let drop = DataLoader {
+        drop_last: true,
+        ..loader
+    };
+    assert_eq!(epoch(&drop, 0).len(), 2);
+    let ordered = DataLoader {
+        shuffle: false,
+        ..loader
+    };
+    assert_eq!(epoch(&ordered, 3)[0], [0, 1, 2, 3]);
+    assert!(DataLoader::new(0, 1).is_err());
+}
+
+#[test]
+fn stratified_split_keeps_class_proportions() {
+    let labels: Vec<i64> = (0..200).map(|i| if i < 150 { 0 } else { 1 }).collect();
+    let s = split(200, 0.2, 0.1, 3, Some(&labels)).unwrap();
+    assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (140, 40, 20));
+    let ones = |part: &[usize]| part.iter().filter(|&&i| labels[i] == 1).count();
+    assert_eq!((ones(&s.train), ones(&s.valid), ones(&s.test)), (35, 10, 5));
+    let mut all: Vec<usize> = [s.train.clone(), s.valid.clone(), s.test.clone()].concat();
+    all.sort();
+    assert_eq!(all, (0..200).collect::<Vec<_>>());
+    assert_eq!(s, split(200, 0.2, 0.1, 3, Some(&labels)).unwrap());
+    assert_ne!(
+        s.train,
+        split(200, 0.2, 0.1, 4, Some(&labels)).unwrap().train
+    );
+    assert!(split(10, 0.6, 0.5, 0, None).is_err());
+}
+
+#[test]
+fn scalers_fit_on_training_data_only() {
+    // Two features on very different scales, like the seeds' house areas and bedrooms.
+    let train = [1200.0, 2.0, 1500.0, 3.0, 2100.0, 4.0, 1100.0, 3.0];
+    let std = Preprocessor::fit(&train, 2, None, Scaling::Standardize).unwrap();
+    let z = std.transform(&train).unwrap();
+    for j in 0..2 {
+        let col: Vec<f64> = z.iter().skip(j).step_by(2).copied().collect();
+        let mean = col.iter().sum::<f64>() / 4.0;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0;
+        assert!(mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12);
+    }
+    // New data is scaled with the training statistics, not its own.
+    let test = std.transform(&[1475.0, 3.0]).unwrap();
+    assert!(test[0].abs() < 1e-12, "1475 is the training mean: {test:?}");
+    let mm = Preprocessor::fit(&train, 2, None, Scaling::MinMax).unwrap();
+    assert_eq!(mm.transform(&[1100.0, 4.0]).unwrap(), [0.0, 1.0]);
+    // Round trip through JSON (it is saved with the model).
+    let json = serde_json::to_string(&std).unwrap();
+    assert_eq!(serde_json::from_str::<Preprocessor>(&json).unwrap(), std);
+    assert!(std.transform(&[1.0, 2.0, 3.0]).is_err());
+}
+
+#[test]
+fn pca_whitening_decorrelates_to_unit_variance() {
+    let (table, _) = read_csv(shared("iris/train.csv"), &CsvOptions::default()).unwrap();
+    let pre = Preprocessor::fit(
+        &table.features,
+        4,
+        None,
+        Scaling::PcaWhiten {
+            components: Some(3),
+            eps: 0.0,
+        },
+    )
+    .unwrap();
+    assert_eq!(pre.output_width(), 3);
+    let z = pre.transform(&table.features).unwrap();
+    let n = table.rows as f64;
+    for a in 0..3 {
+        for b in 0..3 {
+            let cov: f64 = z.chunks(3).map(|r| r[a] * r[b]).sum::<f64>() / (n - 1.0);
+            let want = if a == b { 1.0 } else { 0.0 };
+            assert!((cov - want).abs() < 1e-9, "cov[{a}][{b}] = {cov}");
+        }
+    }
+    let Scaler::Pca { .. } = pre.scaler else {
+        panic!("PCA scaler expected")
+    };
+}
+
+#[test]
+fn jacobi_eigendecomposition_satisfies_a_v_equals_lambda_v() {
+    let n = 6;
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = 1.0 / (1.0 + i as f64 + j as f64) + if i == j { i as f64 } else { 0.0 };
+        }
+    }
+    let (values, vectors) = symmetric_eigen(a.clone(), n);
+    for e in 0..n {
+        for i in 0..n {
+            let av: f64 = (0..n).map(|j| a[i * n + j] * vectors[j * n + e]).sum();
+            assert!((av - values[e] * vectors[i * n + e]).abs() < 1e-12);
+        }
+    }
+}
