@@ -11,6 +11,10 @@ pub mod prelude {
         Conv2dOptions, DType, Error, Grads, Pool2dOptions, Reduction, Result, Rng, Shape, Tensor,
         Var, no_grad, with_no_grad,
     };
+    pub use nabla_nn::{Ctx, Init, Module, ModuleExt};
 }
 
 pub use nabla_core as core;
+pub use nabla_data as data;
+pub use nabla_nn as nn;
+pub use nabla_train as train;

@@ -1,5 +1,16 @@
 //! # nabla-train
 //!
-//! The training loop (fit/evaluate/predict), metrics, callbacks, checkpoints, convergence
-//! diagnostics, hyperparameter search and reports.
-//! Work in progress: see the project's issues for what lands here next.
+//! The training loop (`fit`, `evaluate`, `predict`), metrics, callbacks, early stopping, and
+//! checkpoints (safetensors, PyTorch names, atomic writes). Convergence diagnostics,
+//! hyperparameter search and reports land here next.
+
+pub mod checkpoint;
+pub mod error;
+pub mod metrics;
+pub mod trainer;
+
+pub use error::{Error, Result};
+pub use metrics::{MetricAccumulator, OutputKind};
+pub use trainer::{
+    Callback, EarlyStopping, EpochRecord, History, TrainConfig, evaluate, fit, fit_from, predict,
+};

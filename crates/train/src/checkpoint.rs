@@ -1,0 +1,244 @@
+//! Checkpoints: model weights and optimizer state in safetensors files, written atomically
+//! (a temporary file in the same folder, flushed to disk, then renamed over the target), so that
+//! a crash at any moment leaves either the old complete file or the new one.
+//!
+//! Names and layouts are PyTorch's (`0.weight` is `[out, in]`, BatchNorm buffers
+//! `running_mean` / `running_var`), so a `Sequential` of the same layers loads the file with
+//! `load_state_dict(safetensors.torch.load_file(path), strict=True)`.
+
+use crate::error::{Error, Result, io};
+use nabla_core::{DType, Tensor, Var};
+use nabla_nn::optim::OptimizerState;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: temp file beside it, fsync, rename, fsync the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn to_bytes(t: &Tensor) -> Result<(Dtype, Vec<u8>)> {
+    Ok(match t.dtype() {
+        DType::F32 => (
+            Dtype::F32,
+            t.to_vec::<f32>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::F64 => (
+            Dtype::F64,
+            t.to_vec::<f64>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::I64 => (
+            Dtype::I64,
+            t.to_vec::<i64>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+    })
+}
+
+/// Serializes named tensors (and string metadata) to safetensors bytes.
+pub fn serialize(
+    tensors: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
+    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, t)| {
+            let (dtype, bytes) = to_bytes(t)?;
+            Ok((n.clone(), dtype, t.dims().to_vec(), bytes))
+        })
+        .collect::<Result<_>>()?;
+    let views: Vec<(String, TensorView<'_>)> = encoded
+        .iter()
+        .map(|(n, d, s, b)| {
+            TensorView::new(*d, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Invalid(format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    safetensors::serialize(views, metadata).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Reads every tensor of a safetensors file (f32, f64 and i64), with its metadata.
+pub fn read_tensors(path: &Path) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bad = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        let t = match view.dtype() {
+            Dtype::F32 => Tensor::from_vec(
+                data.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect::<Vec<_>>(),
+                shape,
+            )?,
+            Dtype::F64 => Tensor::from_vec(
+                data.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect::<Vec<_>>(),
+                shape,
+            )?,
+            Dtype::I64 => Tensor::from_vec(
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect::<Vec<_>>(),
+                shape,
+            )?,
+            other => {
+                return Err(bad(format!(
+                    "tensor {name}: dtype {other:?} is not supported"
+                )));
+            }
+        };
+        out.insert(name, t);
+    }
+    Ok((out, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// Saves a model's parameters and buffers (`ModuleExt::state_vars`) to `path`, atomically.
+pub fn save_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
+    let tensors: Vec<(String, Tensor)> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+        .collect();
+    write_atomic(path, &serialize(&tensors, None)?)
+}
+
+/// Loads weights saved by [`save_weights`] (or by PyTorch's `safetensors.torch.save_file` on a
+/// `state_dict`) into `vars`. Every variable must be present with its shape and dtype; names
+/// the model lacks are an error too (PyTorch's `strict=True`), except `num_batches_tracked`.
+pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
+    let (tensors, _) = read_tensors(path)?;
+    let bad = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let missing: Vec<&str> = vars
+        .iter()
+        .filter(|(n, _)| !tensors.contains_key(n))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let unexpected: Vec<&str> = tensors
+        .keys()
+        .filter(|k| !k.ends_with("num_batches_tracked") && !vars.iter().any(|(n, _)| n == *k))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        return Err(bad(format!(
+            "does not fit the model: missing {missing:?}, unexpected {unexpected:?}"
+        )));
+    }
+    // Check everything before changing anything.
+    for (name, var) in vars {
+        let t = &tensors[name];
+        if t.shape() != &var.shape() || t.dtype() != var.dtype() {
+            return Err(bad(format!(
+                "{name}: the file has {} {}, the model {} {}",
+                t.dtype(),
+                t.shape(),
+                var.dtype(),
+                var.shape()
+            )));
+        }
+    }
+    for (name, var) in vars {
+        var.set(&tensors[name])?;
+    }
+    Ok(())
+}
+
+/// Saves an optimizer's state: its buffers as tensors, its step counts and learning rate as
+/// metadata (`step:{param}`, `learning_rate`, `optimizer`).
+pub fn save_optimizer(path: &Path, name: &str, state: &OptimizerState) -> Result<()> {
+    let tensors: Vec<(String, Tensor)> = state
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.clone()))
+        .collect();
+    let mut meta: HashMap<String, String> = state
+        .steps
+        .iter()
+        .map(|(n, s)| (format!("step:{n}"), s.to_string()))
+        .collect();
+    // Exact round trip of the f64 learning rate: its bits in hex.
+    meta.insert(
+        "learning_rate".into(),
+        format!("{:016x}", state.learning_rate.to_bits()),
+    );
+    meta.insert("optimizer".into(), name.to_string());
+    write_atomic(path, &serialize(&tensors, Some(meta))?)
+}
+
+/// Reads an optimizer state saved by [`save_optimizer`]; returns the optimizer's name too.
+pub fn load_optimizer(path: &Path) -> Result<(String, OptimizerState)> {
+    let (tensors, meta) = read_tensors(path)?;
+    let bad = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let lr_bits = meta
+        .get("learning_rate")
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or_else(|| bad("no learning_rate in the metadata".into()))?;
+    let mut steps = BTreeMap::new();
+    for (k, v) in &meta {
+        if let Some(param) = k.strip_prefix("step:") {
+            let step = v
+                .parse()
+                .map_err(|_| bad(format!("step of {param} is not a number: {v:?}")))?;
+            steps.insert(param.to_string(), step);
+        }
+    }
+    let name = meta.get("optimizer").cloned().unwrap_or_default();
+    Ok((
+        name,
+        OptimizerState {
+            tensors,
+            steps,
+            learning_rate: f64::from_bits(lr_bits),
+        },
+    ))
+}

@@ -1,0 +1,34 @@
+//! Errors of training, evaluation and checkpoints.
+
+use std::path::PathBuf;
+
+/// The error type of nabla-train.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Tensor(#[from] nabla_core::Error),
+    #[error(transparent)]
+    Data(#[from] nabla_data::Error),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A checkpoint that does not fit the model (missing or unexpected names, wrong shapes).
+    #[error("{}: {message}", path.display())]
+    Checkpoint { path: PathBuf, message: String },
+    /// An invalid setting.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `Result` with nabla-train's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

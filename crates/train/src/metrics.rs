@@ -1,0 +1,186 @@
+//! Evaluation metrics, from a model's outputs and the targets.
+//!
+//! Classification (multi-class logits `[N, C]` against class indices): accuracy, macro-averaged
+//! precision, recall and F1, and log-loss (mean cross-entropy). Binary (one logit per row against
+//! 0/1 targets): the same with threshold 0 on the logit. Regression: MAE, RMSE and R²
+//! (`1 − SS_res / SS_tot`).
+
+use crate::error::{Error, Result};
+use nabla_core::{DType, Tensor};
+use std::collections::BTreeMap;
+
+/// What the model's outputs mean, which decides the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `[N, C]` logits, targets `[N]` class indices.
+    MultiClass,
+    /// `[N, 1]` logits, targets `[N, 1]` in {0, 1}.
+    BinaryLogit,
+    /// `[N, 1]` probabilities, targets `[N, 1]` in {0, 1}.
+    BinaryProbability,
+    /// Real-valued outputs, targets of the same shape.
+    Regression,
+}
+
+/// Running sums from which the metrics of a pass are computed (batch by batch, without keeping
+/// the outputs).
+#[derive(Debug, Clone, Default)]
+pub struct MetricAccumulator {
+    rows: usize,
+    loss_sum: f64,
+    /// Confusion counts `[true][predicted]` (classification).
+    confusion: BTreeMap<(i64, i64), usize>,
+    classes: usize,
+    log_loss_sum: f64,
+    abs_err: f64,
+    sq_err: f64,
+    target_sum: f64,
+    target_sq: f64,
+    values: usize,
+}
+
+impl MetricAccumulator {
+    /// Adds one batch: its mean loss, outputs and targets.
+    pub fn add(
+        &mut self,
+        kind: OutputKind,
+        loss: f64,
+        output: &Tensor,
+        target: &Tensor,
+    ) -> Result<()> {
+        let n = output.dims().first().copied().unwrap_or(0);
+        self.rows += n;
+        self.loss_sum += loss * n as f64;
+        let out = output.to_vec_f64();
+        match kind {
+            OutputKind::MultiClass => {
+                let t = target.to_vec::<i64>().map_err(|_| {
+                    Error::Invalid("multi-class metrics need i64 class targets".into())
+                })?;
+                let c = output.dims().get(1).copied().unwrap_or(1);
+                self.classes = self.classes.max(c);
+                for (i, row) in out.chunks(c).enumerate() {
+                    let (mut best, mut max) = (0, f64::NEG_INFINITY);
+                    for (k, &v) in row.iter().enumerate() {
+                        if v > max {
+                            (best, max) = (k, v);
+                        }
+                    }
+                    *self.confusion.entry((t[i], best as i64)).or_default() += 1;
+                    let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                    self.log_loss_sum += lse - row[t[i] as usize];
+                }
+            }
+            OutputKind::BinaryLogit | OutputKind::BinaryProbability => {
+                let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
+                self.classes = 2;
+                for (&z, &y) in out.iter().zip(&t) {
+                    let p = if kind == OutputKind::BinaryLogit {
+                        1.0 / (1.0 + (-z).exp())
+                    } else {
+                        z
+                    };
+                    let label = i64::from(y >= 0.5);
+                    *self
+                        .confusion
+                        .entry((label, i64::from(p >= 0.5)))
+                        .or_default() += 1;
+                    let p = p.clamp(1e-15, 1.0 - 1e-15);
+                    self.log_loss_sum -= y * p.ln() + (1.0 - y) * (1.0 - p).ln();
+                }
+            }
+            OutputKind::Regression => {
+                let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
+                for (&p, &y) in out.iter().zip(&t) {
+                    self.abs_err += (p - y).abs();
+                    self.sq_err += (p - y) * (p - y);
+                    self.target_sum += y;
+                    self.target_sq += y * y;
+                    self.values += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The metrics so far, by name (`loss`, `accuracy`, `precision`, `recall`, `f1`,
+    /// `log_loss`, `mae`, `rmse`, `r2`).
+    pub fn finish(&self, kind: OutputKind) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        if self.rows == 0 {
+            return m;
+        }
+        m.insert("loss".into(), self.loss_sum / self.rows as f64);
+        match kind {
+            OutputKind::Regression => {
+                let n = self.values.max(1) as f64;
+                m.insert("mae".into(), self.abs_err / n);
+                m.insert("rmse".into(), (self.sq_err / n).sqrt());
+                let ss_tot = self.target_sq - self.target_sum * self.target_sum / n;
+                if ss_tot > 0.0 {
+                    m.insert("r2".into(), 1.0 - self.sq_err / ss_tot);
+                }
+            }
+            _ => {
+                let total: usize = self.confusion.values().sum();
+                let correct: usize = self
+                    .confusion
+                    .iter()
+                    .filter(|((t, p), _)| t == p)
+                    .map(|(_, c)| c)
+                    .sum();
+                m.insert("accuracy".into(), correct as f64 / total.max(1) as f64);
+                m.insert("log_loss".into(), self.log_loss_sum / total.max(1) as f64);
+                let (p, r, f) = self.macro_prf(kind);
+                m.insert("precision".into(), p);
+                m.insert("recall".into(), r);
+                m.insert("f1".into(), f);
+            }
+        }
+        m
+    }
+
+    /// Precision, recall and F1: of the positive class for binary outputs, macro-averaged over
+    /// the classes present (in targets or predictions) otherwise.
+    fn macro_prf(&self, kind: OutputKind) -> (f64, f64, f64) {
+        let count = |pred: Option<i64>, truth: Option<i64>| -> f64 {
+            self.confusion
+                .iter()
+                .filter(|((t, p), _)| pred.is_none_or(|x| *p == x) && truth.is_none_or(|x| *t == x))
+                .map(|(_, c)| *c as f64)
+                .sum()
+        };
+        let prf = |c: i64| {
+            let tp = count(Some(c), Some(c));
+            let predicted = count(Some(c), None);
+            let actual = count(None, Some(c));
+            let p = if predicted > 0.0 { tp / predicted } else { 0.0 };
+            let r = if actual > 0.0 { tp / actual } else { 0.0 };
+            let f = if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            };
+            (p, r, f)
+        };
+        if kind != OutputKind::MultiClass {
+            return prf(1);
+        }
+        let classes: std::collections::BTreeSet<i64> =
+            self.confusion.keys().flat_map(|(t, p)| [*t, *p]).collect();
+        let k = classes.len().max(1) as f64;
+        let (mut p, mut r, mut f) = (0.0, 0.0, 0.0);
+        for c in classes {
+            let (a, b, d) = prf(c);
+            p += a;
+            r += b;
+            f += d;
+        }
+        (p / k, r / k, f / k)
+    }
+
+    /// The confusion counts `(true, predicted) -> count` (classification).
+    pub fn confusion(&self) -> &BTreeMap<(i64, i64), usize> {
+        &self.confusion
+    }
+}

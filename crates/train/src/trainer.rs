@@ -1,0 +1,352 @@
+//! The training loop (Keras' `fit`, PyTorch-exact underneath): epochs of seeded mini-batches,
+//! forward, loss, backward, clipping, optimizer step; per-epoch metrics on the training and
+//! validation data, a learning-rate schedule, early stopping with best-weight restore,
+//! callbacks, and a JSON-lines metrics log.
+
+use crate::error::{Error, Result, io};
+use crate::metrics::{MetricAccumulator, OutputKind};
+use nabla_core::{Rng, Tensor, Var, with_no_grad};
+use nabla_data::{DataLoader, Dataset};
+use nabla_nn::clip::{clip_grad_norm, clip_grad_value};
+use nabla_nn::loss::Loss;
+use nabla_nn::optim::Optimizer;
+use nabla_nn::schedule::{LrSchedule, Schedule};
+use nabla_nn::{Ctx, Module, ModuleExt};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Stop when the monitored loss (validation, or training without validation data) has not
+/// improved by `min_delta` for `patience` epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStopping {
+    pub patience: usize,
+    pub min_delta: f64,
+    /// Put back the weights of the best epoch when training ends.
+    pub restore_best: bool,
+}
+
+/// How a model is trained.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds the batch order and dropout masks (the same seed gives the same run).
+    pub seed: u64,
+    pub loss: Loss,
+    pub schedule: LrSchedule,
+    pub clip_grad_norm: Option<f64>,
+    pub clip_grad_value: Option<f64>,
+    pub early_stopping: Option<EarlyStopping>,
+    /// Append one JSON line per epoch to this file.
+    pub metrics_log: Option<PathBuf>,
+    /// Print one line per epoch to stderr.
+    pub verbose: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 32,
+            seed: 0,
+            loss: Loss::CrossEntropy(Default::default()),
+            schedule: Schedule::Constant.into(),
+            clip_grad_norm: None,
+            clip_grad_value: None,
+            early_stopping: None,
+            metrics_log: None,
+            verbose: false,
+        }
+    }
+}
+
+/// What happened in one epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// Counting from 0.
+    pub epoch: usize,
+    pub learning_rate: f64,
+    /// Metrics over the epoch's training batches (as the weights changed during the epoch).
+    pub train: BTreeMap<String, f64>,
+    /// Metrics on the validation data after the epoch.
+    pub valid: Option<BTreeMap<String, f64>>,
+    /// Global L2 norm of the gradients, averaged over the epoch's steps (before clipping).
+    pub grad_norm: f64,
+}
+
+/// The record of a `fit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub epochs: Vec<EpochRecord>,
+    /// The epoch with the lowest monitored loss.
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    /// The optimizer's learning rate before the first epoch (what schedules scale).
+    pub base_learning_rate: Option<f64>,
+}
+
+/// Hooks into the loop. Returning `true` from `on_epoch_end` stops training.
+pub trait Callback {
+    fn on_epoch_end(&mut self, record: &EpochRecord) -> bool {
+        let _ = record;
+        false
+    }
+}
+
+/// The metrics a loss implies.
+pub fn output_kind(loss: &Loss) -> OutputKind {
+    match loss {
+        Loss::CrossEntropy(_) => OutputKind::MultiClass,
+        Loss::BinaryCrossEntropyWithLogits => OutputKind::BinaryLogit,
+        Loss::BinaryCrossEntropy => OutputKind::BinaryProbability,
+        _ => OutputKind::Regression,
+    }
+}
+
+fn step_rng(seed: u64, step: u64) -> Rng {
+    Rng::seed(seed ^ step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03))
+}
+
+/// Trains `model` with `optimizer` on `train`, evaluating on `valid` after each epoch.
+pub fn fit(
+    model: &dyn Module,
+    optimizer: &mut dyn Optimizer,
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    config: &TrainConfig,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<History> {
+    fit_from(
+        model,
+        optimizer,
+        train,
+        valid,
+        config,
+        History::default(),
+        callbacks,
+    )
+}
+
+/// Continues a run that stopped after `history.epochs.len()` epochs: with the model's weights and
+/// the optimizer's state restored from that point, the remaining epochs see the same batches,
+/// dropout masks and learning rates as an uninterrupted run, so the result is bit-identical.
+/// (Best-weight restore only covers epochs after the resume point.)
+pub fn fit_from(
+    model: &dyn Module,
+    optimizer: &mut dyn Optimizer,
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    config: &TrainConfig,
+    mut history: History,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<History> {
+    if config.epochs == 0 || train.is_empty() {
+        return Err(Error::Invalid(
+            "fit: needs at least one epoch and one training row".into(),
+        ));
+    }
+    config.schedule.schedule.validate()?;
+    let loader = DataLoader::new(config.batch_size, config.seed)?;
+    let kind = output_kind(&config.loss);
+    let params = model.named_parameters();
+    let param_vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
+    let base_lr = *history
+        .base_learning_rate
+        .get_or_insert(optimizer.learning_rate());
+    let mut log = match &config.metrics_log {
+        Some(p) => Some((
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(io(p))?,
+            p.clone(),
+        )),
+        None => None,
+    };
+    let start = history.epochs.len();
+    let mut monitored: Vec<f64> = history
+        .epochs
+        .iter()
+        .map(|r| r.valid.as_ref().unwrap_or(&r.train)["loss"])
+        .collect();
+    let mut best: Option<(f64, usize, Vec<Tensor>)> =
+        history.best_epoch.map(|e| (monitored[e], e, Vec::new()));
+    let mut step = (start * loader.batches_per_epoch(train.len())) as u64;
+    for epoch in start..config.epochs {
+        let lr = config.schedule.learning_rate(base_lr, epoch, &monitored);
+        optimizer.set_learning_rate(lr);
+        let mut acc = MetricAccumulator::default();
+        let mut grad_norm_sum = 0.0;
+        let mut steps_in_epoch = 0;
+        for batch in loader.epoch(train, epoch as u64) {
+            let (x, y) = batch?;
+            let mut ctx = Ctx::train(step_rng(config.seed, step));
+            let out = model.forward(&x, &mut ctx)?;
+            let loss = config.loss.compute(&out, &y)?;
+            let loss_value = loss.to_scalar_f64()?;
+            if !loss_value.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "the loss became {loss_value} at epoch {epoch}, step {step}: training \
+                     diverged (lower the learning rate, clip gradients, or check the inputs \
+                     for unscaled or missing values)"
+                )));
+            }
+            let mut grads = loss.backward()?;
+            grad_norm_sum += global_norm(&grads, &param_vars);
+            if let Some(max) = config.clip_grad_norm {
+                clip_grad_norm(&mut grads, &param_vars, max)?;
+            }
+            if let Some(v) = config.clip_grad_value {
+                clip_grad_value(&mut grads, &param_vars, v)?;
+            }
+            optimizer.step(&params, &grads)?;
+            acc.add(kind, loss_value, &out.detach(), &y)?;
+            step += 1;
+            steps_in_epoch += 1;
+        }
+        let train_metrics = acc.finish(kind);
+        let valid_metrics = match valid {
+            Some(v) => Some(evaluate(model, v, &config.loss, config.batch_size)?),
+            None => None,
+        };
+        let watched = valid_metrics.as_ref().unwrap_or(&train_metrics)["loss"];
+        monitored.push(watched);
+        let record = EpochRecord {
+            epoch,
+            learning_rate: lr,
+            train: train_metrics,
+            valid: valid_metrics,
+            grad_norm: grad_norm_sum / steps_in_epoch.max(1) as f64,
+        };
+        if config.verbose {
+            eprintln!("{}", format_record(&record, config.epochs));
+        }
+        if let Some((file, path)) = &mut log {
+            writeln!(file, "{}", record_json(&record)).map_err(io(path))?;
+        }
+        let min_delta = config.early_stopping.as_ref().map_or(0.0, |e| e.min_delta);
+        if best
+            .as_ref()
+            .is_none_or(|(b, _, _)| watched < b - min_delta)
+        {
+            let snapshot = if config
+                .early_stopping
+                .as_ref()
+                .is_some_and(|e| e.restore_best)
+            {
+                model
+                    .state_vars()
+                    .iter()
+                    .map(|(_, v)| v.as_tensor().detach())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            best = Some((watched, epoch, snapshot));
+        }
+        history.best_epoch = best.as_ref().map(|b| b.1);
+        history.epochs.push(record);
+        let mut stop = false;
+        for cb in callbacks.iter_mut() {
+            stop |= cb.on_epoch_end(history.epochs.last().expect("just pushed"));
+        }
+        if let (Some(es), Some((_, best_epoch, _))) = (&config.early_stopping, &best)
+            && epoch - best_epoch >= es.patience
+            && epoch + 1 < config.epochs
+        {
+            history.stopped_early = true;
+            stop = true;
+        }
+        if stop {
+            break;
+        }
+    }
+    if let (Some(es), Some((_, _, snapshot))) = (&config.early_stopping, &best)
+        && es.restore_best
+        && !snapshot.is_empty()
+    {
+        for ((_, var), value) in model.state_vars().iter().zip(snapshot) {
+            var.set(value)?;
+        }
+    }
+    Ok(history)
+}
+
+fn global_norm(grads: &nabla_core::Grads, params: &[Var]) -> f64 {
+    params
+        .iter()
+        .filter_map(|p| grads.get(p))
+        .map(|g| g.to_vec_f64().iter().map(|v| v * v).sum::<f64>())
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Loss and metrics of `model` (in eval mode, no graph) on `data`.
+pub fn evaluate(
+    model: &dyn Module,
+    data: &Dataset,
+    loss: &Loss,
+    batch_size: usize,
+) -> Result<BTreeMap<String, f64>> {
+    let kind = output_kind(loss);
+    let loader = DataLoader {
+        shuffle: false,
+        ..DataLoader::new(batch_size, 0)?
+    };
+    let mut acc = MetricAccumulator::default();
+    with_no_grad(|| -> Result<()> {
+        for batch in loader.epoch(data, 0) {
+            let (x, y) = batch?;
+            let out = model.forward(&x, &mut Ctx::eval())?;
+            let l = loss.compute(&out, &y)?.to_scalar_f64()?;
+            acc.add(kind, l, &out, &y)?;
+        }
+        Ok(())
+    })?;
+    Ok(acc.finish(kind))
+}
+
+/// The model's outputs for `x` (eval mode, no graph), computed in batches.
+pub fn predict(model: &dyn Module, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+    let n = x.dims().first().copied().unwrap_or(0);
+    if batch_size == 0 {
+        return Err(Error::Invalid("batch_size must be positive".into()));
+    }
+    with_no_grad(|| {
+        let mut parts = Vec::new();
+        for start in (0..n).step_by(batch_size) {
+            let len = batch_size.min(n - start);
+            parts.push(model.forward(&x.narrow(0, start, len)?, &mut Ctx::eval())?);
+        }
+        let refs: Vec<&Tensor> = parts.iter().collect();
+        Ok(Tensor::concat(&refs, 0)?)
+    })
+}
+
+fn format_record(r: &EpochRecord, epochs: usize) -> String {
+    let show = |m: &BTreeMap<String, f64>| {
+        ["loss", "accuracy", "rmse", "r2"]
+            .iter()
+            .filter_map(|k| m.get(*k).map(|v| format!("{k} {v:.4}")))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut line = format!("epoch {:>3}/{epochs}  {}", r.epoch + 1, show(&r.train));
+    if let Some(v) = &r.valid {
+        line += &format!("  | valid {}", show(v));
+    }
+    line + &format!("  lr {:.3e}", r.learning_rate)
+}
+
+/// One epoch as a JSON object (the metrics log's line format).
+pub fn record_json(r: &EpochRecord) -> serde_json::Value {
+    serde_json::json!({
+        "epoch": r.epoch,
+        "learning_rate": r.learning_rate,
+        "train": r.train,
+        "valid": r.valid,
+        "grad_norm": r.grad_norm,
+    })
+}

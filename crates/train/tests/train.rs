@@ -1,0 +1,309 @@
+//! The training loop, metrics and checkpoints: determinism, exact resume from files, early
+//! stopping, metrics against hand-computed values, and checkpoint errors.
+
+use nabla_core::{DType, Rng, Tensor};
+use nabla_data::Dataset;
+use nabla_nn::layers::{Dropout, Linear, Relu, Sequential, Tanh};
+use nabla_nn::loss::Loss;
+use nabla_nn::optim::{Adam, Optimizer};
+use nabla_nn::{ModuleExt, schedule::Schedule};
+use nabla_train::checkpoint::{load_optimizer, load_weights, save_optimizer, save_weights};
+use nabla_train::metrics::{MetricAccumulator, OutputKind};
+use nabla_train::{EarlyStopping, History, TrainConfig, evaluate, fit, fit_from};
+
+/// Two interleaved noisy spirals-ish classes in 2-D: learnable but not trivially.
+fn toy_classes(n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::seed(seed);
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..n {
+        let c = (i % 3) as i64;
+        let angle = c as f64 * 2.1 + rng.normal() * 0.4;
+        let r = 1.0 + rng.uniform();
+        x.extend([(r * angle.cos()) as f32, (r * angle.sin()) as f32]);
+        y.push(c);
+    }
+    Dataset::new(
+        Tensor::from_vec(x, [n, 2]).unwrap(),
+        Tensor::from_vec(y, [n]).unwrap(),
+    )
+    .unwrap()
+}
+
+fn model(seed: u64) -> Sequential {
+    let mut rng = Rng::seed(seed);
+    Sequential::new()
+        .with(Linear::new(2, 16, &mut rng).unwrap())
+        .with(Relu)
+        .with(Dropout::new(0.2).unwrap())
+        .with(Linear::new(16, 3, &mut rng).unwrap())
+}
+
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 16,
+        seed: 5,
+        schedule: Schedule::Step {
+            step_size: 2,
+            gamma: 0.7,
+        }
+        .into(),
+        clip_grad_norm: Some(5.0),
+        ..Default::default()
+    }
+}
+
+fn weights(m: &Sequential) -> Vec<Vec<f32>> {
+    m.state_vars()
+        .iter()
+        .map(|(_, v)| v.as_tensor().to_vec::<f32>().unwrap())
+        .collect()
+}
+
+fn losses(h: &History) -> Vec<f64> {
+    h.epochs.iter().map(|e| e.train["loss"]).collect()
+}
+
+#[test]
+fn training_learns_and_the_same_seed_gives_the_same_run() {
+    let (train, valid) = (toy_classes(240, 1), toy_classes(90, 2));
+    let run = |seed: u64| {
+        let m = model(seed);
+        let mut adam = Adam::new(0.02).unwrap();
+        let h = fit(&m, &mut adam, &train, Some(&valid), &config(8), &mut []).unwrap();
+        (h, weights(&m))
+    };
+    let (h1, w1) = run(0);
+    let (h2, w2) = run(0);
+    assert_eq!(losses(&h1), losses(&h2));
+    assert_eq!(w1, w2);
+    let (h3, _) = run(1);
+    assert_ne!(losses(&h1), losses(&h3));
+    let first = h1.epochs[0].valid.as_ref().unwrap();
+    let last = h1.epochs.last().unwrap().valid.as_ref().unwrap();
+    assert!(last["loss"] < 0.6 * first["loss"], "{first:?} -> {last:?}");
+    assert!(last["accuracy"] > 0.8, "{last:?}");
+    // The step schedule: 0.02, 0.02, 0.014, 0.014, 0.0098, ...
+    let lrs: Vec<f64> = h1.epochs.iter().map(|e| e.learning_rate).collect();
+    assert!(
+        (lrs[2] - 0.014).abs() < 1e-12 && (lrs[4] - 0.0098).abs() < 1e-12,
+        "{lrs:?}"
+    );
+}
+
+#[test]
+fn resuming_from_saved_files_continues_bit_exactly() {
+    let (train, valid) = (toy_classes(200, 3), toy_classes(60, 4));
+    let dir = std::env::temp_dir().join(format!("nabla-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let straight = model(7);
+    let mut adam = Adam::new(0.01).unwrap();
+    let full = fit(
+        &straight,
+        &mut adam,
+        &train,
+        Some(&valid),
+        &config(6),
+        &mut [],
+    )
+    .unwrap();
+
+    // Three epochs, then everything to disk.
+    let first = model(7);
+    let mut adam = Adam::new(0.01).unwrap();
+    let part = fit(&first, &mut adam, &train, Some(&valid), &config(3), &mut []).unwrap();
+    save_weights(&dir.join("model.safetensors"), &first.state_vars()).unwrap();
+    save_optimizer(
+        &dir.join("optimizer.safetensors"),
+        adam.name(),
+        &adam.state(),
+    )
+    .unwrap();
+    // A fresh process would build a fresh model (other initial weights) and load the files.
+    let resumed = model(99);
+    load_weights(&dir.join("model.safetensors"), &resumed.state_vars()).unwrap();
+    let (name, state) = load_optimizer(&dir.join("optimizer.safetensors")).unwrap();
+    assert_eq!(name, "adam");
+    let mut adam = Adam::new(0.5).unwrap();
+    adam.load_state(&state).unwrap();
+    let rest = fit_from(
+        &resumed,
+        &mut adam,
+        &train,
+        Some(&valid),
+        &config(6),
+        part,
+        &mut [],
+    )
+    .unwrap();
+    assert_eq!(losses(&rest), losses(&full));
+    assert_eq!(weights(&resumed), weights(&straight));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    // A tiny training set and a large model overfit: the validation loss turns up.
+    let (train, valid) = (toy_classes(24, 5), toy_classes(300, 6));
+    let mut rng = Rng::seed(3);
+    let m = Sequential::new()
+        .with(Linear::new(2, 64, &mut rng).unwrap())
+        .with(Tanh)
+        .with(Linear::new(64, 3, &mut rng).unwrap());
+    let mut adam = Adam::new(0.05).unwrap();
+    let cfg = TrainConfig {
+        epochs: 300,
+        batch_size: 8,
+        early_stopping: Some(EarlyStopping {
+            patience: 5,
+            min_delta: 0.0,
+            restore_best: true,
+        }),
+        ..Default::default()
+    };
+    let h = fit(&m, &mut adam, &train, Some(&valid), &cfg, &mut []).unwrap();
+    assert!(
+        h.stopped_early && h.epochs.len() < 300,
+        "{} epochs",
+        h.epochs.len()
+    );
+    let best = h.best_epoch.unwrap();
+    assert_eq!(h.epochs.len(), best + 1 + 5);
+    let best_loss = h.epochs[best].valid.as_ref().unwrap()["loss"];
+    let now = evaluate(&m, &valid, &cfg.loss, 64).unwrap()["loss"];
+    assert!(
+        (now - best_loss).abs() < 1e-6,
+        "restored {now} vs best {best_loss}"
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_an_explanation() {
+    // Unscaled inputs (house areas in the thousands) and plain SGD: the steps overshoot and grow
+    // until the squared error overflows.
+    let area = [1200.0f32, 1500.0, 2100.0, 1100.0, 1300.0, 900.0];
+    let price = [70.0f32, 120.0, 230.0, 105.0, 90.0, 55.0];
+    let data = Dataset::new(
+        Tensor::from_vec(area.to_vec(), [6, 1]).unwrap(),
+        Tensor::from_vec(price.to_vec(), [6, 1]).unwrap(),
+    )
+    .unwrap();
+    let m = Linear::new(1, 1, &mut Rng::seed(0)).unwrap();
+    let mut sgd = nabla_nn::optim::Sgd::new(0.01).unwrap();
+    let cfg = TrainConfig {
+        epochs: 100,
+        batch_size: 6,
+        loss: Loss::Mse,
+        ..Default::default()
+    };
+    let err = match fit(&m, &mut sgd, &data, None, &cfg, &mut []) {
+        Ok(h) => panic!("expected divergence, got {} epochs", h.epochs.len()),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("training diverged (lower the learning rate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn classification_and_regression_metrics_match_hand_counts() {
+    // Predictions (argmax): 0, 1, 1, 2, 2, 0 for truths 0, 1, 2, 2, 2, 1.
+    let logits = Tensor::from_vec(
+        vec![
+            3.0f64, 0., 0., 0., 2., 0., 0., 1., 0., 0., 0., 1., 0., 0., 5., 1., 0., 0.,
+        ],
+        [6, 3],
+    )
+    .unwrap();
+    let truth = Tensor::from_vec(vec![0i64, 1, 2, 2, 2, 1], [6]).unwrap();
+    let mut acc = MetricAccumulator::default();
+    acc.add(OutputKind::MultiClass, 0.5, &logits, &truth)
+        .unwrap();
+    let m = acc.finish(OutputKind::MultiClass);
+    assert!((m["accuracy"] - 4.0 / 6.0).abs() < 1e-12);
+    // Per class (precision, recall): 0: (1/2, 1/1), 1: (1/2, 1/2), 2: (2/2, 2/3).
+    let p = (0.5 + 0.5 + 1.0) / 3.0;
+    let r = (1.0 + 0.5 + 2.0 / 3.0) / 3.0;
+    let f = (2.0 * 0.5 / 1.5 + 0.5 + 2.0 * (2.0 / 3.0) / (5.0 / 3.0)) / 3.0;
+    assert!((m["precision"] - p).abs() < 1e-12 && (m["recall"] - r).abs() < 1e-12);
+    assert!((m["f1"] - f).abs() < 1e-12);
+    let ce = Loss::CrossEntropy(Default::default())
+        .compute(&logits, &truth)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    assert!((m["log_loss"] - ce).abs() < 1e-12);
+
+    let pred = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], [3, 1]).unwrap();
+    let y = Tensor::from_vec(vec![1.5f64, 2.0, 3.0], [3, 1]).unwrap();
+    let mut acc = MetricAccumulator::default();
+    acc.add(OutputKind::Regression, 0.0, &pred, &y).unwrap();
+    let m = acc.finish(OutputKind::Regression);
+    assert!((m["mae"] - 0.5).abs() < 1e-12);
+    assert!((m["rmse"] - (1.25f64 / 3.0).sqrt()).abs() < 1e-12);
+    // SS_tot = Σ(y − ȳ)² with ȳ = 13/6.
+    let mean = 6.5 / 3.0;
+    let ss_tot: f64 = [1.5f64, 2.0, 3.0].iter().map(|v| (v - mean).powi(2)).sum();
+    assert!((m["r2"] - (1.0 - 1.25 / ss_tot)).abs() < 1e-12);
+}
+
+#[test]
+fn checkpoints_that_do_not_fit_are_rejected_with_names() {
+    let dir = std::env::temp_dir().join(format!("nabla-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    let small = model(0);
+    save_weights(&path, &small.state_vars()).unwrap();
+    let mut rng = Rng::seed(0);
+    let wider = Sequential::new()
+        .with(Linear::new(2, 32, &mut rng).unwrap())
+        .with(Relu)
+        .with(Dropout::new(0.2).unwrap())
+        .with(Linear::new(32, 3, &mut rng).unwrap());
+    let before = weights(&wider);
+    let err = load_weights(&path, &wider.state_vars())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with("0.weight: the file has f32 [16, 2], the model f32 [32, 2]"),
+        "{err}"
+    );
+    assert_eq!(weights(&wider), before, "nothing changed on error");
+    let other = Sequential::new().with(Linear::new(2, 16, &mut rng).unwrap());
+    let err = load_weights(&path, &other.state_vars())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing [], unexpected [\"3.bias\", \"3.weight\"]"),
+        "{err}"
+    );
+    std::fs::write(dir.join("junk.safetensors"), b"not a checkpoint").unwrap();
+    let err = load_weights(&dir.join("junk.safetensors"), &small.state_vars())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a safetensors file"), "{err}");
+    // f64 models round-trip too.
+    let m64 = Linear::builder(3, 2)
+        .dtype(DType::F64)
+        .build(&mut rng)
+        .unwrap();
+    save_weights(&dir.join("f64.safetensors"), &m64.state_vars()).unwrap();
+    let copy = Linear::builder(3, 2)
+        .dtype(DType::F64)
+        .build(&mut Rng::seed(42))
+        .unwrap();
+    load_weights(&dir.join("f64.safetensors"), &copy.state_vars()).unwrap();
+    assert_eq!(
+        copy.weight().as_tensor().to_vec::<f64>().unwrap(),
+        m64.weight().as_tensor().to_vec::<f64>().unwrap()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
