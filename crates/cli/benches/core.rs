@@ -2,7 +2,9 @@
 //! (which prints the figures in the peers' JSON schema).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nabla::commands::bench::{gemm_operands, overhead_operands, tiny_mlp_step};
+use nabla::commands::bench::{
+    gemm_operands, mlp_step, overhead_operands, tiny_layers_step, tiny_mlp_step,
+};
 use std::hint::black_box;
 
 fn gemm(c: &mut Criterion) {
@@ -40,5 +42,21 @@ fn overhead(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, gemm, overhead);
+fn mlp(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mlp_784-256-128-10_adam_train_step");
+    for batch in [32, 128, 512] {
+        let mut step = mlp_step(batch).unwrap();
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(BenchmarkId::from_parameter(batch), |bench| {
+            bench.iter(|| step().unwrap())
+        });
+    }
+    group.finish();
+    let mut tiny = tiny_layers_step().unwrap();
+    c.bench_function("tiny_2-8-1_layers_sgd_train_step", |bench| {
+        bench.iter(|| tiny().unwrap())
+    });
+}
+
+criterion_group!(benches, gemm, overhead, mlp);
 criterion_main!(benches);

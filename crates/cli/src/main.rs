@@ -40,10 +40,11 @@ enum Command {
     },
     /// Run benchmarks and print one JSON line per figure (the peers' schema).
     ///
-    /// Example: nabla bench core --threads 1
+    /// Example: nabla bench mlp --threads 1
     Bench {
-        /// Which suite: core (GEMM, op overhead, tiny MLP).
-        #[arg(value_parser = ["core"])]
+        /// Which suite: core (GEMM, op overhead, tiny MLP on raw ops) or mlp (MLP and tiny-net
+        /// training throughput through the layer API, as the peers' "mlp" and "tiny").
+        #[arg(value_parser = ["core", "mlp"])]
         suite: String,
         /// Worker threads (default: all cores).
         #[arg(long)]
@@ -119,7 +120,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
             Ok(exit_for(failed))
         }
         Command::Bench {
-            suite: _,
+            suite,
             threads,
             min_time,
         } => {
@@ -132,7 +133,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
                 min_time_s: min_time,
                 ..Default::default()
             };
-            bench::run_core(timing, threads, |v| writeln!(out, "{v}"))?;
+            let emit = |v: &serde_json::Value| writeln!(out, "{v}");
+            match suite.as_str() {
+                "mlp" => bench::run_mlp(timing, threads, emit)?,
+                _ => bench::run_core(timing, threads, emit)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -82,16 +82,28 @@ impl Ctx {
     }
 
     /// Runs a child's forward pass under the name `name` and records its output when taps are on.
-    /// Containers call this for each child so that every layer's output gets its path.
-    pub fn child(&mut self, name: &str, module: &dyn Module, x: &Tensor) -> Result<Tensor> {
-        self.scope.push(name.to_string());
+    /// Containers call this for each child so that every layer's output gets its path, and an
+    /// error names the layer (`layer 2 (Linear(128 -> 10)): ...`; nested containers nest).
+    pub fn child(
+        &mut self,
+        name: &dyn std::fmt::Display,
+        module: &dyn Module,
+        x: &Tensor,
+    ) -> Result<Tensor> {
+        // The path is only built when taps are on: a plain forward pass allocates nothing here.
+        let tapping = self.taps.is_some();
+        if tapping {
+            self.scope.push(name.to_string());
+        }
         let result = module.forward(x, self);
-        let path = self.scope.join(".");
-        self.scope.pop();
+        let path = tapping.then(|| self.scope.join("."));
+        if tapping {
+            self.scope.pop();
+        }
         let y = nabla_core::ResultExt::context(result, || {
-            format!("layer {path} ({})", module.describe())
+            format!("layer {name} ({})", module.describe())
         })?;
-        if let Some(taps) = &mut self.taps {
+        if let (Some(taps), Some(path)) = (&mut self.taps, path) {
             taps.push((path, y.clone()));
         }
         Ok(y)

@@ -212,6 +212,101 @@ pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
     ))
 }
 
+/// The peers' "mlp" workload through nabla's layers: a 784-256-128-10 ReLU `Sequential`,
+/// cross-entropy, Adam (lr 1e-3), cycling over `max(1, 4096 / batch)` random batches; one call =
+/// forward, backward, Adam step.
+pub fn mlp_step(batch: usize) -> Result<impl FnMut() -> Result<()>> {
+    use nabla_nn::layers::{Linear, Relu, Sequential};
+    use nabla_nn::optim::{Adam, Optimizer};
+    use nabla_nn::{Ctx, Module, ModuleExt};
+    let mut rng = Rng::seed(0);
+    let model = Sequential::new()
+        .with(Linear::new(784, 256, &mut rng)?)
+        .with(Relu)
+        .with(Linear::new(256, 128, &mut rng)?)
+        .with(Relu)
+        .with(Linear::new(128, 10, &mut rng)?);
+    let params = model.named_parameters();
+    let mut adam = Adam::new(1e-3)?;
+    let nb = (4096 / batch).max(1);
+    let batches: Vec<(Tensor, Tensor)> = (0..nb)
+        .map(|_| {
+            let x = randn(&[batch, 784], &mut rng);
+            let y: Vec<i64> = (0..batch).map(|_| rng.below(10) as i64).collect();
+            Ok((x, Tensor::from_vec(y, [batch])?))
+        })
+        .collect::<Result<_>>()?;
+    let mut i = 0;
+    Ok(move || -> Result<()> {
+        let (x, y) = &batches[i % nb];
+        i += 1;
+        let out = model.forward(x, &mut Ctx::eval())?;
+        let loss = out.cross_entropy(y, Reduction::Mean)?;
+        let grads = loss.backward()?;
+        drop((out, loss));
+        adam.step(&params, &grads)?;
+        Ok(())
+    })
+}
+
+/// The tiny 2-8-1 tanh XOR net of [`tiny_mlp_step`], built from nabla's layers and optimizer
+/// (`Sequential`, `Linear`, `Tanh`, `Sgd`) as a user would write it.
+pub fn tiny_layers_step() -> Result<impl FnMut() -> Result<()>> {
+    use nabla_nn::layers::{Linear, Sequential, Tanh};
+    use nabla_nn::optim::{Optimizer, Sgd};
+    use nabla_nn::{Ctx, Module, ModuleExt};
+    let mut rng = Rng::seed(0);
+    let model = Sequential::new()
+        .with(Linear::new(2, 8, &mut rng)?)
+        .with(Tanh)
+        .with(Linear::new(8, 1, &mut rng)?);
+    let params = model.named_parameters();
+    let mut sgd = Sgd::new(0.1)?;
+    let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2])?;
+    let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1])?;
+    Ok(move || -> Result<()> {
+        let loss = model
+            .forward(&x, &mut Ctx::eval())?
+            .mse_loss(&y, Reduction::Mean)?;
+        sgd.step(&params, &loss.backward()?)?;
+        Ok(())
+    })
+}
+
+/// The `mlp` suite: MLP training throughput at batch 32, 128, 512 and the tiny net through the
+/// layer API, one JSON value each.
+pub fn run_mlp(
+    timing: Timing,
+    threads: usize,
+    mut emit: impl FnMut(&Value) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut tiny = tiny_layers_step()?;
+    let samples = time_it(timing, || tiny().expect("tiny step"));
+    emit(&line(
+        "tiny",
+        json!({"batch": 4, "api": "layers"}),
+        "train_throughput",
+        "steps/s",
+        1.0 / median(&samples),
+        &samples,
+        threads,
+    ))?;
+    for batch in [32, 128, 512] {
+        let mut step = mlp_step(batch)?;
+        let samples = time_it(timing, || step().expect("mlp step"));
+        emit(&line(
+            "mlp",
+            json!({"batch": batch}),
+            "train_throughput",
+            "samples/s",
+            batch as f64 / median(&samples),
+            &samples,
+            threads,
+        ))?;
+    }
+    Ok(())
+}
+
 /// All core benchmarks, one JSON value each, printed as they finish.
 /// Stops at the first error of `emit` (e.g. a closed pipe).
 pub fn run_core(

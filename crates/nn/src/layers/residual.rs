@@ -35,9 +35,9 @@ impl Residual {
 
 impl Module for Residual {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let fx = ctx.child("block", self.block.as_ref(), x)?;
+        let fx = ctx.child(&"block", self.block.as_ref(), x)?;
         let skip = match &self.projection {
-            Some(p) => ctx.child("projection", p.as_ref(), x)?,
+            Some(p) => ctx.child(&"projection", p.as_ref(), x)?,
             None => x.clone(),
         };
         if skip.shape() != fx.shape() {

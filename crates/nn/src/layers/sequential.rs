@@ -47,7 +47,7 @@ impl Module for Sequential {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let mut x = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = ctx.child(&i.to_string(), layer.as_ref(), &x)?;
+            x = ctx.child(&i, layer.as_ref(), &x)?;
         }
         Ok(x)
     }

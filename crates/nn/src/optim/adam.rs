@@ -86,29 +86,47 @@ impl UpdateRule for Adam {
         let bias_correction2 = one - b2.powi(t as i32);
         let step_size = c::<T>(self.lr) / bias_correction1;
         let bias_correction2_sqrt = bias_correction2.sqrt();
+        // Branch-free loops (one per AMSGrad setting) so that they vectorize: with no decay,
+        // the coupled term adds `0 · w` and the decoupled factor is exactly 1.
+        let coupled = if self.decoupled { T::zero() } else { wd };
+        let decay = if self.decoupled { decay } else { one };
         let (m, rest) = slots.split_first_mut().expect("exp_avg");
         let (v, rest) = rest.split_first_mut().expect("exp_avg_sq");
-        let mut vmax = rest.first_mut();
-        for i in 0..w.len() {
-            let mut d = g[i];
-            if self.weight_decay != 0.0 {
-                if self.decoupled {
-                    w[i] *= decay;
-                } else {
-                    d += wd * w[i];
+        let update = |w: &mut T, g: T, m: &mut T, v: &mut T, vmax: Option<&mut T>| {
+            let d = if self.weight_decay != 0.0 {
+                g + coupled * *w
+            } else {
+                g
+            };
+            *w *= decay;
+            *m += (one - b1) * (d - *m);
+            *v = b2 * *v + (one - b2) * d * d;
+            let second = match vmax {
+                Some(vmax) => {
+                    *vmax = vmax.max(*v);
+                    *vmax
+                }
+                None => *v,
+            };
+            *w -= step_size * (*m / (second.sqrt() / bias_correction2_sqrt + eps));
+        };
+        match rest.first_mut() {
+            Some(vmax) => {
+                for ((((w, &g), m), v), vmax) in w
+                    .iter_mut()
+                    .zip(g)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                    .zip(vmax.iter_mut())
+                {
+                    update(w, g, m, v, Some(vmax));
                 }
             }
-            m[i] += (one - b1) * (d - m[i]);
-            v[i] = b2 * v[i] + (one - b2) * d * d;
-            let second = match &mut vmax {
-                Some(vmax) => {
-                    vmax[i] = vmax[i].max(v[i]);
-                    vmax[i]
+            None => {
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    update(w, g, m, v, None);
                 }
-                None => v[i],
-            };
-            let denom = second.sqrt() / bias_correction2_sqrt + eps;
-            w[i] -= step_size * (m[i] / denom);
+            }
         }
     }
 }

@@ -100,17 +100,19 @@ impl States {
         }
         for (name, var) in params {
             let Some(g) = grads.get(var) else { continue };
-            let state = self
-                .params
-                .entry(name.clone())
-                .or_insert_with(|| ParamState {
+            // Look up first: `entry` would allocate the name on every step.
+            if !self.params.contains_key(name) {
+                let state = ParamState {
                     step: 0,
                     dtype: var.dtype(),
                     shape: var.shape(),
                     buffers: (0..rule.slots().len())
                         .map(|slot| filled(var.dtype(), var.elem_count(), rule.initial_value(slot)))
                         .collect(),
-                });
+                };
+                self.params.insert(name.clone(), state);
+            }
+            let state = self.params.get_mut(name).expect("inserted above");
             if state.shape != var.shape() || state.dtype != var.dtype() {
                 return Err(Error::invalid(
                     "optimizer",
