@@ -40,7 +40,8 @@ pub struct TrainConfig {
     pub early_stopping: Option<EarlyStopping>,
     /// Append one JSON line per epoch to this file.
     pub metrics_log: Option<PathBuf>,
-    /// Print one line per epoch to stderr.
+    /// Report progress on stderr: a progress bar over each epoch's batches when stderr is a
+    /// terminal, and one line per epoch in any case.
     pub verbose: bool,
 }
 
@@ -180,6 +181,7 @@ pub fn fit_from(
         let mut acc = MetricAccumulator::default();
         let mut grad_norm_sum = 0.0;
         let mut steps_in_epoch = 0;
+        let bar = progress_bar(config, epoch, loader.batches_per_epoch(train.len()));
         for batch in loader.epoch(train, epoch as u64) {
             let (x, y) = batch?;
             let mut ctx = Ctx::train(step_rng(config.seed, step));
@@ -205,6 +207,13 @@ pub fn fit_from(
             acc.add(kind, loss_value, &out.detach(), &y)?;
             step += 1;
             steps_in_epoch += 1;
+            if let Some(bar) = &bar {
+                bar.set_message(format!("loss {loss_value:.4}"));
+                bar.inc(1);
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
         let train_metrics = acc.finish(kind);
         let valid_metrics = match valid {
@@ -272,6 +281,28 @@ pub fn fit_from(
         }
     }
     Ok(history)
+}
+
+/// A bar over one epoch's batches, only when progress is wanted and stderr is a terminal (in a
+/// log file a bar would be noise; the per-epoch line is printed either way).
+fn progress_bar(
+    config: &TrainConfig,
+    epoch: usize,
+    batches: usize,
+) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !config.verbose || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(batches as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ({elapsed}, eta {eta})",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(format!("{}/{}", epoch + 1, config.epochs));
+    Some(bar)
 }
 
 fn global_norm(grads: &nabla_core::Grads, params: &[Var]) -> f64 {
