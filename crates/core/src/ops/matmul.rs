@@ -116,6 +116,13 @@ fn batched_matmul<T: Float + Element>(
 
 struct MatmulBackward;
 
+/// A 2-D tensor whose elements are laid out column-major (the transpose of a contiguous matrix).
+fn is_transposed_2d(t: &Tensor) -> bool {
+    let l = t.layout();
+    let dims = t.dims();
+    dims.len() == 2 && dims[0] > 1 && dims[1] > 1 && l.strides() == [1, dims[0]]
+}
+
 impl Backward for MatmulBackward {
     fn name(&self) -> &'static str {
         "matmul"
@@ -127,7 +134,14 @@ impl Backward for MatmulBackward {
             grads[0] = Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to(a.shape())?);
         }
         if b.requires_grad() {
-            grads[1] = Some(a.transpose(-1, -2)?.matmul(g)?.sum_to(b.shape())?);
+            grads[1] = Some(if is_transposed_2d(b) {
+                // b is a transposed view (a Linear layer's `Wᵀ`): compute `(∂L/∂b)ᵀ = gᵀ a` as a
+                // contiguous matrix and hand back its transposed view, so that the transpose's
+                // own backward yields W's gradient contiguous (no strided copy in the optimizer).
+                g.t()?.matmul(a)?.t()?
+            } else {
+                a.transpose(-1, -2)?.matmul(g)?.sum_to(b.shape())?
+            });
         }
         Ok(grads)
     }
