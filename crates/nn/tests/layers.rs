@@ -39,6 +39,25 @@ fn linear_computes_x_w_transpose_plus_b() {
 }
 
 #[test]
+fn linear_weight_gradients_reach_the_optimizer_contiguous() {
+    // `x · Wᵀ` uses a transposed view of W; its gradient must come back in W's own layout so
+    // that optimizers read it without a strided copy (a measured 4% of an MLP step).
+    let layer = f64_linear(5, 3, 2);
+    let x = input(&[4, 5], 3);
+    let loss = layer
+        .forward(&x, &mut Ctx::eval())
+        .unwrap()
+        .square()
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let grads = loss.backward().unwrap();
+    let gw = grads.get(layer.weight()).unwrap();
+    assert_eq!(gw.dims(), [3, 5]);
+    assert!(gw.is_contiguous());
+}
+
+#[test]
 fn sequential_names_parameters_like_pytorch() {
     let mut rng = Rng::seed(0);
     let model = Sequential::new()
