@@ -243,6 +243,13 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<(Table, 
     if feature_names.is_empty() {
         return Err(Error::file(path, "no feature columns (only the target)"));
     }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = feature_names.iter().find(|f| !seen.insert(f.as_str())) {
+        return Err(Error::file(
+            path,
+            format!("feature column {dup:?} is listed twice"),
+        ));
+    }
     for c in &options.categorical {
         if !feature_names.contains(c) {
             return Err(Error::file(

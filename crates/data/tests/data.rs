@@ -132,6 +132,15 @@ fn bad_csv_input_names_file_line_and_column() {
             "1: column name \"a\" appears twice".into(),
         ),
         ("empty", "a,b,y\n", CsvOptions::default(), " no data rows after the header".into()),
+        (
+            "twice",
+            "a,b,y\n1,2,0\n",
+            CsvOptions {
+                features: Some(vec!["a".into(), "a".into()]),
+                ..Default::default()
+            },
+            " feature column \"a\" is listed twice".into(),
+        ),
     ];
     for (name, text, options, want) in cases {
         let path = temp_csv(name, text);

@@ -1,7 +1,31 @@
 //! Gradient clipping, the remedy for exploding gradients: rescale all gradients together when
 //! their global norm is too large (keeps the direction), or clamp each component.
 
-use nabla_core::{Error, Grads, Result, Var};
+use nabla_core::{DType, Error, Grads, Result, Tensor, Var};
+
+/// `Σ g²` over a tensor's elements, accumulated in f64, reading contiguous data in place.
+fn sum_of_squares(g: &Tensor) -> f64 {
+    match g.dtype() {
+        DType::F32 => g.contiguous_data::<f32>().map_or(f64::NAN, |d| {
+            d.iter().map(|&v| (v as f64) * (v as f64)).sum()
+        }),
+        DType::F64 => g
+            .contiguous_data::<f64>()
+            .map_or(f64::NAN, |d| d.iter().map(|&v| v * v).sum()),
+        DType::I64 => 0.0,
+    }
+}
+
+/// The global L2 norm `√(Σ_p ‖g_p‖²)` of the gradients of `params` (those without a gradient
+/// count as zero). NaN or infinite when any gradient is.
+pub fn global_norm(grads: &Grads, params: &[Var]) -> f64 {
+    params
+        .iter()
+        .filter_map(|p| grads.get(p))
+        .map(sum_of_squares)
+        .sum::<f64>()
+        .sqrt()
+}
 
 /// Scales the gradients of `params` so that their global L2 norm `√(Σ ‖g‖²)` is at most
 /// `max_norm` (PyTorch's `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when above).
@@ -14,13 +38,7 @@ pub fn clip_grad_norm(grads: &mut Grads, params: &[Var], max_norm: f64) -> Resul
             format!("max_norm must be finite and > 0, got {max_norm}"),
         ));
     }
-    let mut sum_sq = 0.0;
-    for p in params {
-        if let Some(g) = grads.get(p) {
-            sum_sq += g.to_vec_f64().iter().map(|v| v * v).sum::<f64>();
-        }
-    }
-    let norm = sum_sq.sqrt();
+    let norm = global_norm(grads, params);
     if !norm.is_finite() {
         return Err(Error::invalid(
             "clip_grad_norm",

@@ -214,6 +214,29 @@ fn a_gradient_of_the_wrong_shape_is_an_error_and_changes_nothing() {
         "optimizer: the gradient of \"b\" is f64 [2] but the parameter is f64 [1]"
     );
     assert_eq!(a.as_tensor().to_vec::<f64>().unwrap(), [1.0, 2.0]);
+    // A parameter renamed onto another's state (a mismatched checkpoint) is caught before any
+    // parameter moves.
+    let mut ok = Grads::default();
+    ok.insert(&a, Tensor::from_vec(vec![1.0f64, 1.0], [2]).unwrap());
+    sgd.step(&params[..1], &ok).unwrap();
+    let moved = a.as_tensor().to_vec::<f64>().unwrap();
+    let swapped = vec![("b".to_string(), b.clone()), ("a".to_string(), b.clone())];
+    let mut gb = Grads::default();
+    gb.insert(&b, Tensor::from_vec(vec![1.0f64], [1]).unwrap());
+    let mut momentum = Sgd::momentum(0.1, 0.9, false).unwrap();
+    momentum.step(&params[..1], &ok).unwrap();
+    let before_b = b.as_tensor().to_vec::<f64>().unwrap();
+    let err = momentum.step(&swapped, &gb).unwrap_err().to_string();
+    assert!(
+        err.contains("parameter \"a\" is f64 [1] but the optimizer's state for it is f64 [2]"),
+        "{err}"
+    );
+    assert_eq!(
+        b.as_tensor().to_vec::<f64>().unwrap(),
+        before_b,
+        "b must not move"
+    );
+    assert_ne!(moved, [1.0, 2.0]);
     let mut f32_grads = Grads::default();
     f32_grads.insert(&a, Tensor::ones([2], DType::F32));
     assert!(sgd.step(&params[..1], &f32_grads).is_err());

@@ -58,6 +58,18 @@ impl MetricAccumulator {
                     Error::Invalid("multi-class metrics need i64 class targets".into())
                 })?;
                 let c = output.dims().get(1).copied().unwrap_or(1);
+                if output.rank() != 2 || t.len() != n {
+                    return Err(Error::Invalid(format!(
+                        "multi-class metrics need [N, C] outputs and N targets, got {} and {}",
+                        output.shape(),
+                        target.shape()
+                    )));
+                }
+                if let Some(bad) = t.iter().find(|&&k| k < 0 || k as usize >= c) {
+                    return Err(Error::Invalid(format!(
+                        "class target {bad} is out of range for {c} outputs"
+                    )));
+                }
                 self.classes = self.classes.max(c);
                 for (i, row) in out.chunks(c).enumerate() {
                     let (mut best, mut max) = (0, f64::NEG_INFINITY);
@@ -73,6 +85,13 @@ impl MetricAccumulator {
             }
             OutputKind::BinaryLogit | OutputKind::BinaryProbability => {
                 let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
+                if t.len() != out.len() {
+                    return Err(Error::Invalid(format!(
+                        "binary metrics need one target per output, got {} and {}",
+                        output.shape(),
+                        target.shape()
+                    )));
+                }
                 self.classes = 2;
                 for (&z, &y) in out.iter().zip(&t) {
                     let p = if kind == OutputKind::BinaryLogit {
@@ -91,6 +110,13 @@ impl MetricAccumulator {
             }
             OutputKind::Regression => {
                 let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
+                if t.len() != out.len() {
+                    return Err(Error::Invalid(format!(
+                        "regression metrics need one target per output, got {} and {}",
+                        output.shape(),
+                        target.shape()
+                    )));
+                }
                 for (&p, &y) in out.iter().zip(&t) {
                     self.abs_err += (p - y).abs();
                     self.sq_err += (p - y) * (p - y);

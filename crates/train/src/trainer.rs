@@ -7,7 +7,7 @@ use crate::error::{Error, Result, io};
 use crate::metrics::{MetricAccumulator, OutputKind};
 use nabla_core::{Rng, Tensor, Var, with_no_grad};
 use nabla_data::{DataLoader, Dataset};
-use nabla_nn::clip::{clip_grad_norm, clip_grad_value};
+use nabla_nn::clip::{clip_grad_norm, clip_grad_value, global_norm};
 use nabla_nn::loss::Loss;
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::{LrSchedule, Schedule};
@@ -303,15 +303,6 @@ fn progress_bar(
     bar.set_style(style);
     bar.set_prefix(format!("{}/{}", epoch + 1, config.epochs));
     Some(bar)
-}
-
-fn global_norm(grads: &nabla_core::Grads, params: &[Var]) -> f64 {
-    params
-        .iter()
-        .filter_map(|p| grads.get(p))
-        .map(|g| g.to_vec_f64().iter().map(|v| v * v).sum::<f64>())
-        .sum::<f64>()
-        .sqrt()
 }
 
 /// Loss and metrics of `model` (in eval mode, no graph) on `data`.

@@ -242,6 +242,14 @@ fn classification_and_regression_metrics_match_hand_counts() {
         .unwrap();
     assert!((m["log_loss"] - ce).abs() < 1e-12);
 
+    // Out-of-range targets are an error, not a panic.
+    let bad = Tensor::from_vec(vec![0i64, 1, 3, 2, 2, 1], [6]).unwrap();
+    let err = MetricAccumulator::default()
+        .add(OutputKind::MultiClass, 0.5, &logits, &bad)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "class target 3 is out of range for 3 outputs");
+
     let pred = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], [3, 1]).unwrap();
     let y = Tensor::from_vec(vec![1.5f64, 2.0, 3.0], [3, 1]).unwrap();
     let mut acc = MetricAccumulator::default();

@@ -96,6 +96,20 @@ impl States {
         for (name, var) in params {
             if let Some(g) = grads.get(var) {
                 check_grad(name, var, g)?;
+                if let Some(state) = self.params.get(name)
+                    && (state.shape != var.shape() || state.dtype != var.dtype())
+                {
+                    return Err(Error::invalid(
+                        "optimizer",
+                        format!(
+                            "parameter {name:?} is {} {} but the optimizer's state for it is {} {}",
+                            var.dtype(),
+                            var.shape(),
+                            state.dtype,
+                            state.shape
+                        ),
+                    ));
+                }
             }
         }
         for (name, var) in params {
@@ -113,18 +127,6 @@ impl States {
                 self.params.insert(name.clone(), state);
             }
             let state = self.params.get_mut(name).expect("inserted above");
-            if state.shape != var.shape() || state.dtype != var.dtype() {
-                return Err(Error::invalid(
-                    "optimizer",
-                    format!(
-                        "parameter {name:?} is {} {} but the optimizer's state for it is {} {}",
-                        var.dtype(),
-                        var.shape(),
-                        state.dtype,
-                        state.shape
-                    ),
-                ));
-            }
             state.step += 1;
             match var.dtype() {
                 DType::F32 => apply::<f32>(rule, state, var, g)?,
