@@ -7,6 +7,7 @@
 //! `load_state_dict(safetensors.torch.load_file(path), strict=True)`.
 
 use crate::error::{Error, Result, io};
+use crate::trainer::History;
 use nabla_core::{DType, Tensor, Var};
 use nabla_nn::optim::OptimizerState;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -241,4 +242,21 @@ pub fn load_optimizer(path: &Path) -> Result<(String, OptimizerState)> {
             learning_rate: f64::from_bits(lr_bits),
         },
     ))
+}
+
+/// Saves a training history as JSON, atomically (with the weights and optimizer state it is what
+/// a resumed run needs).
+pub fn save_history(path: &Path, history: &History) -> Result<()> {
+    let json =
+        serde_json::to_vec_pretty(history).map_err(|e| Error::Invalid(format!("history: {e}")))?;
+    write_atomic(path, &json)
+}
+
+/// Reads a history saved by [`save_history`].
+pub fn load_history(path: &Path) -> Result<History> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("not a training history: {e}"),
+    })
 }

@@ -63,7 +63,7 @@ impl Default for TrainConfig {
 }
 
 /// What happened in one epoch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// Counting from 0.
     pub epoch: usize,
@@ -76,8 +76,8 @@ pub struct EpochRecord {
     pub grad_norm: f64,
 }
 
-/// The record of a `fit`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The record of a `fit` (saved beside a checkpoint, it is what `fit_from` resumes from).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct History {
     pub epochs: Vec<EpochRecord>,
     /// The epoch with the lowest monitored loss.

@@ -7,7 +7,9 @@ use nabla_nn::layers::{Dropout, Linear, Relu, Sequential, Tanh};
 use nabla_nn::loss::Loss;
 use nabla_nn::optim::{Adam, Optimizer};
 use nabla_nn::{ModuleExt, schedule::Schedule};
-use nabla_train::checkpoint::{load_optimizer, load_weights, save_optimizer, save_weights};
+use nabla_train::checkpoint::{
+    load_history, load_optimizer, load_weights, save_history, save_optimizer, save_weights,
+};
 use nabla_train::metrics::{MetricAccumulator, OutputKind};
 use nabla_train::{EarlyStopping, History, TrainConfig, evaluate, fit, fit_from};
 
@@ -120,6 +122,8 @@ fn resuming_from_saved_files_continues_bit_exactly() {
         &adam.state(),
     )
     .unwrap();
+    save_history(&dir.join("history.json"), &part).unwrap();
+    drop(part);
     // A fresh process would build a fresh model (other initial weights) and load the files.
     let resumed = model(99);
     load_weights(&dir.join("model.safetensors"), &resumed.state_vars()).unwrap();
@@ -127,6 +131,8 @@ fn resuming_from_saved_files_continues_bit_exactly() {
     assert_eq!(name, "adam");
     let mut adam = Adam::new(0.5).unwrap();
     adam.load_state(&state).unwrap();
+    let part = load_history(&dir.join("history.json")).unwrap();
+    assert_eq!(part.epochs.len(), 3);
     let rest = fit_from(
         &resumed,
         &mut adam,
