@@ -129,6 +129,7 @@ fn train_f32(
 #[test]
 fn a_restored_state_continues_bit_exactly() {
     let makers: Vec<Box<dyn Fn() -> Box<dyn Optimizer>>> = vec![
+        Box::new(|| Box::new(Sgd::new(0.05).unwrap())),
         Box::new(|| Box::new(Sgd::with_options(0.05, 0.9, 0.1, 0.01, false).unwrap())),
         Box::new(|| Box::new(Adagrad::with_options(0.1, 0.01, 0.0, 0.1, 1e-10).unwrap())),
         Box::new(|| Box::new(RmsProp::with_options(0.01, 0.9, 1e-8, 0.0, 0.5, true).unwrap())),

@@ -72,8 +72,9 @@ pub(crate) trait UpdateRule {
 #[derive(Debug, Clone)]
 struct ParamState {
     step: u64,
-    dtype: DType,
-    shape: Shape,
+    /// The dtype and shape of the buffers; `None` for a rule without buffers (plain SGD), whose
+    /// state is only a step count and fits any parameter.
+    layout: Option<(DType, Shape)>,
     buffers: Vec<Storage>,
 }
 
@@ -96,17 +97,16 @@ impl States {
         for (name, var) in params {
             if let Some(g) = grads.get(var) {
                 check_grad(name, var, g)?;
-                if let Some(state) = self.params.get(name)
-                    && (state.shape != var.shape() || state.dtype != var.dtype())
+                if let Some((dtype, shape)) = self.params.get(name).and_then(|s| s.layout.as_ref())
+                    && (*shape != var.shape() || *dtype != var.dtype())
                 {
                     return Err(Error::invalid(
                         "optimizer",
                         format!(
-                            "parameter {name:?} is {} {} but the optimizer's state for it is {} {}",
+                            "parameter {name:?} is {} {} but the optimizer's state for it is \
+                             {dtype} {shape}",
                             var.dtype(),
                             var.shape(),
-                            state.dtype,
-                            state.shape
                         ),
                     ));
                 }
@@ -118,8 +118,7 @@ impl States {
             if !self.params.contains_key(name) {
                 let state = ParamState {
                     step: 0,
-                    dtype: var.dtype(),
-                    shape: var.shape(),
+                    layout: (!rule.slots().is_empty()).then(|| (var.dtype(), var.shape())),
                     buffers: (0..rule.slots().len())
                         .map(|slot| filled(var.dtype(), var.elem_count(), rule.initial_value(slot)))
                         .collect(),
@@ -144,10 +143,13 @@ impl States {
         };
         for (name, p) in &self.params {
             out.steps.insert(name.clone(), p.step);
+            let Some((_, shape)) = &p.layout else {
+                continue;
+            };
             for (slot, buf) in rule.slots().iter().zip(&p.buffers) {
                 let t = match buf {
-                    Storage::F32(v) => Tensor::from_vec(v.clone(), p.shape.clone()),
-                    Storage::F64(v) => Tensor::from_vec(v.clone(), p.shape.clone()),
+                    Storage::F32(v) => Tensor::from_vec(v.clone(), shape.clone()),
+                    Storage::F64(v) => Tensor::from_vec(v.clone(), shape.clone()),
                     Storage::I64(_) => unreachable!("optimizer buffers are float"),
                 }
                 .expect("buffer length matches its parameter's shape");
@@ -161,13 +163,13 @@ impl States {
         let mut params = BTreeMap::new();
         for (name, &step) in &state.steps {
             let mut buffers = Vec::new();
-            let mut meta = None;
+            let mut layout: Option<(DType, Shape)> = None;
             for slot in rule.slots() {
                 let key = format!("{name}.{slot}");
                 let t = state.tensors.get(&key).ok_or_else(|| {
                     Error::invalid("optimizer state", format!("missing buffer {key:?}"))
                 })?;
-                if let Some((dtype, shape)) = &meta
+                if let Some((dtype, shape)) = &layout
                     && (t.dtype() != *dtype || t.shape() != shape)
                 {
                     return Err(Error::invalid(
@@ -175,7 +177,7 @@ impl States {
                         format!("buffer {key:?} does not match its parameter's other buffers"),
                     ));
                 }
-                meta = Some((t.dtype(), t.shape().clone()));
+                layout = Some((t.dtype(), t.shape().clone()));
                 buffers.push(match t.dtype() {
                     DType::F32 => Storage::F32(t.to_vec()?),
                     DType::F64 => Storage::F64(t.to_vec()?),
@@ -187,13 +189,11 @@ impl States {
                     }
                 });
             }
-            let (dtype, shape) = meta.unwrap_or((DType::F32, Shape::from(Vec::<usize>::new())));
             params.insert(
                 name.clone(),
                 ParamState {
                     step,
-                    dtype,
-                    shape,
+                    layout,
                     buffers,
                 },
             );
