@@ -30,7 +30,6 @@ pub struct MetricAccumulator {
     loss_sum: f64,
     /// Confusion counts `[true][predicted]` (classification).
     confusion: BTreeMap<(i64, i64), usize>,
-    classes: usize,
     log_loss_sum: f64,
     abs_err: f64,
     sq_err: f64,
@@ -49,9 +48,19 @@ impl MetricAccumulator {
         target: &Tensor,
     ) -> Result<()> {
         let n = output.dims().first().copied().unwrap_or(0);
-        self.rows += n;
-        self.loss_sum += loss * n as f64;
         let out = output.to_vec_f64();
+        // Real-valued targets, one per output (binary and regression metrics).
+        let values = |what: &str| -> Result<Vec<f64>> {
+            let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
+            if t.len() != out.len() {
+                return Err(Error::Invalid(format!(
+                    "{what} metrics need one target per output, got {} and {}",
+                    output.shape(),
+                    target.shape()
+                )));
+            }
+            Ok(t)
+        };
         match kind {
             OutputKind::MultiClass => {
                 let t = target.to_vec::<i64>().map_err(|_| {
@@ -70,7 +79,6 @@ impl MetricAccumulator {
                         "class target {bad} is out of range for {c} outputs"
                     )));
                 }
-                self.classes = self.classes.max(c);
                 for (i, row) in out.chunks(c).enumerate() {
                     let (mut best, mut max) = (0, f64::NEG_INFINITY);
                     for (k, &v) in row.iter().enumerate() {
@@ -84,15 +92,7 @@ impl MetricAccumulator {
                 }
             }
             OutputKind::BinaryLogit | OutputKind::BinaryProbability => {
-                let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
-                if t.len() != out.len() {
-                    return Err(Error::Invalid(format!(
-                        "binary metrics need one target per output, got {} and {}",
-                        output.shape(),
-                        target.shape()
-                    )));
-                }
-                self.classes = 2;
+                let t = values("binary")?;
                 for (&z, &y) in out.iter().zip(&t) {
                     let p = if kind == OutputKind::BinaryLogit {
                         1.0 / (1.0 + (-z).exp())
@@ -109,14 +109,7 @@ impl MetricAccumulator {
                 }
             }
             OutputKind::Regression => {
-                let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
-                if t.len() != out.len() {
-                    return Err(Error::Invalid(format!(
-                        "regression metrics need one target per output, got {} and {}",
-                        output.shape(),
-                        target.shape()
-                    )));
-                }
+                let t = values("regression")?;
                 for (&p, &y) in out.iter().zip(&t) {
                     self.abs_err += (p - y).abs();
                     self.sq_err += (p - y) * (p - y);
@@ -126,6 +119,9 @@ impl MetricAccumulator {
                 }
             }
         }
+        // Counted only once the batch was accepted.
+        self.rows += n;
+        self.loss_sum += loss * n as f64;
         Ok(())
     }
 

@@ -196,10 +196,11 @@ pub fn fit_from(
                 )));
             }
             let mut grads = loss.backward()?;
-            grad_norm_sum += global_norm(&grads, &param_vars);
-            if let Some(max) = config.clip_grad_norm {
-                clip_grad_norm(&mut grads, &param_vars, max)?;
-            }
+            // The norm before clipping; clipping by norm computes it anyway.
+            grad_norm_sum += match config.clip_grad_norm {
+                Some(max) => clip_grad_norm(&mut grads, &param_vars, max)?,
+                None => global_norm(&grads, &param_vars),
+            };
             if let Some(v) = config.clip_grad_value {
                 clip_grad_value(&mut grads, &param_vars, v)?;
             }
