@@ -48,11 +48,8 @@ impl Loss {
     ) -> Result<Tensor> {
         match self {
             Loss::Mse => output.mse_loss(target, reduction),
-            Loss::L1 => {
-                same_shape("l1_loss", output, target)?;
-                reduction.apply(output.sub(target)?.abs()?)
-            }
-            Loss::Huber { delta } => huber(output, target, *delta, reduction),
+            Loss::L1 => output.l1_loss(target, reduction),
+            Loss::Huber { delta } => output.huber_loss(target, *delta, reduction),
             Loss::CrossEntropy(options) => options.compute(output, target, reduction),
             Loss::BinaryCrossEntropy => output.binary_cross_entropy(target, reduction),
             Loss::BinaryCrossEntropyWithLogits => {
@@ -72,34 +69,6 @@ impl Loss {
             Loss::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
         }
     }
-}
-
-fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
-    if a.shape() != b.shape() {
-        return Err(Error::ShapeMismatch {
-            op,
-            lhs: a.shape().clone().into(),
-            rhs: b.shape().clone().into(),
-            reason: "output and target must have the same shape".into(),
-        });
-    }
-    Ok(())
-}
-
-fn huber(output: &Tensor, target: &Tensor, delta: f64, reduction: Reduction) -> Result<Tensor> {
-    if !(delta.is_finite() && delta > 0.0) {
-        return Err(Error::invalid(
-            "huber_loss",
-            format!("delta must be finite and > 0, got {delta}"),
-        ));
-    }
-    same_shape("huber_loss", output, target)?;
-    let d = output.sub(target)?;
-    let abs = d.abs()?;
-    let quadratic = d.square()?.mul_scalar(0.5)?;
-    let linear = abs.add_scalar(-0.5 * delta)?.mul_scalar(delta)?;
-    let inside = abs.lt(&Tensor::scalar_of(delta, d.dtype()))?;
-    reduction.apply(Tensor::where_cond(&inside, &quadratic, &linear)?)
 }
 
 impl CrossEntropy {

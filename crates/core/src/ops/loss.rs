@@ -64,6 +64,30 @@ impl Tensor {
         reduction.apply(self.sub(target)?.square()?)
     }
 
+    /// Mean absolute error (L1 loss): `reduce(|x − y|)` (subgradient 0 at 0, as PyTorch).
+    pub fn l1_loss(&self, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+        self.same_shape("l1_loss", target)?;
+        reduction.apply(self.sub(target)?.abs()?)
+    }
+
+    /// Huber loss (PyTorch's `HuberLoss(delta)`): `½ d²` for `|d| < δ`, `δ (|d| − ½ δ)` beyond,
+    /// with `d = x − y`: quadratic near the target, linear (robust to outliers) far from it.
+    pub fn huber_loss(&self, target: &Tensor, delta: f64, reduction: Reduction) -> Result<Tensor> {
+        if !(delta.is_finite() && delta > 0.0) {
+            return Err(Error::invalid(
+                "huber_loss",
+                format!("delta must be finite and > 0, got {delta}"),
+            ));
+        }
+        self.same_shape("huber_loss", target)?;
+        let d = self.sub(target)?;
+        let abs = d.abs()?;
+        let quadratic = d.square()?.mul_scalar(0.5)?;
+        let linear = abs.add_scalar(-0.5 * delta)?.mul_scalar(delta)?;
+        let inside = abs.lt(&Tensor::scalar_of(delta, d.dtype()))?;
+        reduction.apply(Tensor::where_cond(&inside, &quadratic, &linear)?)
+    }
+
     /// Binary cross-entropy on logits `x` against targets `t` in [0, 1]:
     /// `max(x, 0) − x t + log(1 + e^−|x|)`, exact and finite for any `x`. ∂/∂x = σ(x) − t.
     pub fn binary_cross_entropy_with_logits(
