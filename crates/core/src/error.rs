@@ -73,6 +73,19 @@ impl Error {
         }
     }
 
+    /// `Ok` when `value` (the argument `name` of `op`) is finite, else an
+    /// [`Error::InvalidArgument`] naming it: `"elu: alpha must be finite, got NaN"`.
+    pub fn check_finite(op: &'static str, name: &str, value: f64) -> Result<()> {
+        if value.is_finite() {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                op,
+                format!("{name} must be finite, got {value}"),
+            ))
+        }
+    }
+
     /// Shorthand for [`Error::BadShape`].
     pub fn bad_shape(op: &'static str, shape: &Shape, reason: impl Into<String>) -> Self {
         Error::BadShape {

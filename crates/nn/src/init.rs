@@ -72,7 +72,7 @@ impl Init {
         Ok(match *self {
             Init::Zeros => vec![0.0; n],
             Init::Constant(c) => {
-                check_finite("Init::Constant", "value", c)?;
+                Error::check_finite("Init::Constant", "value", c)?;
                 vec![c; n]
             }
             Init::Uniform { low, high } => {
@@ -85,13 +85,13 @@ impl Init {
                 (0..n).map(|_| low + (high - low) * rng.uniform()).collect()
             }
             Init::Normal { mean, std } => {
-                check_finite("Init::Normal", "mean", mean)?;
+                Error::check_finite("Init::Normal", "mean", mean)?;
                 check_non_negative("Init::Normal", "std", std)?;
                 (0..n).map(|_| mean + std * rng.normal()).collect()
             }
             Init::XavierUniform { gain } | Init::XavierNormal { gain } => {
                 check_non_negative("Init::Xavier", "gain", gain)?;
-                let (fan_in, fan_out) = fans("Xavier", shape)?;
+                let (fan_in, fan_out) = fans("Init::Xavier", shape)?;
                 let std = gain * (2.0 / (fan_in + fan_out) as f64).sqrt();
                 if matches!(self, Init::XavierUniform { .. }) {
                     uniform(std * 3f64.sqrt(), rng)
@@ -100,7 +100,7 @@ impl Init {
                 }
             }
             Init::LeCunUniform | Init::LeCunNormal => {
-                let (fan_in, _) = fans("LeCun", shape)?;
+                let (fan_in, _) = fans("Init::LeCun", shape)?;
                 let std = (1.0 / fan_in as f64).sqrt();
                 if matches!(self, Init::LeCunUniform) {
                     uniform(std * 3f64.sqrt(), rng)
@@ -116,8 +116,8 @@ impl Init {
                 negative_slope,
                 mode,
             } => {
-                check_finite("Init::Kaiming", "negative_slope", negative_slope)?;
-                let (fan_in, fan_out) = fans("Kaiming", shape)?;
+                Error::check_finite("Init::Kaiming", "negative_slope", negative_slope)?;
+                let (fan_in, fan_out) = fans("Init::Kaiming", shape)?;
                 let fan = if mode == FanMode::FanIn {
                     fan_in
                 } else {
@@ -146,12 +146,13 @@ pub fn gain_leaky_relu(negative_slope: f64) -> f64 {
 /// The recommended gain for tanh layers (PyTorch's `calculate_gain('tanh')`): 5/3.
 pub const GAIN_TANH: f64 = 5.0 / 3.0;
 
-/// `(fan_in, fan_out)` of a weight `[out, in, k...]`.
+/// `(fan_in, fan_out)` of a weight `[out, in, k...]`; `init` names the initializer in the error
+/// for other shapes (`"Init::Xavier"`).
 pub fn fans(init: &'static str, shape: &Shape) -> Result<(usize, usize)> {
     let dims = shape.dims();
     if dims.len() < 2 || dims.contains(&0) {
         return Err(Error::bad_shape(
-            init_op(init),
+            init,
             shape,
             "needs a weight of rank >= 2 with no zero dim to compute fan_in and fan_out \
              (use Zeros, Constant, Uniform or Normal for biases)",
@@ -159,26 +160,6 @@ pub fn fans(init: &'static str, shape: &Shape) -> Result<(usize, usize)> {
     }
     let receptive: usize = dims[2..].iter().product();
     Ok((dims[1] * receptive, dims[0] * receptive))
-}
-
-fn init_op(init: &'static str) -> &'static str {
-    match init {
-        "Xavier" => "Init::Xavier",
-        "LeCun" => "Init::LeCun",
-        "Kaiming" => "Init::Kaiming",
-        _ => "Init::Orthogonal",
-    }
-}
-
-fn check_finite(op: &'static str, name: &str, v: f64) -> Result<()> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            op,
-            format!("{name} must be finite, got {v}"),
-        ))
-    }
 }
 
 fn check_non_negative(op: &'static str, name: &str, v: f64) -> Result<()> {
@@ -196,10 +177,10 @@ fn check_non_negative(op: &'static str, name: &str, v: f64) -> Result<()> {
 /// are fewer: modified Gram–Schmidt, run twice for numerical orthogonality, on a normal matrix.
 /// Gram–Schmidt gives R a positive diagonal, which is the sign convention PyTorch applies to QR.
 fn orthogonal(shape: &Shape, gain: f64, rng: &mut Rng) -> Result<Vec<f64>> {
-    let (fan_in, _) = fans("Orthogonal", shape)?;
+    // The same shape requirement as the fan-based initializers (rank >= 2, no zero dim).
+    fans("Init::Orthogonal", shape)?;
     let rows = shape.dims()[0];
     let cols = shape.elem_count() / rows;
-    debug_assert!(fan_in >= cols);
     // Orthonormalize `few` vectors of length `long`.
     let (few, long) = (rows.min(cols), rows.max(cols));
     let mut v: Vec<Vec<f64>> = (0..few)

@@ -53,7 +53,7 @@ fn variances_follow_the_published_formulas() {
     );
     // Conv weights [out=16, in=8, 3, 3]: fans include the receptive field.
     assert_eq!(
-        fans("Xavier", &Shape::from(vec![16, 8, 3, 3])).unwrap(),
+        fans("Init::Xavier", &Shape::from(vec![16, 8, 3, 3])).unwrap(),
         (72, 144)
     );
     assert_variance(Init::HE, &[64, 32, 3, 3], 2.0 / 288.0);

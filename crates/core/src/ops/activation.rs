@@ -108,13 +108,13 @@ impl Tensor {
 
     /// `x` for `x > 0`, `slope · x` otherwise; derivative at 0 is `slope`.
     pub fn leaky_relu(&self, negative_slope: f64) -> Result<Tensor> {
-        check_finite("leaky_relu", "negative_slope", negative_slope)?;
+        Error::check_finite("leaky_relu", "negative_slope", negative_slope)?;
         self.unary(LeakyRelu(negative_slope))
     }
 
     /// `x` for `x > 0`, `α (eˣ − 1)` otherwise; derivative at 0 is `α`.
     pub fn elu(&self, alpha: f64) -> Result<Tensor> {
-        check_finite("elu", "alpha", alpha)?;
+        Error::check_finite("elu", "alpha", alpha)?;
         self.unary(Elu(alpha))
     }
 
@@ -221,17 +221,6 @@ impl Tensor {
             Tensor::from_vec(keep, self.shape().clone())?.to_dtype(dtype)?
         };
         self.mul(&mask)
-    }
-}
-
-fn check_finite(op: &'static str, name: &str, v: f64) -> Result<()> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            op,
-            format!("{name} must be finite, got {v}"),
-        ))
     }
 }
 
