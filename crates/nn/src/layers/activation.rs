@@ -39,61 +39,56 @@ activation!(
     Gelu, "GELU", |x| x.gelu()
 );
 
-/// `max(0, z) + slope · min(0, z)`: a ReLU whose negative side keeps a small gradient.
-#[derive(Debug, Clone, Copy)]
-pub struct LeakyRelu {
-    pub negative_slope: f64,
+/// Declares an activation module with one option `$field` (with PyTorch's default), a `new`
+/// constructor, `Default`, and a forward pass `$body` over input `$x` and option `$v`.
+macro_rules! activation_with {
+    ($(#[$doc:meta])* $name:ident { $field:ident: $ty:ty = $default:expr },
+     $new_doc:literal, $label:literal, |$x:ident, $v:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name {
+            pub $field: $ty,
+        }
+
+        impl $name {
+            #[doc = $new_doc]
+            pub fn new($field: $ty) -> Self {
+                $name { $field }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::new($default)
+            }
+        }
+
+        impl Module for $name {
+            fn forward(&self, $x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+                let $v = self.$field;
+                $body
+            }
+            fn describe(&self) -> String {
+                format!($label, self.$field)
+            }
+        }
+    };
 }
 
-impl LeakyRelu {
-    /// Slope on the negative side (PyTorch's default is 0.01).
-    pub fn new(negative_slope: f64) -> Self {
-        LeakyRelu { negative_slope }
-    }
-}
-
-impl Default for LeakyRelu {
-    fn default() -> Self {
-        LeakyRelu::new(0.01)
-    }
-}
-
-impl Module for LeakyRelu {
-    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        x.leaky_relu(self.negative_slope)
-    }
-    fn describe(&self) -> String {
-        format!("LeakyReLU({})", self.negative_slope)
-    }
-}
-
-/// `z` for z > 0, `α (e^z − 1)` otherwise.
-#[derive(Debug, Clone, Copy)]
-pub struct Elu {
-    pub alpha: f64,
-}
-
-impl Elu {
-    /// ELU with the given α (PyTorch's default is 1).
-    pub fn new(alpha: f64) -> Self {
-        Elu { alpha }
-    }
-}
-
-impl Default for Elu {
-    fn default() -> Self {
-        Elu::new(1.0)
-    }
-}
-
-impl Module for Elu {
-    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        x.elu(self.alpha)
-    }
-    fn describe(&self) -> String {
-        format!("ELU({})", self.alpha)
-    }
-}
+activation_with!(
+    /// `max(0, z) + slope · min(0, z)`: a ReLU whose negative side keeps a small gradient.
+    LeakyRelu { negative_slope: f64 = 0.01 },
+    "Slope on the negative side (PyTorch's default is 0.01).",
+    "LeakyReLU({})",
+    |x, slope| x.leaky_relu(slope)
+);
+activation_with!(
+    /// `z` for z > 0, `α (e^z − 1)` otherwise.
+    Elu { alpha: f64 = 1.0 },
+    "ELU with the given α (PyTorch's default is 1).",
+    "ELU({})",
+    |x, alpha| x.elu(alpha)
+);
 
 /// `clamp(z, min, max)`: gradient 1 strictly inside the bounds, 0 outside.
 #[derive(Debug, Clone, Copy)]
@@ -124,62 +119,21 @@ impl Module for HardTanh {
     }
 }
 
-/// `e^{z_i} / Σ_j e^{z_j}` along `dim`. For classification, feed logits to the cross-entropy
-/// loss instead (it fuses the softmax and is stable); use this layer for probabilities.
-#[derive(Debug, Clone, Copy)]
-pub struct Softmax {
-    pub dim: isize,
-}
-
-impl Softmax {
-    /// Softmax over `dim` (negative counts from the end).
-    pub fn new(dim: isize) -> Self {
-        Softmax { dim }
-    }
-}
-
-impl Default for Softmax {
-    fn default() -> Self {
-        Softmax::new(-1)
-    }
-}
-
-impl Module for Softmax {
-    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        x.softmax(self.dim)
-    }
-    fn describe(&self) -> String {
-        format!("Softmax(dim={})", self.dim)
-    }
-}
-
-/// `log softmax` along `dim`, computed stably as `z − logsumexp(z)`.
-#[derive(Debug, Clone, Copy)]
-pub struct LogSoftmax {
-    pub dim: isize,
-}
-
-impl LogSoftmax {
-    /// Log-softmax over `dim`.
-    pub fn new(dim: isize) -> Self {
-        LogSoftmax { dim }
-    }
-}
-
-impl Default for LogSoftmax {
-    fn default() -> Self {
-        LogSoftmax::new(-1)
-    }
-}
-
-impl Module for LogSoftmax {
-    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        x.log_softmax(self.dim)
-    }
-    fn describe(&self) -> String {
-        format!("LogSoftmax(dim={})", self.dim)
-    }
-}
+activation_with!(
+    /// `e^{z_i} / Σ_j e^{z_j}` along `dim`. For classification, feed logits to the cross-entropy
+    /// loss instead (it fuses the softmax and is stable); use this layer for probabilities.
+    Softmax { dim: isize = -1 },
+    "Softmax over `dim` (negative counts from the end).",
+    "Softmax(dim={})",
+    |x, dim| x.softmax(dim)
+);
+activation_with!(
+    /// `log softmax` along `dim`, computed stably as `z − logsumexp(z)`.
+    LogSoftmax { dim: isize = -1 },
+    "Log-softmax over `dim`.",
+    "LogSoftmax(dim={})",
+    |x, dim| x.log_softmax(dim)
+);
 
 /// Parametric ReLU: `max(0, z) + a · min(0, z)` with a learnable slope `a`, one shared
 /// (`num_parameters = 1`) or one per channel (dim 1 of the input). Initial slope 0.25, as He et
