@@ -45,30 +45,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// An element type stored in safetensors files: its dtype tag and little-endian encoding.
+trait LeBytes: nabla_core::Element {
+    const TAG: Dtype;
+    const SIZE: usize;
+    fn write_le(self, out: &mut Vec<u8>);
+    fn read_le(bytes: &[u8]) -> Self;
+}
+
+macro_rules! le_bytes {
+    ($($t:ty => $dtype:ident),*) => {$(
+        impl LeBytes for $t {
+            const TAG: Dtype = Dtype::$dtype;
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn write_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn read_le(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().expect("chunks of SIZE bytes"))
+            }
+        }
+    )*};
+}
+le_bytes!(f32 => F32, f64 => F64, i64 => I64);
+
+fn encode<T: LeBytes>(t: &Tensor) -> Result<(Dtype, Vec<u8>)> {
+    let data = t.contiguous_data::<T>()?;
+    let mut out = Vec::with_capacity(data.len() * T::SIZE);
+    data.iter().for_each(|v| v.write_le(&mut out));
+    Ok((T::TAG, out))
+}
+
+fn decode<T: LeBytes>(data: &[u8], shape: Vec<usize>) -> Result<Tensor> {
+    let values: Vec<T> = data.chunks_exact(T::SIZE).map(T::read_le).collect();
+    Ok(Tensor::from_vec(values, shape)?)
+}
+
 fn to_bytes(t: &Tensor) -> Result<(Dtype, Vec<u8>)> {
-    Ok(match t.dtype() {
-        DType::F32 => (
-            Dtype::F32,
-            t.to_vec::<f32>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        DType::F64 => (
-            Dtype::F64,
-            t.to_vec::<f64>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        DType::I64 => (
-            Dtype::I64,
-            t.to_vec::<i64>()?
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-    })
+    match t.dtype() {
+        DType::F32 => encode::<f32>(t),
+        DType::F64 => encode::<f64>(t),
+        DType::I64 => encode::<i64>(t),
+    }
 }
 
 /// Serializes named tensors (and string metadata) to safetensors bytes.
@@ -110,24 +128,9 @@ pub fn read_tensors(path: &Path) -> Result<(BTreeMap<String, Tensor>, HashMap<St
         let shape = view.shape().to_vec();
         let data = view.data();
         let t = match view.dtype() {
-            Dtype::F32 => Tensor::from_vec(
-                data.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                    .collect::<Vec<_>>(),
-                shape,
-            )?,
-            Dtype::F64 => Tensor::from_vec(
-                data.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect::<Vec<_>>(),
-                shape,
-            )?,
-            Dtype::I64 => Tensor::from_vec(
-                data.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect::<Vec<_>>(),
-                shape,
-            )?,
+            Dtype::F32 => decode::<f32>(data, shape)?,
+            Dtype::F64 => decode::<f64>(data, shape)?,
+            Dtype::I64 => decode::<i64>(data, shape)?,
             other => {
                 return Err(bad(format!(
                     "tensor {name}: dtype {other:?} is not supported"
