@@ -36,6 +36,13 @@ impl Rng {
         self.0.random_range(0..n)
     }
 
+    /// Shuffles `items` in place (Fisher–Yates): every order equally likely, fixed by the seed.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+
     /// A fresh generator for a sub-task, derived from this one (keeps streams independent).
     pub fn fork(&mut self) -> Rng {
         Rng::seed(self.0.random::<u64>())

@@ -78,8 +78,6 @@ pub fn distinct(shape: &[usize], seed: u64) -> Tensor {
     let n: usize = shape.iter().product();
     let mut values: Vec<f64> = (0..n).map(|i| (i as f64 - n as f64 / 2.0) / 8.0).collect();
     let mut rng = Rng::seed(seed);
-    for i in (1..n).rev() {
-        values.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut values);
     Tensor::from_vec(values, shape.to_vec()).unwrap()
 }

@@ -34,10 +34,7 @@ impl DataLoader {
         let mut order: Vec<usize> = (0..n).collect();
         if self.shuffle {
             let mut rng = Rng::seed(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            // Fisher–Yates.
-            for i in (1..n).rev() {
-                order.swap(i, rng.below(i + 1));
-            }
+            rng.shuffle(&mut order);
         }
         order
     }

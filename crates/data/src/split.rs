@@ -57,9 +57,7 @@ pub fn split(
         test: Vec::new(),
     };
     for mut rows in groups {
-        for i in (1..rows.len()).rev() {
-            rows.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut rows);
         let m = rows.len();
         let n_test = (m as f64 * test_fraction).round() as usize;
         let n_valid = ((m as f64 * valid_fraction).round() as usize).min(m - n_test);
@@ -74,9 +72,7 @@ pub fn split(
     }
     // Interleave classes again so that the parts are not sorted by class.
     for part in [&mut out.train, &mut out.valid, &mut out.test] {
-        for i in (1..part.len()).rev() {
-            part.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(part);
     }
     Ok(out)
 }
