@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// How to fill missing values (NaN) of each column, from training statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+#[serde(rename_all = "snake_case")]
 pub enum Imputation {
     Mean,
     Median,
@@ -28,7 +28,16 @@ pub enum Scaling {
     MinMax,
     /// PCA whitening, keeping `components` directions (all when `None`), `ε` added to each
     /// eigenvalue so that near-null directions are not blown up.
-    PcaWhiten { components: Option<usize>, eps: f64 },
+    PcaWhiten {
+        #[serde(default)]
+        components: Option<usize>,
+        #[serde(default = "default_pca_eps")]
+        eps: f64,
+    },
+}
+
+fn default_pca_eps() -> f64 {
+    1e-5
 }
 
 /// A fitted preprocessing pipeline.

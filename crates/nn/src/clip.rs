@@ -19,12 +19,19 @@ fn sum_of_squares(g: &Tensor) -> f64 {
 /// The global L2 norm `√(Σ_p ‖g_p‖²)` of the gradients of `params` (those without a gradient
 /// count as zero). NaN or infinite when any gradient is.
 pub fn global_norm(grads: &Grads, params: &[Var]) -> f64 {
-    params
+    grad_norms(grads, params)
         .iter()
-        .filter_map(|p| grads.get(p))
-        .map(sum_of_squares)
+        .map(|n| n * n)
         .sum::<f64>()
         .sqrt()
+}
+
+/// The L2 norm `‖g_p‖` of each parameter's gradient, in the order of `params` (0 without one).
+pub fn grad_norms(grads: &Grads, params: &[Var]) -> Vec<f64> {
+    params
+        .iter()
+        .map(|p| grads.get(p).map_or(0.0, |g| sum_of_squares(g).sqrt()))
+        .collect()
 }
 
 /// Scales the gradients of `params` so that their global L2 norm `√(Σ ‖g‖²)` is at most

@@ -5,6 +5,7 @@
 //! hyperparameter search and reports land here next.
 
 pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod trainer;
@@ -12,5 +13,6 @@ pub mod trainer;
 pub use error::{Error, Result};
 pub use metrics::{MetricAccumulator, OutputKind};
 pub use trainer::{
-    Callback, EarlyStopping, EpochRecord, History, TrainConfig, evaluate, fit, fit_from, predict,
+    Callback, EarlyStopping, EpochRecord, History, TrainConfig, Trainer, evaluate, fit, fit_from,
+    predict,
 };

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, io};
 use crate::metrics::{MetricAccumulator, OutputKind};
 use nabla_core::{Rng, Tensor, Var, with_no_grad};
 use nabla_data::{DataLoader, Dataset};
-use nabla_nn::clip::{clip_grad_norm, clip_grad_value, global_norm};
+use nabla_nn::clip::{clip_grad_norm, clip_grad_value, grad_norms};
 use nabla_nn::loss::Loss;
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::{LrSchedule, Schedule};
@@ -74,6 +74,10 @@ pub struct EpochRecord {
     pub valid: Option<BTreeMap<String, f64>>,
     /// Global L2 norm of the gradients, averaged over the epoch's steps (before clipping).
     pub grad_norm: f64,
+    /// L2 norm of each layer's gradients (all its parameters), averaged over the epoch's steps
+    /// (before clipping); keys are layer paths (`"0"`, `"2.block.0"`).
+    #[serde(default)]
+    pub layer_grad_norms: BTreeMap<String, f64>,
 }
 
 /// The record of a `fit` (saved beside a checkpoint, it is what `fit_from` resumes from).
@@ -132,81 +136,210 @@ pub fn fit(
 /// Continues a run that stopped after `history.epochs.len()` epochs: with the model's weights and
 /// the optimizer's state restored from that point, the remaining epochs see the same batches,
 /// dropout masks and learning rates as an uninterrupted run, so the result is bit-identical.
-/// (Best-weight restore only covers epochs after the resume point.)
+/// (Best-weight restore only covers epochs after the resume point; [`Trainer`] can be given the
+/// best weights saved so far.)
 pub fn fit_from(
     model: &dyn Module,
     optimizer: &mut dyn Optimizer,
     train: &Dataset,
     valid: Option<&Dataset>,
     config: &TrainConfig,
-    mut history: History,
+    history: History,
     callbacks: &mut [&mut dyn Callback],
 ) -> Result<History> {
-    if config.epochs == 0 || train.is_empty() {
-        return Err(Error::Invalid(
-            "fit: needs at least one epoch and one training row".into(),
-        ));
+    let mut trainer = Trainer::new(model, optimizer, config, history)?;
+    while !trainer.is_finished() {
+        let record = trainer.run_epoch(train, valid)?.clone();
+        let mut stop = false;
+        for cb in callbacks.iter_mut() {
+            stop |= cb.on_epoch_end(&record);
+        }
+        if stop {
+            trainer.stop();
+        }
     }
-    config.schedule.schedule.validate()?;
-    let loader = DataLoader::new(config.batch_size, config.seed)?;
-    let kind = output_kind(&config.loss);
-    let params = model.named_parameters();
-    let param_vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
-    let base_lr = *history
-        .base_learning_rate
-        .get_or_insert(optimizer.learning_rate());
-    let mut log = match &config.metrics_log {
-        Some(p) => Some((
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(io(p))?,
-            p.clone(),
-        )),
-        None => None,
-    };
-    let start = history.epochs.len();
-    let mut monitored: Vec<f64> = history
-        .epochs
-        .iter()
-        .map(|r| r.valid.as_ref().unwrap_or(&r.train)["loss"])
-        .collect();
-    let mut best: Option<(f64, usize, Vec<Tensor>)> =
-        history.best_epoch.map(|e| (monitored[e], e, Vec::new()));
-    let mut step = (start * loader.batches_per_epoch(train.len())) as u64;
-    for epoch in start..config.epochs {
-        let lr = config.schedule.learning_rate(base_lr, epoch, &monitored);
-        optimizer.set_learning_rate(lr);
+    trainer.finish()
+}
+
+/// The training loop one epoch at a time, for callers that act between epochs (a run
+/// directory saves a checkpoint after each). [`fit_from`] is `run_epoch` until finished, then
+/// [`Trainer::finish`].
+pub struct Trainer<'a> {
+    model: &'a dyn Module,
+    optimizer: &'a mut dyn Optimizer,
+    config: &'a TrainConfig,
+    history: History,
+    loader: DataLoader,
+    params: Vec<(String, Var)>,
+    param_vars: Vec<Var>,
+    /// The layer (name without the last segment) of each parameter.
+    param_layers: Vec<String>,
+    base_lr: f64,
+    log: Option<(std::fs::File, PathBuf)>,
+    /// The monitored loss of every epoch so far (validation, or training without validation).
+    monitored: Vec<f64>,
+    /// Best monitored loss, its epoch, and the weights then (when restoring the best).
+    best: Option<(f64, usize, Vec<Tensor>)>,
+    step: u64,
+    finished: bool,
+}
+
+impl<'a> Trainer<'a> {
+    /// A loop that continues `history` (empty for a fresh run).
+    pub fn new(
+        model: &'a dyn Module,
+        optimizer: &'a mut dyn Optimizer,
+        config: &'a TrainConfig,
+        mut history: History,
+    ) -> Result<Trainer<'a>> {
+        if config.epochs == 0 {
+            return Err(Error::Invalid("fit: needs at least one epoch".into()));
+        }
+        config.schedule.schedule.validate()?;
+        let loader = DataLoader::new(config.batch_size, config.seed)?;
+        let params = model.named_parameters();
+        let param_vars = params.iter().map(|(_, v)| v.clone()).collect();
+        let param_layers = params
+            .iter()
+            .map(|(n, _)| {
+                n.rsplit_once('.')
+                    .map_or(n.as_str(), |(l, _)| l)
+                    .to_string()
+            })
+            .collect();
+        let base_lr = *history
+            .base_learning_rate
+            .get_or_insert(optimizer.learning_rate());
+        let log = match &config.metrics_log {
+            Some(p) => Some((
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(io(p))?,
+                p.clone(),
+            )),
+            None => None,
+        };
+        let monitored: Vec<f64> = history
+            .epochs
+            .iter()
+            .map(|r| r.valid.as_ref().unwrap_or(&r.train)["loss"])
+            .collect();
+        let best = history.best_epoch.map(|e| (monitored[e], e, Vec::new()));
+        let finished = history.stopped_early || history.epochs.len() >= config.epochs;
+        Ok(Trainer {
+            model,
+            optimizer,
+            config,
+            history,
+            loader,
+            params,
+            param_vars,
+            param_layers,
+            base_lr,
+            log,
+            monitored,
+            best,
+            step: 0,
+            finished,
+        })
+    }
+
+    /// The weights of the best epoch so far, saved before a resume (restored at the end when
+    /// early stopping restores the best), in the order of the model's `state_vars`.
+    pub fn with_best_weights(mut self, weights: Vec<Tensor>) -> Self {
+        if let Some(best) = &mut self.best {
+            best.2 = weights;
+        }
+        self
+    }
+
+    /// Whether the epochs ran out or training stopped early.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Stops after the current epoch (a callback's request).
+    pub fn stop(&mut self) {
+        self.finished = true;
+    }
+
+    /// The record so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The optimizer (to save its state between epochs).
+    pub fn optimizer(&self) -> &dyn Optimizer {
+        &*self.optimizer
+    }
+
+    /// The weights kept from the best epoch (empty unless early stopping restores the best).
+    pub fn best_weights(&self) -> &[Tensor] {
+        self.best.as_ref().map_or(&[], |b| b.2.as_slice())
+    }
+
+    /// Runs one epoch: mini-batch steps on `train`, then the metrics on `valid`; returns the
+    /// epoch's record.
+    pub fn run_epoch(&mut self, train: &Dataset, valid: Option<&Dataset>) -> Result<&EpochRecord> {
+        let config = self.config;
+        if train.is_empty() {
+            return Err(Error::Invalid(
+                "fit: needs at least one training row".into(),
+            ));
+        }
+        if self.finished {
+            return Err(Error::Invalid("fit: training has already finished".into()));
+        }
+        let epoch = self.history.epochs.len();
+        let batches = self.loader.batches_per_epoch(train.len());
+        self.step = (epoch * batches) as u64;
+        let kind = output_kind(&config.loss);
+        let lr = config
+            .schedule
+            .learning_rate(self.base_lr, epoch, &self.monitored);
+        self.optimizer.set_learning_rate(lr);
         let mut acc = MetricAccumulator::default();
         let mut grad_norm_sum = 0.0;
+        let mut layer_norm_sums: BTreeMap<String, f64> = BTreeMap::new();
         let mut steps_in_epoch = 0;
-        let bar = progress_bar(config, epoch, loader.batches_per_epoch(train.len()));
-        for batch in loader.epoch(train, epoch as u64) {
+        let bar = progress_bar(config, epoch, batches);
+        for batch in self.loader.epoch(train, epoch as u64) {
             let (x, y) = batch?;
+            let step = self.step;
             let mut ctx = Ctx::train(step_rng(config.seed, step));
-            let out = model.forward(&x, &mut ctx)?;
+            let out = self.model.forward(&x, &mut ctx)?;
             let loss = config.loss.compute(&out, &y)?;
             let loss_value = loss.to_scalar_f64()?;
             if !loss_value.is_finite() {
                 return Err(Error::Invalid(format!(
-                    "the loss became {loss_value} at epoch {epoch}, step {step}: training \
+                    "the loss became {loss_value} at epoch {}, step {step}: training \
                      diverged (lower the learning rate, clip gradients, or check the inputs \
-                     for unscaled or missing values)"
+                     for unscaled or missing values)",
+                    epoch + 1
                 )));
             }
             let mut grads = loss.backward()?;
-            // The norm before clipping; clipping by norm computes it anyway.
-            grad_norm_sum += match config.clip_grad_norm {
-                Some(max) => clip_grad_norm(&mut grads, &param_vars, max)?,
-                None => global_norm(&grads, &param_vars),
-            };
-            if let Some(v) = config.clip_grad_value {
-                clip_grad_value(&mut grads, &param_vars, v)?;
+            // Norms before clipping: per layer (for the report) and global.
+            let norms = grad_norms(&grads, &self.param_vars);
+            let mut per_layer: BTreeMap<&str, f64> = BTreeMap::new();
+            for (layer, n) in self.param_layers.iter().zip(&norms) {
+                *per_layer.entry(layer).or_default() += n * n;
             }
-            optimizer.step(&params, &grads)?;
+            for (layer, sq) in per_layer {
+                *layer_norm_sums.entry(layer.to_string()).or_default() += sq.sqrt();
+            }
+            grad_norm_sum += norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+            if let Some(max) = config.clip_grad_norm {
+                clip_grad_norm(&mut grads, &self.param_vars, max)?;
+            }
+            if let Some(v) = config.clip_grad_value {
+                clip_grad_value(&mut grads, &self.param_vars, v)?;
+            }
+            self.optimizer.step(&self.params, &grads)?;
             acc.add(kind, loss_value, &out.detach(), &y)?;
-            step += 1;
+            self.step += 1;
             steps_in_epoch += 1;
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {loss_value:.4}"));
@@ -218,26 +351,32 @@ pub fn fit_from(
         }
         let train_metrics = acc.finish(kind);
         let valid_metrics = match valid {
-            Some(v) => Some(evaluate(model, v, &config.loss, config.batch_size)?),
+            Some(v) => Some(evaluate(self.model, v, &config.loss, config.batch_size)?),
             None => None,
         };
         let watched = valid_metrics.as_ref().unwrap_or(&train_metrics)["loss"];
-        monitored.push(watched);
+        self.monitored.push(watched);
+        let steps = steps_in_epoch.max(1) as f64;
         let record = EpochRecord {
             epoch,
             learning_rate: lr,
             train: train_metrics,
             valid: valid_metrics,
-            grad_norm: grad_norm_sum / steps_in_epoch.max(1) as f64,
+            grad_norm: grad_norm_sum / steps,
+            layer_grad_norms: layer_norm_sums
+                .into_iter()
+                .map(|(k, v)| (k, v / steps))
+                .collect(),
         };
         if config.verbose {
             eprintln!("{}", format_record(&record, config.epochs));
         }
-        if let Some((file, path)) = &mut log {
+        if let Some((file, path)) = &mut self.log {
             writeln!(file, "{}", record_json(&record)).map_err(io(path))?;
         }
         let min_delta = config.early_stopping.as_ref().map_or(0.0, |e| e.min_delta);
-        if best
+        if self
+            .best
             .as_ref()
             .is_none_or(|(b, _, _)| watched < b - min_delta)
         {
@@ -246,7 +385,7 @@ pub fn fit_from(
                 .as_ref()
                 .is_some_and(|e| e.restore_best)
             {
-                model
+                self.model
                     .state_vars()
                     .iter()
                     .map(|(_, v)| v.as_tensor().detach())
@@ -254,34 +393,36 @@ pub fn fit_from(
             } else {
                 Vec::new()
             };
-            best = Some((watched, epoch, snapshot));
+            self.best = Some((watched, epoch, snapshot));
         }
-        history.best_epoch = best.as_ref().map(|b| b.1);
-        history.epochs.push(record);
-        let mut stop = false;
-        for cb in callbacks.iter_mut() {
-            stop |= cb.on_epoch_end(history.epochs.last().expect("just pushed"));
-        }
-        if let (Some(es), Some((_, best_epoch, _))) = (&config.early_stopping, &best)
+        self.history.best_epoch = self.best.as_ref().map(|b| b.1);
+        self.history.epochs.push(record);
+        if let (Some(es), Some((_, best_epoch, _))) = (&config.early_stopping, &self.best)
             && epoch - best_epoch >= es.patience
             && epoch + 1 < config.epochs
         {
-            history.stopped_early = true;
-            stop = true;
+            self.history.stopped_early = true;
+            self.finished = true;
         }
-        if stop {
-            break;
+        if epoch + 1 >= config.epochs {
+            self.finished = true;
         }
+        Ok(self.history.epochs.last().expect("just pushed"))
     }
-    if let (Some(es), Some((_, _, snapshot))) = (&config.early_stopping, &best)
-        && es.restore_best
-        && !snapshot.is_empty()
-    {
-        for ((_, var), value) in model.state_vars().iter().zip(snapshot) {
-            var.set(value)?;
+
+    /// Ends training: puts back the best epoch's weights when early stopping asks for it, and
+    /// returns the history.
+    pub fn finish(self) -> Result<History> {
+        if let (Some(es), Some((_, _, snapshot))) = (&self.config.early_stopping, &self.best)
+            && es.restore_best
+            && !snapshot.is_empty()
+        {
+            for ((_, var), value) in self.model.state_vars().iter().zip(snapshot) {
+                var.set(value)?;
+            }
         }
+        Ok(self.history)
     }
-    Ok(history)
 }
 
 /// A bar over one epoch's batches, only when progress is wanted and stderr is a terminal (in a
@@ -371,5 +512,6 @@ pub fn record_json(r: &EpochRecord) -> serde_json::Value {
         "train": r.train,
         "valid": r.valid,
         "grad_norm": r.grad_norm,
+        "layer_grad_norms": r.layer_grad_norms,
     })
 }

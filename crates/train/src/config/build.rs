@@ -1,0 +1,436 @@
+//! From a config to the objects that train: the model (layer widths chained from the data's
+//! width, the last one checked against the targets), the loss (checked against the task and the
+//! model's last layer), the optimizer and the schedule. Every error names the config key.
+
+use super::{InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec};
+use nabla_core::{DType, Rng};
+use nabla_nn::init::FanMode;
+use nabla_nn::layers::{
+    BatchNorm1d, Dropout, Elu, Flatten, Gelu, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax,
+    PRelu, Relu, Residual, Sequential, Sigmoid, Softmax, Tanh,
+};
+use nabla_nn::loss::{CrossEntropy, Loss};
+use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
+use nabla_nn::schedule::{LrSchedule, Schedule};
+use nabla_nn::{Init, Module};
+
+/// What the targets demand of the model's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// Class indices `0..k`.
+    Classes(usize),
+    /// `k` real values per row.
+    Values(usize),
+}
+
+/// `(key, message)`: what a build step found wrong (located in the file by the caller).
+pub type KeyError = (String, String);
+
+fn key_err(key: impl Into<String>, e: impl std::fmt::Display) -> KeyError {
+    (key.into(), e.to_string())
+}
+
+impl From<InitSpec> for Init {
+    fn from(spec: InitSpec) -> Init {
+        match spec {
+            InitSpec::Zeros => Init::Zeros,
+            InitSpec::Constant(c) => Init::Constant(c),
+            InitSpec::Uniform { low, high } => Init::Uniform { low, high },
+            InitSpec::Normal { mean, std } => Init::Normal { mean, std },
+            InitSpec::XavierUniform => Init::XavierUniform { gain: 1.0 },
+            InitSpec::XavierNormal => Init::XavierNormal { gain: 1.0 },
+            InitSpec::LecunUniform => Init::LeCunUniform,
+            InitSpec::LecunNormal => Init::LeCunNormal,
+            InitSpec::HeUniform => Init::KaimingUniform {
+                negative_slope: 0.0,
+                mode: FanMode::FanIn,
+            },
+            InitSpec::HeNormal => Init::HE,
+            InitSpec::Kaiming {
+                negative_slope,
+                fan_out,
+                uniform,
+            } => {
+                let mode = if fan_out {
+                    FanMode::FanOut
+                } else {
+                    FanMode::FanIn
+                };
+                if uniform {
+                    Init::KaimingUniform {
+                        negative_slope,
+                        mode,
+                    }
+                } else {
+                    Init::KaimingNormal {
+                        negative_slope,
+                        mode,
+                    }
+                }
+            }
+            InitSpec::Orthogonal { gain } => Init::Orthogonal { gain },
+        }
+    }
+}
+
+/// Builds the layers for inputs of `input_width` features; returns the model and its output
+/// width. `key` is the config path of the list (`model.layers`).
+fn build_layers(
+    layers: &[LayerSpec],
+    input_width: usize,
+    key: &str,
+    rng: &mut Rng,
+) -> Result<(Sequential, usize), KeyError> {
+    let mut model = Sequential::new();
+    let mut width = input_width;
+    for (i, layer) in layers.iter().enumerate() {
+        let here = format!("{key}[{i}]");
+        let err = |e: nabla_core::Error| key_err(&here, e);
+        width = match layer {
+            LayerSpec::Linear {
+                units,
+                bias,
+                init,
+                bias_init,
+            } => {
+                if *units == 0 {
+                    return Err(key_err(format!("{here}.units"), "must be at least 1"));
+                }
+                let mut b = Linear::builder(width, *units).bias(*bias);
+                if let Some(init) = init {
+                    b = b.init((*init).into());
+                }
+                if let Some(init) = bias_init {
+                    b = b.bias_init((*init).into());
+                }
+                model.push(Box::new(b.build(rng).map_err(err)?));
+                *units
+            }
+            LayerSpec::Relu => push(&mut model, Relu, width),
+            LayerSpec::LeakyRelu { negative_slope } => {
+                push(&mut model, LeakyRelu::new(*negative_slope), width)
+            }
+            LayerSpec::Prelu { init, per_unit } => {
+                let n = if *per_unit { width } else { 1 };
+                push(
+                    &mut model,
+                    PRelu::new(n, *init, DType::F32).map_err(err)?,
+                    width,
+                )
+            }
+            LayerSpec::Elu { alpha } => push(&mut model, Elu::new(*alpha), width),
+            LayerSpec::Sigmoid => push(&mut model, Sigmoid, width),
+            LayerSpec::Tanh => push(&mut model, Tanh, width),
+            LayerSpec::HardTanh { min, max } => {
+                if !(min < max) {
+                    return Err(key_err(&here, format!("needs min < max, got {min}, {max}")));
+                }
+                push(&mut model, HardTanh::new(*min, *max), width)
+            }
+            LayerSpec::Gelu => push(&mut model, Gelu, width),
+            LayerSpec::Softmax => push(&mut model, Softmax::default(), width),
+            LayerSpec::LogSoftmax => push(&mut model, LogSoftmax::default(), width),
+            LayerSpec::Dropout { p } => push(
+                &mut model,
+                Dropout::new(*p).map_err(|e| key_err(format!("{here}.p"), e))?,
+                width,
+            ),
+            LayerSpec::BatchNorm { eps, momentum } => push(
+                &mut model,
+                BatchNorm1d::with_options(width, *eps, *momentum, DType::F32).map_err(err)?,
+                width,
+            ),
+            LayerSpec::LayerNorm => push(
+                &mut model,
+                LayerNorm::new(&[width], DType::F32).map_err(err)?,
+                width,
+            ),
+            LayerSpec::Flatten => push(&mut model, Flatten, width),
+            LayerSpec::Residual { layers, projection } => {
+                if layers.is_empty() {
+                    return Err(key_err(
+                        format!("{here}.layers"),
+                        "needs at least one layer",
+                    ));
+                }
+                let (block, out) = build_layers(layers, width, &format!("{here}.layers"), rng)?;
+                if out == width {
+                    model.push(Box::new(Residual::new(block)));
+                } else if *projection {
+                    let p = Linear::builder(width, out)
+                        .bias(false)
+                        .build(rng)
+                        .map_err(err)?;
+                    model.push(Box::new(Residual::with_projection(block, p)));
+                } else {
+                    return Err(key_err(
+                        &here,
+                        format!(
+                            "the block maps {width} features to {out}, but a skip connection \
+                             adds its input to its output: make the block keep {width} units, \
+                             or set projection = true"
+                        ),
+                    ));
+                }
+                out
+            }
+        };
+    }
+    Ok((model, width))
+}
+
+fn push(model: &mut Sequential, layer: impl Module + 'static, width: usize) -> usize {
+    model.push(Box::new(layer));
+    width
+}
+
+/// Builds the model for `input_width` features and checks its output against the targets and
+/// the loss.
+pub fn build_model(
+    spec: &ModelSpec,
+    input_width: usize,
+    output: OutputSpec,
+    loss: &LossSpec,
+    rng: &mut Rng,
+) -> Result<Sequential, KeyError> {
+    if spec.layers.is_empty() {
+        return Err(key_err("model.layers", "needs at least one layer"));
+    }
+    let (model, width) = build_layers(&spec.layers, input_width, "model.layers", rng)?;
+    let last = spec.layers.len() - 1;
+    let last_key = format!("model.layers[{last}]");
+    let binary = matches!(
+        loss,
+        LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
+    );
+    let (want, what) = match output {
+        OutputSpec::Classes(k) if binary => {
+            (1, format!("one output (a binary target; {k} classes)"))
+        }
+        OutputSpec::Classes(k) => (k, format!("{k} outputs, one per class")),
+        OutputSpec::Values(k) => (k, format!("{k} output(s), one per target value")),
+    };
+    if width != want {
+        let last_linear = spec
+            .layers
+            .iter()
+            .rposition(|l| matches!(l, LayerSpec::Linear { .. }))
+            .map_or(String::new(), |i| {
+                format!(": set model.layers[{i}].units = {want}")
+            });
+        return Err(key_err(
+            &last_key,
+            format!(
+                "the model maps [batch, {input_width}] to [batch, {width}], but the data needs \
+                 {what}{last_linear}"
+            ),
+        ));
+    }
+    let ends_with = |f: fn(&LayerSpec) -> bool| f(&spec.layers[last]);
+    match loss {
+        LossSpec::CrossEntropy { .. }
+            if ends_with(|l| matches!(l, LayerSpec::Softmax | LayerSpec::LogSoftmax)) =>
+        {
+            Err(key_err(
+                &last_key,
+                "cross_entropy applies the softmax itself (stably, on logits): remove this \
+                 softmax layer",
+            ))
+        }
+        LossSpec::BinaryCrossEntropyWithLogits
+            if ends_with(|l| matches!(l, LayerSpec::Sigmoid)) =>
+        {
+            Err(key_err(
+                &last_key,
+                "binary_cross_entropy_with_logits applies the sigmoid itself: remove this \
+                 sigmoid layer",
+            ))
+        }
+        LossSpec::BinaryCrossEntropy if !ends_with(|l| matches!(l, LayerSpec::Sigmoid)) => {
+            Err(key_err(
+                "loss.type",
+                "binary_cross_entropy needs probabilities: end the model with a sigmoid layer \
+                 (or use binary_cross_entropy_with_logits on a linear output, which is more \
+                 stable)",
+            ))
+        }
+        _ => Ok(model),
+    }
+}
+
+/// The loss, checked against the task: classification needs a classification loss and
+/// regression a regression loss. `None` picks cross-entropy or MSE.
+pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpec, KeyError> {
+    let spec = spec.cloned().unwrap_or(match output {
+        OutputSpec::Classes(_) => LossSpec::CrossEntropy {
+            label_smoothing: 0.0,
+            class_weights: None,
+        },
+        OutputSpec::Values(_) => LossSpec::Mse,
+    });
+    let classification = matches!(
+        spec,
+        LossSpec::CrossEntropy { .. }
+            | LossSpec::BinaryCrossEntropy
+            | LossSpec::BinaryCrossEntropyWithLogits
+    );
+    match (output, &spec) {
+        (OutputSpec::Classes(_), _) if !classification => Err(key_err(
+            "loss.type",
+            "a regression loss on a classification target: use cross_entropy (or \
+             binary_cross_entropy_with_logits for two classes), or set data.task = \
+             \"regression\"",
+        )),
+        (OutputSpec::Values(_), _) if classification => Err(key_err(
+            "loss.type",
+            "a classification loss on a regression target: use mse, l1 or huber, or set \
+             data.task = \"classification\"",
+        )),
+        (OutputSpec::Classes(k), LossSpec::BinaryCrossEntropy)
+        | (OutputSpec::Classes(k), LossSpec::BinaryCrossEntropyWithLogits)
+            if k != 2 =>
+        {
+            Err(key_err(
+                "loss.type",
+                format!(
+                    "binary cross-entropy needs two classes, the target has {k}: use cross_entropy"
+                ),
+            ))
+        }
+        (
+            OutputSpec::Classes(k),
+            LossSpec::CrossEntropy {
+                label_smoothing,
+                class_weights,
+            },
+        ) => {
+            if !(0.0..1.0).contains(label_smoothing) {
+                return Err(key_err(
+                    "loss.label_smoothing",
+                    format!("must be in [0, 1), got {label_smoothing}"),
+                ));
+            }
+            if let Some(w) = class_weights
+                && (w.len() != k || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)))
+            {
+                return Err(key_err(
+                    "loss.class_weights",
+                    format!("needs {k} finite weights >= 0 (one per class), got {w:?}"),
+                ));
+            }
+            Ok(spec)
+        }
+        (_, LossSpec::Huber { delta }) if !(delta.is_finite() && *delta > 0.0) => Err(key_err(
+            "loss.delta",
+            format!("must be finite and > 0, got {delta}"),
+        )),
+        _ => Ok(spec),
+    }
+}
+
+impl From<&LossSpec> for Loss {
+    fn from(spec: &LossSpec) -> Loss {
+        match spec {
+            LossSpec::Mse => Loss::Mse,
+            LossSpec::L1 => Loss::L1,
+            LossSpec::Huber { delta } => Loss::Huber { delta: *delta },
+            LossSpec::CrossEntropy {
+                label_smoothing,
+                class_weights,
+            } => Loss::CrossEntropy(CrossEntropy {
+                label_smoothing: *label_smoothing,
+                class_weights: class_weights.clone(),
+            }),
+            LossSpec::BinaryCrossEntropy => Loss::BinaryCrossEntropy,
+            LossSpec::BinaryCrossEntropyWithLogits => Loss::BinaryCrossEntropyWithLogits,
+        }
+    }
+}
+
+/// The optimizer; its own range checks become errors at `optimizer`.
+pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Optimizer>, KeyError> {
+    let err = |e: nabla_core::Error| key_err("optimizer", e);
+    Ok(match *spec {
+        OptimizerSpec::Sgd {
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+        } => Box::new(
+            Sgd::with_options(lr, momentum, dampening, weight_decay, nesterov).map_err(err)?,
+        ),
+        OptimizerSpec::Adagrad {
+            lr,
+            lr_decay,
+            weight_decay,
+            eps,
+        } => Box::new(Adagrad::with_options(lr, lr_decay, weight_decay, 0.0, eps).map_err(err)?),
+        OptimizerSpec::Rmsprop {
+            lr,
+            alpha,
+            eps,
+            weight_decay,
+            momentum,
+            centered,
+        } => Box::new(
+            RmsProp::with_options(lr, alpha, eps, weight_decay, momentum, centered).map_err(err)?,
+        ),
+        OptimizerSpec::Adam {
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+        } => Box::new(
+            Adam::with_options(lr, (betas[0], betas[1]), eps, weight_decay, amsgrad)
+                .map_err(err)?,
+        ),
+        OptimizerSpec::Adamw {
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+        } => Box::new(
+            Adam::with_options(lr, (betas[0], betas[1]), eps, weight_decay, amsgrad)
+                .map_err(err)?
+                .decoupled(true),
+        ),
+        OptimizerSpec::DeltaBarDelta {
+            lr,
+            kappa,
+            phi,
+            theta,
+        } => Box::new(DeltaBarDelta::new(lr, kappa, phi, theta).map_err(err)?),
+    })
+}
+
+/// The learning-rate schedule with the warm-up of `[train]`.
+pub fn build_schedule(spec: &ScheduleSpec, train: &TrainSpec) -> Result<LrSchedule, KeyError> {
+    let schedule = match *spec {
+        ScheduleSpec::Constant => Schedule::Constant,
+        ScheduleSpec::Exponential { k } => Schedule::Exponential { k },
+        ScheduleSpec::Inverse { k } => Schedule::Inverse { k },
+        ScheduleSpec::Step { step_size, gamma } => Schedule::Step { step_size, gamma },
+        ScheduleSpec::Cosine { t_max, min_lr } => Schedule::Cosine { t_max, min_lr },
+        ScheduleSpec::ReduceOnPlateau {
+            factor,
+            patience,
+            threshold,
+            cooldown,
+            min_lr,
+        } => Schedule::ReduceOnPlateau {
+            factor,
+            patience,
+            threshold,
+            cooldown,
+            min_lr,
+        },
+    };
+    schedule.validate().map_err(|e| key_err("schedule", e))?;
+    Ok(LrSchedule {
+        schedule,
+        warmup_epochs: train.warmup_epochs,
+    })
+}

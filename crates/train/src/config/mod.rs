@@ -1,0 +1,547 @@
+//! The training config: one TOML file that names the data, the model (a list of layers), the
+//! loss, the optimizer, the learning-rate schedule and the training settings. Documented, with
+//! complete examples, in `docs/config.md`.
+//!
+//! [`load`] reads a file and checks it before anything trains: an unknown key names the valid
+//! ones and the closest match, a wrong type or value names the key and the file's line, and
+//! [`build`] then checks that the layers fit the data (with the shapes) and that every
+//! hyperparameter is in range. The resolved config (every default filled in, paths absolute)
+//! is what a run directory keeps as `config.toml`.
+
+pub mod build;
+pub mod parse;
+pub(crate) mod tagged;
+
+pub use build::{KeyError, OutputSpec, build_loss, build_model, build_optimizer, build_schedule};
+pub use parse::{ConfigError, Located, load, load_str, set_value};
+
+use nabla_data::{Scaling, Task};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A complete training config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Seeds the split, the initial weights, the batch order and dropout.
+    #[serde(default)]
+    pub seed: u64,
+    pub data: DataSpec,
+    pub model: ModelSpec,
+    /// Default: `cross_entropy` for classification, `mse` for regression.
+    #[serde(
+        default,
+        deserialize_with = "tagged::de_opt",
+        serialize_with = "tagged::ser_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub loss: Option<LossSpec>,
+    #[serde(
+        default,
+        deserialize_with = "tagged::de",
+        serialize_with = "tagged::ser"
+    )]
+    pub optimizer: OptimizerSpec,
+    #[serde(
+        default,
+        deserialize_with = "tagged::de",
+        serialize_with = "tagged::ser"
+    )]
+    pub schedule: ScheduleSpec,
+    #[serde(default)]
+    pub train: TrainSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
+}
+
+/// Where the data comes from and how it is prepared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// The training CSV (header row; relative paths are relative to the config file).
+    pub train: PathBuf,
+    /// A test CSV, evaluated once after training (read with the training file's schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// The target column; default: the last column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The feature columns; default: every column but the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Feature columns holding categories, one-hot encoded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
+    /// `classification` or `regression`; default: inferred from the target column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+    /// `none`, `standardize`, `min_max`, or `{ pca_whiten = { components = 20, eps = 1e-5 } }`;
+    /// fitted on the training split only.
+    #[serde(default)]
+    pub scaling: Scaling,
+    /// Fill missing feature values: `mean`, `median` or `{ constant = 0.0 }`; default: a
+    /// missing value is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impute: Option<nabla_data::Imputation>,
+    /// Standardize a regression target on the training split (predictions and the MAE and
+    /// RMSE metrics are reported in the target's own units).
+    #[serde(default)]
+    pub scale_target: bool,
+    /// Fraction of the training file held out for validation (early stopping, model choice).
+    #[serde(default = "default_valid_split")]
+    pub valid_split: f64,
+    /// Fraction held out as a test set when there is no test file.
+    #[serde(default)]
+    pub test_split: f64,
+    /// Keep each class's share in every split (classification).
+    #[serde(default = "yes")]
+    pub stratify: bool,
+}
+
+fn default_valid_split() -> f64 {
+    0.15
+}
+fn yes() -> bool {
+    true
+}
+
+/// The network: layers applied in order. Input and output widths come from the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    #[serde(
+        deserialize_with = "tagged::de_vec",
+        serialize_with = "tagged::ser_vec"
+    )]
+    pub layers: Vec<LayerSpec>,
+}
+
+/// One layer (`type = "..."` in the config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// `y = W x + b` with `units` outputs; default init Xavier uniform, zero bias.
+    Linear {
+        units: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<InitSpec>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bias_init: Option<InitSpec>,
+    },
+    Relu,
+    LeakyRelu {
+        #[serde(default = "default_negative_slope")]
+        negative_slope: f64,
+    },
+    /// Learnable negative slope, one per unit when `per_unit` (else one shared).
+    Prelu {
+        #[serde(default = "default_prelu_init")]
+        init: f64,
+        #[serde(default)]
+        per_unit: bool,
+    },
+    Elu {
+        #[serde(default = "one")]
+        alpha: f64,
+    },
+    Sigmoid,
+    Tanh,
+    HardTanh {
+        #[serde(default = "minus_one")]
+        min: f64,
+        #[serde(default = "one")]
+        max: f64,
+    },
+    Gelu,
+    Softmax,
+    LogSoftmax,
+    Dropout {
+        p: f64,
+    },
+    BatchNorm {
+        #[serde(default = "default_bn_eps")]
+        eps: f64,
+        #[serde(default = "default_bn_momentum")]
+        momentum: f64,
+    },
+    LayerNorm,
+    Flatten,
+    /// `y = x + F(x)` around the given layers (a skip connection); with `projection = true`
+    /// the identity path goes through a bias-free linear map when `F` changes the width.
+    Residual {
+        #[serde(
+            deserialize_with = "tagged::de_vec",
+            serialize_with = "tagged::ser_vec"
+        )]
+        layers: Vec<LayerSpec>,
+        #[serde(default)]
+        projection: bool,
+    },
+}
+
+fn default_negative_slope() -> f64 {
+    0.01
+}
+fn default_prelu_init() -> f64 {
+    0.25
+}
+fn one() -> f64 {
+    1.0
+}
+fn minus_one() -> f64 {
+    -1.0
+}
+fn default_bn_eps() -> f64 {
+    1e-5
+}
+fn default_bn_momentum() -> f64 {
+    0.1
+}
+
+/// A weight initializer: a name (`"he_normal"`) or a table with options
+/// (`{ normal = { mean = 0.0, std = 0.01 } }`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum InitSpec {
+    Zeros,
+    Constant(f64),
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    Normal {
+        #[serde(default)]
+        mean: f64,
+        std: f64,
+    },
+    /// Glorot: variance `2 / (n_in + n_out)`.
+    XavierUniform,
+    XavierNormal,
+    /// Variance `1 / n_in`.
+    LecunUniform,
+    LecunNormal,
+    /// Kaiming with the ReLU gain: variance `2 / n_in`.
+    HeUniform,
+    HeNormal,
+    /// Kaiming with a leaky-ReLU slope and a fan mode (`fan_in` or `fan_out`).
+    Kaiming {
+        #[serde(default)]
+        negative_slope: f64,
+        #[serde(default)]
+        fan_out: bool,
+        #[serde(default)]
+        uniform: bool,
+    },
+    Orthogonal {
+        #[serde(default = "one")]
+        gain: f64,
+    },
+}
+
+/// The loss (`type = "..."`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LossSpec {
+    Mse,
+    L1,
+    Huber {
+        #[serde(default = "one")]
+        delta: f64,
+    },
+    CrossEntropy {
+        #[serde(default)]
+        label_smoothing: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class_weights: Option<Vec<f64>>,
+    },
+    /// On probabilities (the model ends in a sigmoid); one output unit.
+    BinaryCrossEntropy,
+    /// On logits (sigmoid fused, stable); one output unit.
+    BinaryCrossEntropyWithLogits,
+}
+
+/// The optimizer (`type = "..."`), PyTorch's hyperparameter names and defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerSpec {
+    Sgd {
+        lr: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        dampening: f64,
+        #[serde(default)]
+        nesterov: bool,
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    Adagrad {
+        #[serde(default = "default_adagrad_lr")]
+        lr: f64,
+        #[serde(default)]
+        lr_decay: f64,
+        #[serde(default)]
+        weight_decay: f64,
+        #[serde(default = "default_adagrad_eps")]
+        eps: f64,
+    },
+    Rmsprop {
+        #[serde(default = "default_rmsprop_lr")]
+        lr: f64,
+        #[serde(default = "default_alpha")]
+        alpha: f64,
+        #[serde(default = "default_eps")]
+        eps: f64,
+        #[serde(default)]
+        weight_decay: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        centered: bool,
+    },
+    Adam {
+        #[serde(default = "default_adam_lr")]
+        lr: f64,
+        #[serde(default = "default_betas")]
+        betas: [f64; 2],
+        #[serde(default = "default_eps")]
+        eps: f64,
+        /// L2 penalty added to the gradient (PyTorch's Adam `weight_decay`).
+        #[serde(default)]
+        weight_decay: f64,
+        #[serde(default)]
+        amsgrad: bool,
+    },
+    /// Adam with decoupled weight decay (Loshchilov & Hutter).
+    Adamw {
+        #[serde(default = "default_adam_lr")]
+        lr: f64,
+        #[serde(default = "default_betas")]
+        betas: [f64; 2],
+        #[serde(default = "default_eps")]
+        eps: f64,
+        #[serde(default = "default_adamw_decay")]
+        weight_decay: f64,
+        #[serde(default)]
+        amsgrad: bool,
+    },
+    /// Per-weight rates: `+kappa` while a gradient keeps its sign, `x(1 - phi)` when it flips;
+    /// `theta` weighs the gradient average.
+    DeltaBarDelta {
+        lr: f64,
+        #[serde(default = "default_kappa")]
+        kappa: f64,
+        #[serde(default = "default_phi")]
+        phi: f64,
+        #[serde(default = "default_theta")]
+        theta: f64,
+    },
+}
+
+impl Default for OptimizerSpec {
+    fn default() -> Self {
+        OptimizerSpec::Adam {
+            lr: default_adam_lr(),
+            betas: default_betas(),
+            eps: default_eps(),
+            weight_decay: 0.0,
+            amsgrad: false,
+        }
+    }
+}
+
+fn default_adagrad_lr() -> f64 {
+    1e-2
+}
+fn default_adagrad_eps() -> f64 {
+    1e-10
+}
+fn default_rmsprop_lr() -> f64 {
+    1e-2
+}
+fn default_alpha() -> f64 {
+    0.99
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_adam_lr() -> f64 {
+    1e-3
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_adamw_decay() -> f64 {
+    1e-2
+}
+fn default_kappa() -> f64 {
+    1e-4
+}
+fn default_phi() -> f64 {
+    0.1
+}
+fn default_theta() -> f64 {
+    0.7
+}
+
+/// The learning-rate schedule (`type = "..."`), evaluated at the start of every epoch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ScheduleSpec {
+    #[default]
+    Constant,
+    /// `lr · e^(−k t)`.
+    Exponential { k: f64 },
+    /// `lr / (1 + k t)`.
+    Inverse { k: f64 },
+    /// `lr · gamma^⌊t / step_size⌋`.
+    Step {
+        step_size: usize,
+        #[serde(default = "default_gamma")]
+        gamma: f64,
+    },
+    /// Cosine annealing to `min_lr` over `t_max` epochs.
+    Cosine {
+        t_max: usize,
+        #[serde(default)]
+        min_lr: f64,
+    },
+    /// Multiply by `factor` after `patience` epochs without improvement of the monitored loss.
+    ReduceOnPlateau {
+        #[serde(default = "default_plateau_factor")]
+        factor: f64,
+        #[serde(default = "default_plateau_patience")]
+        patience: usize,
+        #[serde(default = "default_plateau_threshold")]
+        threshold: f64,
+        #[serde(default)]
+        cooldown: usize,
+        #[serde(default)]
+        min_lr: f64,
+    },
+}
+
+fn default_gamma() -> f64 {
+    0.1
+}
+fn default_plateau_factor() -> f64 {
+    0.1
+}
+fn default_plateau_patience() -> usize {
+    10
+}
+fn default_plateau_threshold() -> f64 {
+    1e-4
+}
+
+/// How long and in what batches to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Linear learning-rate warm-up over this many epochs (before the schedule takes over).
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// Rescale the gradients when their global L2 norm exceeds this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Clamp each gradient element to `[-v, v]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStoppingSpec>,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            warmup_epochs: 0,
+            clip_grad_norm: None,
+            clip_grad_value: None,
+            early_stopping: None,
+        }
+    }
+}
+
+fn default_epochs() -> usize {
+    20
+}
+fn default_batch_size() -> usize {
+    32
+}
+
+/// Stop when the validation loss has not improved for `patience` epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingSpec {
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    #[serde(default)]
+    pub min_delta: f64,
+    /// Keep the weights of the best epoch at the end.
+    #[serde(default = "yes")]
+    pub restore_best: bool,
+}
+
+fn default_patience() -> usize {
+    10
+}
+
+/// Hyperparameter search (`nabla tune`): ranges over config keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneSpec {
+    /// The validation metric to rank trials by (`loss`, `accuracy`, `f1`, `rmse`, `r2`, ...);
+    /// default `loss`. Losses and errors are minimized, scores maximized.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    /// Dotted config keys (`"optimizer.lr"`, `"model.layers.0.units"`) and their ranges.
+    pub space: std::collections::BTreeMap<String, RangeSpec>,
+}
+
+fn default_metric() -> String {
+    "loss".into()
+}
+
+/// The values a tuned key takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RangeSpec {
+    /// Exactly these values (grid and random search).
+    Values(Vec<toml::Value>),
+    /// `[low, high]` sampled uniformly in log space (random); `points` log-spaced values (grid).
+    LogUniform {
+        low: f64,
+        high: f64,
+        #[serde(default = "default_points")]
+        points: usize,
+    },
+    /// `[low, high]` sampled uniformly (random); `points` evenly spaced values (grid).
+    Uniform {
+        low: f64,
+        high: f64,
+        #[serde(default = "default_points")]
+        points: usize,
+    },
+    /// Integers in `[low, high]` (random: uniform; grid: every `step`).
+    Int {
+        low: i64,
+        high: i64,
+        #[serde(default = "default_int_step")]
+        step: i64,
+    },
+}
+
+fn default_points() -> usize {
+    3
+}
+fn default_int_step() -> i64 {
+    1
+}

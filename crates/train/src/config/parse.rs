@@ -1,0 +1,329 @@
+//! Reading a config: TOML syntax and schema errors with the file, line, column and key path,
+//! "did you mean" for unknown keys and types, `--set key=value` overrides, and the location of a
+//! key for errors found later (a layer that does not fit the data, a value out of range).
+
+use super::Config;
+use super::tagged::INNER_PATH;
+use nabla_data::csv::closest_name;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// A config error: where (file, line, column, key) and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    /// 1-based line and column, when the key is in the file.
+    pub position: Option<(usize, usize)>,
+    /// The key path (`optimizer.lr`, `model.layers[2].units`), when known.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.position) {
+            (Some(file), Some((line, col))) => write!(f, "{}:{line}:{col}: ", file.display())?,
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            (None, Some((line, col))) => write!(f, "line {line}, column {col}: ",)?,
+            (None, None) => {}
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A config as read, with what is needed to locate its keys in the file.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub config: Config,
+    /// The file it was read from (`None` for an embedded config).
+    pub file: Option<PathBuf>,
+    text: String,
+    /// Keys set on the command line (they have no line in the file).
+    overridden: Vec<String>,
+}
+
+impl Located {
+    /// An error about `key` (a dotted path), located at its line in the file.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let mut message = message.into();
+        let position = if self
+            .overridden
+            .iter()
+            .any(|o| key.starts_with(o.as_str()) || o.starts_with(key))
+        {
+            message += " (set on the command line)";
+            None
+        } else {
+            line_of(&self.text, &segments(key))
+        };
+        ConfigError {
+            file: self.file.clone(),
+            position,
+            key: Some(key.to_string()),
+            message,
+        }
+    }
+}
+
+/// Reads and checks the config at `path`, then applies `overrides` (`key=value`, the value in
+/// TOML syntax or a bare string). Relative data paths become relative to the config's folder.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Located, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(path.to_path_buf()),
+        position: None,
+        key: None,
+        message: format!("cannot read the config: {e}"),
+    })?;
+    let mut located = load_str(&text, Some(path), overrides)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let data = &mut located.config.data;
+    for p in std::iter::once(&mut data.train).chain(data.test.as_mut()) {
+        if p.is_relative() {
+            *p = dir.join(&*p);
+        }
+    }
+    Ok(located)
+}
+
+/// Reads and checks a config from text (`file` only names it in errors).
+pub fn load_str(
+    text: &str,
+    file: Option<&Path>,
+    overrides: &[String],
+) -> Result<Located, ConfigError> {
+    let file = file.map(Path::to_path_buf);
+    let at_span = |span: Option<std::ops::Range<usize>>| span.map(|s| line_col(text, s.start));
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
+        file: file.clone(),
+        position: at_span(e.span()),
+        key: None,
+        message: first_line(e.message()),
+    })?;
+    let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let (key, message) = describe(&e.path().to_string(), e.inner().message());
+        ConfigError {
+            file: file.clone(),
+            position: at_span(e.inner().span()),
+            key,
+            message,
+        }
+    })?;
+    let mut overridden = Vec::new();
+    if !overrides.is_empty() {
+        let mut table: Table = toml::from_str(text).expect("parsed above");
+        for o in overrides {
+            let (key, raw) = o.split_once('=').ok_or_else(|| ConfigError {
+                file: None,
+                position: None,
+                key: None,
+                message: format!("--set {o:?}: expected key=value (e.g. optimizer.lr=0.01)"),
+            })?;
+            let key = key.trim();
+            set_value(&mut table, key, parse_literal(raw.trim())).map_err(|message| {
+                ConfigError {
+                    file: None,
+                    position: None,
+                    key: Some(key.to_string()),
+                    message: format!("{message} (--set {o})"),
+                }
+            })?;
+            overridden.push(canonical(key));
+        }
+        config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+            let (key, message) = describe(&e.path().to_string(), &e.inner().to_string());
+            ConfigError {
+                file: file.clone(),
+                position: None,
+                key,
+                message: message + " (after the --set overrides)",
+            }
+        })?;
+    }
+    Ok(Located {
+        config,
+        file,
+        text: text.to_string(),
+        overridden,
+    })
+}
+
+/// A command-line value: TOML (`0.01`, `true`, `[64, 32]`, `"adam"`), else a bare string.
+fn parse_literal(raw: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()))
+}
+
+/// Sets `key` (dotted, list items by index: `model.layers.0.units` or `model.layers[0].units`)
+/// in a TOML table, creating missing tables on the way. An error says which part is missing.
+pub fn set_value(table: &mut Table, key: &str, value: Value) -> Result<(), String> {
+    let segs = segments(key);
+    let Some((last, parents)) = segs.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut current = Value::Table(std::mem::take(table));
+    let result = (|| {
+        let mut node = &mut current;
+        for (i, seg) in parents.iter().enumerate() {
+            let here = segs[..=i].join(".");
+            node = match node {
+                Value::Table(t) => t
+                    .entry(seg.clone())
+                    .or_insert_with(|| Value::Table(Table::new())),
+                Value::Array(a) => {
+                    let len = a.len();
+                    seg.parse::<usize>()
+                        .ok()
+                        .and_then(|n| a.get_mut(n))
+                        .ok_or_else(|| format!("`{here}`: no item {seg} (the list has {len})"))?
+                }
+                other => return Err(format!("`{here}` is a {}, not a table", other.type_str())),
+            };
+        }
+        match node {
+            Value::Table(t) => {
+                t.insert(last.clone(), value);
+                Ok(())
+            }
+            Value::Array(a) => {
+                let len = a.len();
+                let slot = last
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| a.get_mut(n))
+                    .ok_or_else(|| format!("no item {last} (the list has {len})"))?;
+                *slot = value;
+                Ok(())
+            }
+            other => Err(format!(
+                "`{}` is a {}, not a table",
+                parents.join("."),
+                other.type_str()
+            )),
+        }
+    })();
+    if let Value::Table(t) = current {
+        *table = t;
+    }
+    result
+}
+
+/// `a.b[2].c` and `a.b.2.c` → `["a", "b", "2", "c"]`.
+fn segments(key: &str) -> Vec<String> {
+    key.replace('[', ".")
+        .replace(']', "")
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn canonical(key: &str) -> String {
+    let mut out = String::new();
+    for seg in segments(key) {
+        if seg.parse::<usize>().is_ok() {
+            out += &format!("[{seg}]");
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out += &seg;
+        }
+    }
+    out
+}
+
+fn first_line(message: &str) -> String {
+    message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Joins serde's path with a path from inside a tagged table, and adds "did you mean".
+fn describe(path: &str, message: &str) -> (Option<String>, String) {
+    let mut key = if path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    };
+    let mut message = first_line(message);
+    if let Some(rest) = message.strip_prefix(INNER_PATH) {
+        let (inner, msg) = rest.split_once(": ").unwrap_or((rest, ""));
+        if !inner.starts_with('[') && !key.is_empty() {
+            key.push('.');
+        }
+        key += inner;
+        message = msg.to_string();
+    }
+    if let Some(hint) = did_you_mean(&message) {
+        message += &hint;
+    }
+    ((!key.is_empty()).then_some(key), message)
+}
+
+/// For "unknown field `lrr`, expected `type` or `lr`": " (did you mean `lr`?)".
+fn did_you_mean(message: &str) -> Option<String> {
+    let (head, expected) = message.split_once("expected")?;
+    if !head.starts_with("unknown") {
+        return None;
+    }
+    let quoted = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let given = quoted(head).into_iter().next()?;
+    let candidates = quoted(expected);
+    closest_name(&given, &candidates).map(|c| format!(" (did you mean `{c}`?)"))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// The line and column of `key` in the file, or of its closest enclosing key that is there.
+fn line_of(text: &str, segs: &[String]) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut value: Option<&DeValue> = None;
+    let root = doc.get_ref();
+    for (i, seg) in segs.iter().enumerate() {
+        let next = if i == 0 {
+            root.iter()
+                .find(|(k, _)| k.get_ref() == seg)
+                .map(|(k, v)| (k.span(), v))
+        } else {
+            match value {
+                Some(DeValue::Table(t)) => t
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == seg)
+                    .map(|(k, v)| (k.span(), v)),
+                Some(DeValue::Array(a)) => seg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| a.get(n))
+                    .map(|v| (v.span(), v)),
+                _ => None,
+            }
+        };
+        let Some((s, v)) = next else { break };
+        span = Some(s);
+        value = Some(v.get_ref());
+    }
+    span.map(|s| line_col(text, s.start))
+}
