@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use nabla::commands::{bench, check_grads, check_optim, oracle};
+use nabla::commands::{bench, check_grads, check_optim, oracle, train, use_model};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +16,73 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model from a TOML config (or, with none, the embedded digits example) into a run
+    /// directory: model.safetensors, optimizer.safetensors, config.toml (resolved),
+    /// preprocessing.json, metrics.jsonl, history.json and report.html, checkpointed after
+    /// every epoch.
+    ///
+    /// Examples:
+    ///   nabla train
+    ///   nabla train examples/iris.toml --out runs/iris --set optimizer.lr=0.003 --seed 1
+    ///   nabla train --resume runs/iris
+    #[command(verbatim_doc_comment)]
+    Train {
+        /// The config file (see docs/config.md); default: the embedded digits example.
+        config: Option<PathBuf>,
+        /// The run directory to create (default: runs/<config name>, numbered if taken).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in this directory from its last checkpoint.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Override the config's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a config key (dotted path, TOML value), e.g. optimizer.lr=0.01 or
+        /// model.layers[0].units=64. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// No per-epoch lines or progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Also print the model and the data sizes before training.
+        #[arg(short, long, conflicts_with = "quiet")]
+        verbose: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a run's model on a CSV that has the target column.
+    ///
+    /// Example: nabla eval runs/digits data/digits/test.csv
+    Eval {
+        /// The run directory.
+        run: PathBuf,
+        /// A CSV with the training file's columns.
+        data: PathBuf,
+        /// Print the metrics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Predict with a run's model: the class and its probabilities, or the value, per row.
+    ///
+    /// Example: nabla predict runs/digits data/digits/test.csv -o predictions.csv
+    Predict {
+        /// The run directory.
+        run: PathBuf,
+        /// A CSV with the training file's feature columns (the target may be absent).
+        data: PathBuf,
+        /// Write the predictions here (atomically) instead of to stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Rebuild a run's report.html from its files.
+    ///
+    /// Example: nabla report runs/digits
+    Report {
+        /// The run directory.
+        run: PathBuf,
+    },
     /// Replay PyTorch reference gradient cases and compare nabla's values and gradients.
     ///
     /// Example: nabla check-grads ../shared/oracle/grad_cases.json
@@ -74,8 +141,18 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// 2 for bad usage, config, data or files (the user can fix the input), 1 for a failure while
+/// running (training diverged, an op failed).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use nabla::train::Error;
+    match e.downcast_ref::<Error>() {
+        Some(Error::Tensor(_)) | Some(Error::Invalid(_)) => 1,
+        _ => 2,
     }
 }
 
@@ -96,6 +173,41 @@ fn exit_for(failed: usize) -> ExitCode {
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
+        Command::Train {
+            config,
+            out: out_dir,
+            resume,
+            seed,
+            set,
+            quiet,
+            verbose,
+            json,
+        } => {
+            let args = train::TrainArgs {
+                config,
+                out: out_dir,
+                resume,
+                seed,
+                set,
+                quiet,
+                verbose,
+                json,
+            };
+            train::run(args, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { run, data, json } => {
+            use_model::eval(&run, &data, json, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Predict { run, data, output } => {
+            use_model::predict(&run, &data, output.as_deref(), out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run } => {
+            use_model::report(&run, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckGrads { file, emit } => {
             let cases = check_grads::load(&file)?;
             if emit {

@@ -144,11 +144,16 @@ pub fn read_tensors(path: &Path) -> Result<(BTreeMap<String, Tensor>, HashMap<St
 
 /// Saves a model's parameters and buffers (`ModuleExt::state_vars`) to `path`, atomically.
 pub fn save_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
+    write_atomic(path, &weights_bytes(vars)?)
+}
+
+/// The safetensors bytes of [`save_weights`].
+pub fn weights_bytes(vars: &[(String, Var)]) -> Result<Vec<u8>> {
     let tensors: Vec<(String, Tensor)> = vars
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
         .collect();
-    write_atomic(path, &serialize(&tensors, None)?)
+    serialize(&tensors, None)
 }
 
 /// Loads weights saved by [`save_weights`] (or by PyTorch's `safetensors.torch.save_file` on a
@@ -197,6 +202,11 @@ pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
 /// Saves an optimizer's state: its buffers as tensors, its step counts and learning rate as
 /// metadata (`step:{param}`, `learning_rate`, `optimizer`).
 pub fn save_optimizer(path: &Path, name: &str, state: &OptimizerState) -> Result<()> {
+    write_atomic(path, &optimizer_bytes(name, state)?)
+}
+
+/// The safetensors bytes of [`save_optimizer`].
+pub fn optimizer_bytes(name: &str, state: &OptimizerState) -> Result<Vec<u8>> {
     let tensors: Vec<(String, Tensor)> = state
         .tensors
         .iter()
@@ -213,7 +223,7 @@ pub fn save_optimizer(path: &Path, name: &str, state: &OptimizerState) -> Result
         format!("{:016x}", state.learning_rate.to_bits()),
     );
     meta.insert("optimizer".into(), name.to_string());
-    write_atomic(path, &serialize(&tensors, Some(meta))?)
+    serialize(&tensors, Some(meta))
 }
 
 /// Reads an optimizer state saved by [`save_optimizer`]; returns the optimizer's name too.

@@ -9,6 +9,9 @@ pub enum Error {
     Tensor(#[from] nabla_core::Error),
     #[error(transparent)]
     Data(#[from] nabla_data::Error),
+    /// A config key with a bad value, located in its file.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

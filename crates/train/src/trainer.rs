@@ -43,6 +43,10 @@ pub struct TrainConfig {
     /// Report progress on stderr: a progress bar over each epoch's batches when stderr is a
     /// terminal, and one line per epoch in any case.
     pub verbose: bool,
+    /// `(mean, std)` of a standardized regression target: the loss is computed on the
+    /// standardized values, the metrics (MAE, RMSE, R²) on `value · std + mean`, in the
+    /// target's own units.
+    pub target_scale: Option<(f64, f64)>,
 }
 
 impl Default for TrainConfig {
@@ -58,6 +62,7 @@ impl Default for TrainConfig {
             early_stopping: None,
             metrics_log: None,
             verbose: false,
+            target_scale: None,
         }
     }
 }
@@ -304,9 +309,10 @@ impl<'a> Trainer<'a> {
         let mut grad_norm_sum = 0.0;
         let mut layer_norm_sums: BTreeMap<String, f64> = BTreeMap::new();
         let mut steps_in_epoch = 0;
-        let bar = progress_bar(config, epoch, batches);
+        let bar = progress_bar(config, epoch, train.len());
         for batch in self.loader.epoch(train, epoch as u64) {
             let (x, y) = batch?;
+            let rows = x.dims()[0] as u64;
             let step = self.step;
             let mut ctx = Ctx::train(step_rng(config.seed, step));
             let out = self.model.forward(&x, &mut ctx)?;
@@ -338,12 +344,19 @@ impl<'a> Trainer<'a> {
                 clip_grad_value(&mut grads, &self.param_vars, v)?;
             }
             self.optimizer.step(&self.params, &grads)?;
-            acc.add(kind, loss_value, &out.detach(), &y)?;
+            add_batch(
+                &mut acc,
+                kind,
+                loss_value,
+                &out.detach(),
+                &y,
+                config.target_scale,
+            )?;
             self.step += 1;
             steps_in_epoch += 1;
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {loss_value:.4}"));
-                bar.inc(1);
+                bar.inc(rows);
             }
         }
         if let Some(bar) = bar {
@@ -351,7 +364,13 @@ impl<'a> Trainer<'a> {
         }
         let train_metrics = acc.finish(kind);
         let valid_metrics = match valid {
-            Some(v) => Some(evaluate(self.model, v, &config.loss, config.batch_size)?),
+            Some(v) => Some(evaluate_scaled(
+                self.model,
+                v,
+                &config.loss,
+                config.batch_size,
+                config.target_scale,
+            )?),
             None => None,
         };
         let watched = valid_metrics.as_ref().unwrap_or(&train_metrics)["loss"];
@@ -425,20 +444,20 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// A bar over one epoch's batches, only when progress is wanted and stderr is a terminal (in a
+/// A bar over one epoch's samples (with samples/s and the ETA), only when progress is wanted and stderr is a terminal (in a
 /// log file a bar would be noise; the per-epoch line is printed either way).
 fn progress_bar(
     config: &TrainConfig,
     epoch: usize,
-    batches: usize,
+    samples: usize,
 ) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !config.verbose || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(batches as u64);
+    let bar = indicatif::ProgressBar::new(samples as u64);
     let style = indicatif::ProgressStyle::with_template(
-        "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ({elapsed}, eta {eta})",
+        "epoch {prefix} [{bar:30}] {pos}/{len}  {msg}  {per_sec}  eta {eta}",
     )
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
@@ -447,12 +466,42 @@ fn progress_bar(
     Some(bar)
 }
 
+/// Adds a batch to the metrics, in the target's own units when it was standardized.
+fn add_batch(
+    acc: &mut MetricAccumulator,
+    kind: OutputKind,
+    loss: f64,
+    out: &Tensor,
+    y: &Tensor,
+    target_scale: Option<(f64, f64)>,
+) -> Result<()> {
+    match target_scale {
+        Some((mean, std)) => {
+            let unscale = |t: &Tensor| t.mul_scalar(std)?.add_scalar(mean);
+            acc.add(kind, loss, &unscale(out)?, &unscale(y)?)
+        }
+        None => acc.add(kind, loss, out, y),
+    }
+}
+
 /// Loss and metrics of `model` (in eval mode, no graph) on `data`.
 pub fn evaluate(
     model: &dyn Module,
     data: &Dataset,
     loss: &Loss,
     batch_size: usize,
+) -> Result<BTreeMap<String, f64>> {
+    evaluate_scaled(model, data, loss, batch_size, None)
+}
+
+/// [`evaluate`] for a standardized regression target (`TrainConfig::target_scale`): the loss
+/// on the standardized values, the metrics in the target's units.
+pub fn evaluate_scaled(
+    model: &dyn Module,
+    data: &Dataset,
+    loss: &Loss,
+    batch_size: usize,
+    target_scale: Option<(f64, f64)>,
 ) -> Result<BTreeMap<String, f64>> {
     let kind = output_kind(loss);
     let loader = DataLoader {
@@ -465,7 +514,7 @@ pub fn evaluate(
             let (x, y) = batch?;
             let out = model.forward(&x, &mut Ctx::eval())?;
             let l = loss.compute(&out, &y)?.to_scalar_f64()?;
-            acc.add(kind, l, &out, &y)?;
+            add_batch(&mut acc, kind, l, &out, &y, target_scale)?;
         }
         Ok(())
     })?;

@@ -4,3 +4,5 @@ pub mod bench;
 pub mod check_grads;
 pub mod check_optim;
 pub mod oracle;
+pub mod train;
+pub mod use_model;

@@ -122,7 +122,7 @@ fn build_layers(
             LayerSpec::Sigmoid => push(&mut model, Sigmoid, width),
             LayerSpec::Tanh => push(&mut model, Tanh, width),
             LayerSpec::HardTanh { min, max } => {
-                if !(min < max) {
+                if min.partial_cmp(max) != Some(std::cmp::Ordering::Less) {
                     return Err(key_err(&here, format!("needs min < max, got {min}, {max}")));
                 }
                 push(&mut model, HardTanh::new(*min, *max), width)

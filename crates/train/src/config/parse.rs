@@ -3,7 +3,7 @@
 //! key for errors found later (a layer that does not fit the data, a value out of range).
 
 use super::Config;
-use super::tagged::INNER_PATH;
+use super::tagged::join_path;
 use nabla_data::csv::closest_name;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
@@ -79,15 +79,37 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Located, ConfigError> {
         key: None,
         message: format!("cannot read the config: {e}"),
     })?;
-    let mut located = load_str(&text, Some(path), overrides)?;
+    load_text_at(&text, path, overrides)
+}
+
+/// [`load`] for a config's text that belongs at `path` (an embedded config): errors name
+/// `path`, and relative data paths are taken from its folder.
+pub fn load_text_at(text: &str, path: &Path, overrides: &[String]) -> Result<Located, ConfigError> {
+    let mut located = load_str(text, Some(path), overrides)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let data = &mut located.config.data;
     for p in std::iter::once(&mut data.train).chain(data.test.as_mut()) {
-        if p.is_relative() {
-            *p = dir.join(&*p);
-        }
+        *p = absolute(&dir.join(&*p));
     }
     Ok(located)
+}
+
+/// `path` made absolute (from the working folder) with `.` and `..` resolved lexically, so
+/// that a resolved config names its files plainly and works from any folder.
+fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in full.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Reads and checks a config from text (`file` only names it in errors).
@@ -106,16 +128,29 @@ pub fn load_str(
     })?;
     let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let (key, message) = describe(&e.path().to_string(), e.inner().message());
+        // The key's own line when it is in the file (serde's span is that of the enclosing
+        // table for keys inside a tagged table), else serde's.
+        let position = key
+            .as_deref()
+            .and_then(|k| exact_line_of(text, &segments(k)))
+            .or_else(|| at_span(e.inner().span()));
         ConfigError {
             file: file.clone(),
-            position: at_span(e.inner().span()),
+            position,
             key,
             message,
         }
     })?;
     let mut overridden = Vec::new();
     if !overrides.is_empty() {
-        let mut table: Table = toml::from_str(text).expect("parsed above");
+        // Overrides apply to the config with its defaults filled in, so that setting
+        // `optimizer.lr` keeps the default optimizer's type.
+        let mut table = Table::try_from(&config).map_err(|e| ConfigError {
+            file: file.clone(),
+            position: None,
+            key: None,
+            message: e.to_string(),
+        })?;
         for o in overrides {
             let (key, raw) = o.split_once('=').ok_or_else(|| ConfigError {
                 file: None,
@@ -250,20 +285,8 @@ fn first_line(message: &str) -> String {
 
 /// Joins serde's path with a path from inside a tagged table, and adds "did you mean".
 fn describe(path: &str, message: &str) -> (Option<String>, String) {
-    let mut key = if path == "." {
-        String::new()
-    } else {
-        path.to_string()
-    };
-    let mut message = first_line(message);
-    if let Some(rest) = message.strip_prefix(INNER_PATH) {
-        let (inner, msg) = rest.split_once(": ").unwrap_or((rest, ""));
-        if !inner.starts_with('[') && !key.is_empty() {
-            key.push('.');
-        }
-        key += inner;
-        message = msg.to_string();
-    }
+    let outer = if path == "." { "" } else { path };
+    let (key, mut message) = join_path(outer, &first_line(message));
     if let Some(hint) = did_you_mean(&message) {
         message += &hint;
     }
@@ -295,11 +318,25 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The line and column of `key` in the file, when every part of it is there.
+fn exact_line_of(text: &str, segs: &[String]) -> Option<(usize, usize)> {
+    let (found, position) = locate(text, segs);
+    (found == segs.len()).then_some(position).flatten()
+}
+
 /// The line and column of `key` in the file, or of its closest enclosing key that is there.
 fn line_of(text: &str, segs: &[String]) -> Option<(usize, usize)> {
+    locate(text, segs).1
+}
+
+/// How many leading parts of `segs` the file has, and where the last of them is.
+fn locate(text: &str, segs: &[String]) -> (usize, Option<(usize, usize)>) {
     use toml::de::{DeTable, DeValue};
-    let doc = DeTable::parse(text).ok()?;
+    let Ok(doc) = DeTable::parse(text) else {
+        return (0, None);
+    };
     let mut span = None;
+    let mut found = 0;
     let mut value: Option<&DeValue> = None;
     let root = doc.get_ref();
     for (i, seg) in segs.iter().enumerate() {
@@ -324,6 +361,7 @@ fn line_of(text: &str, segs: &[String]) -> Option<(usize, usize)> {
         let Some((s, v)) = next else { break };
         span = Some(s);
         value = Some(v.get_ref());
+        found += 1;
     }
-    span.map(|s| line_col(text, s.start))
+    (found, span.map(|s| line_col(text, s.start)))
 }

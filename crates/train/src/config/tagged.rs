@@ -14,6 +14,33 @@ use toml::{Table, Value};
 /// error is reported; see `parse::describe`).
 pub(crate) const INNER_PATH: char = '\u{1}';
 
+/// Joins the path `outer` (may be empty) and an error message that may start with a path from
+/// a deeper tagged table: `("layers", "\u{1}[0].unit: unknown")` gives
+/// `("layers[0].unit", "unknown")`.
+pub(crate) fn join_path(outer: &str, message: &str) -> (String, String) {
+    match message.strip_prefix(INNER_PATH) {
+        Some(rest) => {
+            let (inner, msg) = rest.split_once(": ").unwrap_or((rest, ""));
+            let sep = if outer.is_empty() || inner.starts_with('[') {
+                ""
+            } else {
+                "."
+            };
+            (format!("{outer}{sep}{inner}"), msg.to_string())
+        }
+        None => (outer.to_string(), message.to_string()),
+    }
+}
+
+/// An error message carrying a path (`\u{1}{path}: {message}`), or the bare message.
+fn with_path(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        message.to_string()
+    } else {
+        format!("{INNER_PATH}{path}: {message}")
+    }
+}
+
 fn from_table<T: DeserializeOwned>(mut table: Table) -> Result<T, String> {
     let kind = match table.remove("type") {
         Some(Value::String(s)) => s,
@@ -34,13 +61,10 @@ fn from_table<T: DeserializeOwned>(mut table: Table) -> Result<T, String> {
             message = format!("type \"{kind}\" takes no options");
         } else if message.starts_with("unknown variant") {
             message = message.replacen("unknown variant", "unknown type", 1);
-            return format!("{INNER_PATH}type: {message}");
+            return with_path("type", &message);
         }
-        if inner.is_empty() {
-            message
-        } else {
-            format!("{INNER_PATH}{inner}: {message}")
-        }
+        let (path, message) = join_path(inner, &message);
+        with_path(&path, &message)
     })
 }
 

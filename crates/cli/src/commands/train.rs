@@ -1,0 +1,173 @@
+//! `nabla train`: a config (or the embedded digits example) trained into a run directory, with
+//! per-epoch checkpoints, a report, and a summary table; `--resume` continues a stopped run.
+
+use anyhow::Result;
+use nabla_train::config::{self, Located};
+use nabla_train::experiment::{self, Progress, RunSummary};
+use nabla_train::run_dir;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The embedded default: the digits example (its data ships in the repository).
+pub const DEFAULT_CONFIG: &str = include_str!("../../../../examples/digits.toml");
+
+/// Where the embedded default config belongs (its data paths are relative to it).
+pub fn default_config_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits.toml")
+}
+
+/// What `nabla train` was asked to do.
+pub struct TrainArgs {
+    pub config: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub resume: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub set: Vec<String>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub json: bool,
+}
+
+/// Reads the config (or the embedded default) with the overrides.
+pub fn load_config(path: Option<&Path>, seed: Option<u64>, set: &[String]) -> Result<Located> {
+    let mut overrides = set.to_vec();
+    if let Some(s) = seed {
+        overrides.push(format!("seed={s}"));
+    }
+    Ok(match path {
+        Some(p) => config::load(p, &overrides)?,
+        None => config::load_text_at(DEFAULT_CONFIG, &default_config_path(), &overrides)?,
+    })
+}
+
+/// Runs `nabla train`.
+pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
+    let progress = Progress {
+        verbose: !args.quiet,
+    };
+    let summary = match &args.resume {
+        Some(dir) => {
+            if args.config.is_some() || !args.set.is_empty() || args.seed.is_some() {
+                anyhow::bail!(
+                    "--resume continues a run with its saved config: drop the CONFIG, --set and \
+                     --seed arguments"
+                );
+            }
+            experiment::resume(dir, progress)?
+        }
+        None => {
+            let located = load_config(args.config.as_deref(), args.seed, &args.set)?;
+            let exp = experiment::prepare(&located)?;
+            if args.verbose {
+                eprintln!(
+                    "model: {} ({} parameters); {} training, {} validation, {} test rows",
+                    nabla_nn::Module::describe(&exp.model),
+                    nabla_nn::ModuleExt::parameter_count(&exp.model),
+                    exp.data.train.len(),
+                    exp.data.valid.as_ref().map_or(0, |d| d.len()),
+                    exp.data.test.as_ref().map_or(0, |d| d.len()),
+                );
+            }
+            let dir = match &args.out {
+                Some(d) => d.clone(),
+                None => {
+                    let stem = args
+                        .config
+                        .as_deref()
+                        .and_then(|p| p.file_stem())
+                        .map_or("digits".into(), |s| s.to_string_lossy().into_owned());
+                    run_dir::next_free(&Path::new("runs").join(stem))
+                }
+            };
+            experiment::train(exp, &dir, progress)?
+        }
+    };
+    if args.json {
+        writeln!(out, "{}", summary_json(&summary))?;
+    } else {
+        write_summary(&summary, out)?;
+    }
+    Ok(())
+}
+
+/// The summary as JSON: the run's folder, epochs, and final metrics.
+pub fn summary_json(s: &RunSummary) -> serde_json::Value {
+    let h = &s.record.history;
+    let best_valid = h
+        .best_epoch
+        .and_then(|b| h.epochs.get(b))
+        .and_then(|r| r.valid.clone());
+    serde_json::json!({
+        "run": s.dir,
+        "epochs": h.epochs.len(),
+        "best_epoch": h.best_epoch.map(|b| b + 1),
+        "stopped_early": h.stopped_early,
+        "train": h.epochs.last().map(|r| r.train.clone()),
+        "valid": best_valid,
+        "test": s.record.test,
+        "train_seconds": s.record.train_seconds,
+        "report": s.dir.join(run_dir::REPORT),
+    })
+}
+
+/// The final summary table: metrics of the last epoch (train), the best epoch (validation)
+/// and the final model (test), then where the report is.
+pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
+    let h = &s.record.history;
+    let mut rows: Vec<(&str, BTreeMap<String, f64>)> = Vec::new();
+    if let Some(last) = h.epochs.last() {
+        rows.push(("train", last.train.clone()));
+    }
+    if let Some(v) = h
+        .best_epoch
+        .and_then(|b| h.epochs.get(b))
+        .and_then(|r| r.valid.clone())
+    {
+        rows.push(("valid", v));
+    }
+    if let Some(t) = &s.record.test {
+        rows.push(("test", t.clone()));
+    }
+    writeln!(
+        out,
+        "\n{} epochs{}{} in {:.1} s",
+        h.epochs.len(),
+        h.best_epoch
+            .map_or(String::new(), |b| format!(", best {}", b + 1)),
+        if h.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        },
+        s.record.train_seconds
+    )?;
+    write_table(&rows, out)?;
+    writeln!(out, "\nrun:    {}", s.dir.display())?;
+    writeln!(out, "report: {}", s.dir.join(run_dir::REPORT).display())?;
+    Ok(())
+}
+
+/// Metric rows as an aligned table (columns: the metrics of the first row).
+pub fn write_table(rows: &[(&str, BTreeMap<String, f64>)], out: &mut dyn Write) -> Result<()> {
+    let Some((_, first)) = rows.first() else {
+        return Ok(());
+    };
+    let names: Vec<&String> = first.keys().collect();
+    write!(out, "{:<7}", "")?;
+    for n in &names {
+        write!(out, "{n:>10}")?;
+    }
+    writeln!(out)?;
+    for (label, m) in rows {
+        write!(out, "{label:<7}")?;
+        for n in &names {
+            match m.get(*n) {
+                Some(v) => write!(out, "{v:>10.4}")?,
+                None => write!(out, "{:>10}", "")?,
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,691 @@
+//! A config turned into a training run: the data read, split and preprocessed (fitted on the
+//! training split only), the model, loss, optimizer and schedule built and checked, then trained
+//! with a checkpoint committed to the run directory after every epoch, resumable bit-exactly.
+
+use crate::checkpoint::{optimizer_bytes, read_tensors, weights_bytes};
+use crate::config::{
+    Config, KeyError, Located, LossSpec, OutputSpec, build_loss, build_model, build_optimizer,
+    build_schedule,
+};
+use crate::error::{Error, Result, io};
+use crate::run_dir;
+use crate::trainer::{EarlyStopping, History, TrainConfig, Trainer, evaluate_scaled, record_json};
+use nabla_core::{DType, Rng, Tensor};
+use nabla_data::{
+    CsvOptions, CsvSchema, Dataset, Missing, Preprocessor, Table, Target, Task, read_csv,
+    read_csv_with, split,
+};
+use nabla_nn::ModuleExt;
+use nabla_nn::layers::Sequential;
+use nabla_nn::loss::Loss;
+use nabla_nn::optim::Optimizer;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a model trained on a CSV expects of new data: the CSV schema (columns, categories,
+/// classes), the fitted preprocessing and the target's scale. Saved as `preprocessing.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    pub schema: CsvSchema,
+    pub preprocessor: Preprocessor,
+    /// `(mean, std)` of a standardized regression target.
+    pub target_scale: Option<(f64, f64)>,
+    /// The targets are 0/1 values `[n, 1]` (binary cross-entropy) rather than class indices.
+    pub binary_target: bool,
+}
+
+impl Preprocessing {
+    /// Reads a CSV with the training schema (`with_target`: the target column must be there).
+    pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
+        Ok(read_csv_with(path, &self.schema, with_target)?)
+    }
+
+    /// The model's input `[rows, width]` for a table: preprocessing applied.
+    pub fn features(&self, table: &Table) -> Result<Tensor> {
+        let x = self.preprocessor.transform(&table.features)?;
+        let width = self.preprocessor.output_width();
+        Ok(Tensor::from_vec(x, [table.rows, width])?.to_dtype(DType::F32)?)
+    }
+
+    /// A dataset for a table with targets: features preprocessed, targets as the loss wants
+    /// them (class indices, 0/1 values, or standardized values).
+    pub fn dataset(&self, table: &Table) -> Result<Dataset> {
+        let x = self.features(table)?;
+        let n = table.rows;
+        let y = match &table.target {
+            Target::Classes(c) if self.binary_target => {
+                let v: Vec<f32> = c.iter().map(|&k| k as f32).collect();
+                Tensor::from_vec(v, [n, 1])?
+            }
+            Target::Classes(c) => Tensor::from_vec(c.clone(), [n])?,
+            Target::Values(v) => {
+                let (mean, std) = self.target_scale.unwrap_or((0.0, 1.0));
+                let v: Vec<f32> = v.iter().map(|&t| ((t - mean) / std) as f32).collect();
+                Tensor::from_vec(v, [n, 1])?
+            }
+            Target::None => {
+                return Err(Error::Invalid("the table has no target column".into()));
+            }
+        };
+        Ok(Dataset::new(x, y)?)
+    }
+
+    /// What the targets demand of the model's output.
+    pub fn output(&self) -> OutputSpec {
+        output_of(&self.schema)
+    }
+}
+
+fn output_of(schema: &CsvSchema) -> OutputSpec {
+    match schema.task {
+        Task::Classification => OutputSpec::Classes(schema.classes.len()),
+        Task::Regression => OutputSpec::Values(1),
+    }
+}
+
+/// The data of an experiment, split and preprocessed.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub train: Dataset,
+    pub valid: Option<Dataset>,
+    pub test: Option<Dataset>,
+}
+
+/// Everything a config describes, built and checked: nothing has trained yet.
+pub struct Experiment {
+    pub config: Config,
+    pub preprocessing: Preprocessing,
+    pub data: Splits,
+    pub model: Sequential,
+    pub optimizer: Box<dyn Optimizer>,
+    pub train_config: TrainConfig,
+}
+
+fn located(l: &Located) -> impl Fn(KeyError) -> Error + '_ {
+    move |(key, message)| Error::Config(l.error(&key, message))
+}
+
+/// Reads the data and builds the model, loss, optimizer and schedule of a config, checking
+/// everything before any training: an error names the config key (and its line) or the data
+/// file (and its line and column).
+pub fn prepare(l: &Located) -> Result<Experiment> {
+    let config = &l.config;
+    let data = &config.data;
+    let spec_err = located(l);
+    let options = CsvOptions {
+        target: data.target.clone(),
+        features: data.features.clone(),
+        categorical: data.categorical.clone(),
+        task: data.task,
+        missing: if data.impute.is_some() {
+            Missing::Keep
+        } else {
+            Missing::Error
+        },
+    };
+    let (table, schema) = read_csv(&data.train, &options)?;
+    let output = output_of(&schema);
+    let loss_spec = build_loss(config.loss.as_ref(), output).map_err(&spec_err)?;
+    // Hold out validation (and test, without a test file) before fitting anything.
+    let labels = match (&table.target, data.stratify) {
+        (Target::Classes(c), true) => Some(c.as_slice()),
+        _ => None,
+    };
+    let test_fraction = if data.test.is_some() {
+        0.0
+    } else {
+        data.test_split
+    };
+    let parts = split(
+        table.rows,
+        data.valid_split,
+        test_fraction,
+        config.seed,
+        labels,
+    )
+    .map_err(|e| Error::Config(l.error("data.valid_split", e.to_string())))?;
+    if parts.train.is_empty() {
+        return Err(Error::Config(l.error(
+            "data.valid_split",
+            format!("no training rows are left of {}", table.rows),
+        )));
+    }
+    let train_table = select_rows(&table, &parts.train);
+    let preprocessor = Preprocessor::fit(
+        &train_table.features,
+        train_table.width(),
+        data.impute,
+        data.scaling,
+    )?;
+    let target_scale = match (&train_table.target, data.scale_target) {
+        (Target::Values(v), true) => {
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let var = v.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n;
+            Some((mean, if var > 0.0 { var.sqrt() } else { 1.0 }))
+        }
+        (_, true) => {
+            return Err(Error::Config(l.error(
+                "data.scale_target",
+                "only a regression target can be standardized",
+            )));
+        }
+        _ => None,
+    };
+    let preprocessing = Preprocessing {
+        schema,
+        preprocessor,
+        target_scale,
+        binary_target: matches!(
+            loss_spec,
+            LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
+        ),
+    };
+    let subset = |rows: &[usize]| -> Result<Option<Dataset>> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        preprocessing.dataset(&select_rows(&table, rows)).map(Some)
+    };
+    let test = match &data.test {
+        Some(path) => Some(preprocessing.dataset(&preprocessing.read(path, true)?)?),
+        None => subset(&parts.test)?,
+    };
+    let splits = Splits {
+        train: preprocessing.dataset(&train_table)?,
+        valid: subset(&parts.valid)?,
+        test,
+    };
+
+    let mut rng = Rng::seed(config.seed);
+    let input_width = preprocessing.preprocessor.output_width();
+    let model =
+        build_model(&config.model, input_width, output, &loss_spec, &mut rng).map_err(&spec_err)?;
+    let optimizer = build_optimizer(&config.optimizer).map_err(&spec_err)?;
+    let schedule = build_schedule(&config.schedule, &config.train).map_err(&spec_err)?;
+    let train = &config.train;
+    if train.epochs == 0 {
+        return Err(Error::Config(l.error("train.epochs", "must be at least 1")));
+    }
+    if train.batch_size == 0 {
+        return Err(Error::Config(
+            l.error("train.batch_size", "must be at least 1"),
+        ));
+    }
+    for (key, v) in [
+        ("train.clip_grad_norm", train.clip_grad_norm),
+        ("train.clip_grad_value", train.clip_grad_value),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Error::Config(
+                l.error(key, format!("must be finite and > 0, got {v}")),
+            ));
+        }
+    }
+    let early_stopping = train.early_stopping.as_ref().map(|e| EarlyStopping {
+        patience: e.patience,
+        min_delta: e.min_delta,
+        restore_best: e.restore_best,
+    });
+    let train_config = TrainConfig {
+        epochs: train.epochs,
+        batch_size: train.batch_size,
+        seed: config.seed,
+        loss: Loss::from(&loss_spec),
+        schedule,
+        clip_grad_norm: train.clip_grad_norm,
+        clip_grad_value: train.clip_grad_value,
+        early_stopping,
+        metrics_log: None,
+        verbose: false,
+        target_scale,
+    };
+    Ok(Experiment {
+        config: config.clone(),
+        preprocessing,
+        data: splits,
+        model,
+        optimizer,
+        train_config,
+    })
+}
+
+fn select_rows(table: &Table, rows: &[usize]) -> Table {
+    let w = table.width();
+    let mut features = Vec::with_capacity(rows.len() * w);
+    for &r in rows {
+        features.extend_from_slice(&table.features[r * w..(r + 1) * w]);
+    }
+    let target = match &table.target {
+        Target::Classes(c) => Target::Classes(rows.iter().map(|&r| c[r]).collect()),
+        Target::Values(v) => Target::Values(rows.iter().map(|&r| v[r]).collect()),
+        Target::None => Target::None,
+    };
+    Table {
+        feature_names: table.feature_names.clone(),
+        features,
+        rows: rows.len(),
+        target,
+    }
+}
+
+/// What `history.json` holds: the training history, and the test metrics once finished.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub history: History,
+    /// Whether training ended (epochs done or stopped early) and the final weights are saved.
+    pub finished: bool,
+    /// Metrics of the final model on the test data (when there is some).
+    pub test: Option<BTreeMap<String, f64>>,
+    /// Wall-clock seconds spent training, over all sessions of the run.
+    pub train_seconds: f64,
+}
+
+/// How a run reports progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// One line per epoch on stderr (and a bar when stderr is a terminal).
+    pub verbose: bool,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub dir: PathBuf,
+    pub record: RunRecord,
+}
+
+fn commit_checkpoint(
+    dir: &Path,
+    config: &Config,
+    preprocessing: &Preprocessing,
+    trainer: &Trainer<'_>,
+    record: &RunRecord,
+    model_vars: &[(String, nabla_core::Var)],
+) -> Result<()> {
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
+        (run_dir::MODEL, weights_bytes(model_vars)?),
+        (
+            run_dir::OPTIMIZER,
+            optimizer_bytes(trainer.optimizer().name(), &trainer.optimizer().state())?,
+        ),
+        (run_dir::HISTORY, json_bytes(record)?),
+        (run_dir::METRICS, metrics_lines(&record.history)),
+        (
+            run_dir::CONFIG,
+            toml::to_string(config)
+                .map_err(|e| Error::Invalid(format!("config: {e}")))?
+                .into_bytes(),
+        ),
+        (run_dir::PREPROCESSING, json_bytes(preprocessing)?),
+    ];
+    let best = trainer.best_weights();
+    if !best.is_empty() {
+        let named: Vec<(String, Tensor)> = model_vars
+            .iter()
+            .map(|(n, _)| n.clone())
+            .zip(best.iter().cloned())
+            .collect();
+        files.push((run_dir::BEST, crate::checkpoint::serialize(&named, None)?));
+    }
+    run_dir::commit(dir, &files)
+}
+
+fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(format!("json: {e}")))
+}
+
+fn metrics_lines(history: &History) -> Vec<u8> {
+    let mut out = String::new();
+    for r in &history.epochs {
+        out += &record_json(r).to_string();
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// Trains a prepared experiment into `dir` (which must not hold another run), committing a
+/// checkpoint after every epoch.
+pub fn train(exp: Experiment, dir: &Path, progress: Progress) -> Result<RunSummary> {
+    run_dir::create(dir)?;
+    let result = train_from(exp, dir, RunRecord::default(), Vec::new(), progress);
+    if result.is_err() && !run_dir::is_run(dir) {
+        // Nothing was committed: leave nothing behind.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
+}
+
+/// Continues the run in `dir` where its last checkpoint left it (bit-exactly as if it had never
+/// stopped), or reports it finished.
+pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
+    run_dir::open(dir)?;
+    let record: RunRecord = read_json(&dir.join(run_dir::HISTORY))?;
+    if record.finished {
+        return Ok(RunSummary {
+            dir: dir.to_path_buf(),
+            record,
+        });
+    }
+    let exp = open_experiment(dir)?;
+    let (name, state) = crate::checkpoint::load_optimizer(&dir.join(run_dir::OPTIMIZER))?;
+    let mut exp = exp;
+    if name != exp.optimizer.name() {
+        return Err(Error::Checkpoint {
+            path: dir.join(run_dir::OPTIMIZER),
+            message: format!(
+                "holds {name} state, but the config's optimizer is {}",
+                exp.optimizer.name()
+            ),
+        });
+    }
+    exp.optimizer.load_state(&state)?;
+    let best_path = dir.join(run_dir::BEST);
+    let best = if best_path.is_file() {
+        let (tensors, _) = read_tensors(&best_path)?;
+        exp.model
+            .state_vars()
+            .iter()
+            .map(|(n, _)| {
+                tensors.get(n).cloned().ok_or_else(|| Error::Checkpoint {
+                    path: best_path.clone(),
+                    message: format!("{n} is missing"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    train_from(exp, dir, record, best, progress)
+}
+
+/// The experiment of a run directory, with the saved weights loaded (data read again, with the
+/// same seed: the same splits and preprocessing).
+pub fn open_experiment(dir: &Path) -> Result<Experiment> {
+    let config_path = dir.join(run_dir::CONFIG);
+    let l = crate::config::load(&config_path, &[])?;
+    let exp = prepare(&l)?;
+    let saved: Preprocessing = read_json(&dir.join(run_dir::PREPROCESSING))?;
+    if saved != exp.preprocessing {
+        return Err(Error::Checkpoint {
+            path: dir.join(run_dir::PREPROCESSING),
+            message: "the training data changed since this run started (the fitted \
+                      preprocessing differs); start a new run"
+                .into(),
+        });
+    }
+    crate::checkpoint::load_weights(&dir.join(run_dir::MODEL), &exp.model.state_vars())?;
+    Ok(exp)
+}
+
+/// Reads a JSON file of a run, with an error naming it.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("unreadable: {e}"),
+    })
+}
+
+fn train_from(
+    mut exp: Experiment,
+    dir: &Path,
+    mut record: RunRecord,
+    best: Vec<Tensor>,
+    progress: Progress,
+) -> Result<RunSummary> {
+    exp.train_config.verbose = progress.verbose;
+    let model_vars = exp.model.state_vars();
+    let started = std::time::Instant::now();
+    let seconds_before = record.train_seconds;
+    let history = std::mem::take(&mut record.history);
+    let data = &exp.data;
+    let train_config = &exp.train_config;
+    let mut trainer = Trainer::new(&exp.model, exp.optimizer.as_mut(), train_config, history)?
+        .with_best_weights(best);
+    while !trainer.is_finished() {
+        trainer.run_epoch(&data.train, data.valid.as_ref())?;
+        record.history = trainer.history().clone();
+        record.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+        commit_checkpoint(
+            dir,
+            &exp.config,
+            &exp.preprocessing,
+            &trainer,
+            &record,
+            &model_vars,
+        )?;
+    }
+    record.history = trainer.finish()?;
+    record.finished = true;
+    record.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+    record.test = match &data.test {
+        Some(t) => Some(evaluate_scaled(
+            &exp.model,
+            t,
+            &train_config.loss,
+            train_config.batch_size.max(256),
+            train_config.target_scale,
+        )?),
+        None => None,
+    };
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (run_dir::MODEL, weights_bytes(&model_vars)?),
+        (run_dir::HISTORY, json_bytes(&record)?),
+        (run_dir::METRICS, metrics_lines(&record.history)),
+    ];
+    run_dir::commit(dir, &files)?;
+    write_report(dir, &exp)?;
+    Ok(RunSummary {
+        dir: dir.to_path_buf(),
+        record,
+    })
+}
+
+/// What the model says about each row: class probabilities (classification) or a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predictions {
+    /// `probabilities[row][class]`, classes named as in the training data.
+    Classes {
+        classes: Vec<String>,
+        probabilities: Vec<Vec<f64>>,
+    },
+    /// One value per row, in the target's units.
+    Values(Vec<f64>),
+}
+
+impl Predictions {
+    /// The most probable class of each row (classification).
+    pub fn predicted_classes(&self) -> Vec<usize> {
+        match self {
+            Predictions::Classes { probabilities, .. } => probabilities
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .enumerate()
+                        .fold((0, f64::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                        .0
+                })
+                .collect(),
+            Predictions::Values(_) => Vec::new(),
+        }
+    }
+
+    /// As a CSV: `predicted` then `p_{class}` per class, or `predicted` alone.
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        let err = |e: ::csv::Error| Error::Invalid(format!("writing predictions: {e}"));
+        match self {
+            Predictions::Classes {
+                classes,
+                probabilities,
+            } => {
+                let mut header = vec!["predicted".to_string()];
+                header.extend(classes.iter().map(|c| format!("p_{c}")));
+                w.write_record(&header).map_err(err)?;
+                for (p, k) in probabilities.iter().zip(self.predicted_classes()) {
+                    let mut row = vec![classes[k].clone()];
+                    row.extend(p.iter().map(|v| format!("{v:.6}")));
+                    w.write_record(&row).map_err(err)?;
+                }
+            }
+            Predictions::Values(v) => {
+                w.write_record(["predicted"]).map_err(err)?;
+                for x in v {
+                    w.write_record([x.to_string()]).map_err(err)?;
+                }
+            }
+        }
+        w.into_inner()
+            .map_err(|e| Error::Invalid(format!("writing predictions: {e}")))
+    }
+}
+
+/// Turns the model's outputs into predictions, as the loss reads them: softmax of logits,
+/// sigmoid of one logit, a probability, or a (de-standardized) value.
+fn read_outputs(out: &Tensor, loss: &Loss, pre: &Preprocessing) -> Result<Predictions> {
+    let n = out.dims()[0];
+    let classes = &pre.schema.classes;
+    Ok(match loss {
+        Loss::CrossEntropy(_) => {
+            let p = out.softmax(-1)?.to_vec_f64();
+            let k = classes.len();
+            Predictions::Classes {
+                classes: classes.clone(),
+                probabilities: (0..n).map(|i| p[i * k..(i + 1) * k].to_vec()).collect(),
+            }
+        }
+        Loss::BinaryCrossEntropyWithLogits | Loss::BinaryCrossEntropy => {
+            let p = if matches!(loss, Loss::BinaryCrossEntropyWithLogits) {
+                out.sigmoid()?.to_vec_f64()
+            } else {
+                out.to_vec_f64()
+            };
+            Predictions::Classes {
+                classes: classes.clone(),
+                probabilities: p.iter().map(|&q| vec![1.0 - q, q]).collect(),
+            }
+        }
+        _ => {
+            let (mean, std) = pre.target_scale.unwrap_or((0.0, 1.0));
+            Predictions::Values(out.to_vec_f64().iter().map(|v| v * std + mean).collect())
+        }
+    })
+}
+
+/// A trained model as saved in a run directory, ready for evaluation and prediction (the
+/// training data is not needed).
+pub struct SavedModel {
+    pub config: Config,
+    pub preprocessing: Preprocessing,
+    pub model: Sequential,
+    pub loss: Loss,
+}
+
+/// Loads the model of the run in `dir`.
+pub fn load_model(dir: &Path) -> Result<SavedModel> {
+    run_dir::open(dir)?;
+    let l = crate::config::load(&dir.join(run_dir::CONFIG), &[])?;
+    let preprocessing: Preprocessing = read_json(&dir.join(run_dir::PREPROCESSING))?;
+    let output = preprocessing.output();
+    let loss_spec = build_loss(l.config.loss.as_ref(), output).map_err(located(&l))?;
+    let model = build_model(
+        &l.config.model,
+        preprocessing.preprocessor.output_width(),
+        output,
+        &loss_spec,
+        &mut Rng::seed(l.config.seed),
+    )
+    .map_err(located(&l))?;
+    crate::checkpoint::load_weights(&dir.join(run_dir::MODEL), &model.state_vars())?;
+    Ok(SavedModel {
+        config: l.config,
+        preprocessing,
+        model,
+        loss: Loss::from(&loss_spec),
+    })
+}
+
+impl SavedModel {
+    /// Loss and metrics on a CSV with the target column.
+    pub fn evaluate(&self, path: &Path) -> Result<BTreeMap<String, f64>> {
+        let data = self
+            .preprocessing
+            .dataset(&self.preprocessing.read(path, true)?)?;
+        evaluate_scaled(
+            &self.model,
+            &data,
+            &self.loss,
+            256,
+            self.preprocessing.target_scale,
+        )
+    }
+
+    /// Predictions for every row of a CSV (the target column may be absent).
+    pub fn predict(&self, path: &Path) -> Result<Predictions> {
+        let table = self.preprocessing.read(path, false)?;
+        let out = crate::trainer::predict(&self.model, &self.preprocessing.features(&table)?, 256)?;
+        read_outputs(&out, &self.loss, &self.preprocessing)
+    }
+}
+
+/// The final model on the test split (or else the validation split), for the report.
+pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>> {
+    use crate::report::Evaluation;
+    let (split, data) = match (&exp.data.test, &exp.data.valid) {
+        (Some(t), _) => ("test", t),
+        (None, Some(v)) => ("validation", v),
+        (None, None) => return Ok(None),
+    };
+    let out = crate::trainer::predict(&exp.model, data.x(), 256)?;
+    let pred = read_outputs(&out, &exp.train_config.loss, &exp.preprocessing)?;
+    let truth = data.y().to_vec_f64();
+    Ok(Some(match &pred {
+        Predictions::Classes { classes, .. } => {
+            let k = classes.len();
+            let mut matrix = vec![vec![0; k]; k];
+            for (t, p) in truth.iter().zip(pred.predicted_classes()) {
+                matrix[*t as usize][p] += 1;
+            }
+            Evaluation::Confusion {
+                split: split.into(),
+                classes: classes.clone(),
+                matrix,
+            }
+        }
+        Predictions::Values(v) => {
+            let (mean, std) = exp.preprocessing.target_scale.unwrap_or((0.0, 1.0));
+            Evaluation::Regression {
+                split: split.into(),
+                pairs: truth
+                    .iter()
+                    .map(|t| t * std + mean)
+                    .zip(v.iter().copied())
+                    .collect(),
+            }
+        }
+    }))
+}
+
+/// Writes (atomically) the report of the run in `dir`, for an experiment holding its final
+/// weights.
+pub fn write_report(dir: &Path, exp: &Experiment) -> Result<PathBuf> {
+    let record: RunRecord = read_json(&dir.join(run_dir::HISTORY))?;
+    let config_toml = std::fs::read_to_string(dir.join(run_dir::CONFIG))
+        .map_err(io(&dir.join(run_dir::CONFIG)))?;
+    let title = dir
+        .file_name()
+        .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+    let html = crate::report::render(&crate::report::ReportInput {
+        title: &title,
+        record: &record,
+        config_toml: &config_toml,
+        evaluation: evaluation(exp)?,
+    })?;
+    let path = dir.join(run_dir::REPORT);
+    crate::checkpoint::write_atomic(&path, html.as_bytes())?;
+    Ok(path)
+}

@@ -1,0 +1,432 @@
+//! The run report: one self-contained HTML file (no scripts, no network) with SVG plots drawn by
+//! `plotters`: loss and the main metric per epoch (train and validation), the learning rate,
+//! per-layer gradient norms over training, a confusion matrix (classification) or predicted
+//! against true values (regression), the final metrics and the resolved config.
+
+use crate::error::{Error, Result};
+use crate::experiment::RunRecord;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// How the final model does on held-out data, for the report's last plot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    /// `matrix[true][predicted]` counts.
+    Confusion {
+        split: String,
+        classes: Vec<String>,
+        matrix: Vec<Vec<usize>>,
+    },
+    /// `(true, predicted)` pairs, in the target's units.
+    Regression {
+        split: String,
+        pairs: Vec<(f64, f64)>,
+    },
+}
+
+/// What a report shows.
+pub struct ReportInput<'a> {
+    pub title: &'a str,
+    pub record: &'a RunRecord,
+    pub config_toml: &'a str,
+    pub evaluation: Option<Evaluation>,
+}
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 340;
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("drawing the report: {e}"))
+}
+
+/// One line chart: named series of `(epoch, value)` points; `log` for a logarithmic y axis.
+fn line_chart(
+    title: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    log: bool,
+) -> Result<String> {
+    let points = series.iter().flat_map(|(_, p)| p.iter());
+    let finite: Vec<(f64, f64)> = points
+        .filter(|(_, y)| y.is_finite() && (!log || *y > 0.0))
+        .copied()
+        .collect();
+    if finite.is_empty() {
+        return Ok(format!("<p class=\"empty\">{title}: no data</p>"));
+    }
+    let (mut x0, mut x1) = finite
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    if x1 <= x0 {
+        x0 -= 0.5;
+        x1 += 0.5;
+    }
+    let (mut y0, mut y1) = finite
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if log {
+        y0 /= 1.5;
+        y1 *= 1.5;
+    } else {
+        let pad = ((y1 - y0) * 0.05).max(1e-9 * y1.abs().max(1.0));
+        y0 -= pad;
+        y1 += pad;
+    }
+    // The same series and legend on either kind of y axis (the chart types differ).
+    macro_rules! draw_lines {
+        ($chart:ident) => {
+            for (i, (name, pts)) in series.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let pts: Vec<(f64, f64)> = pts
+                    .iter()
+                    .filter(|p| p.1.is_finite() && (!log || p.1 > 0.0))
+                    .copied()
+                    .collect();
+                $chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                    .map_err(plot_err)?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
+            $chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(plot_err)?;
+        };
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64);
+        if log {
+            let mut chart = builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(y_label)
+                .y_label_formatter(&|v| format!("{v:.1e}"))
+                .draw()
+                .map_err(plot_err)?;
+            draw_lines!(chart);
+        } else {
+            let mut chart = builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(y_label)
+                .draw()
+                .map_err(plot_err)?;
+            draw_lines!(chart);
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+fn confusion_chart(classes: &[String], matrix: &[Vec<usize>], split: &str) -> Result<String> {
+    let k = classes.len().max(1);
+    let side = (40 * k as u32 + 120).clamp(320, 720);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (side, side)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Confusion matrix ({split})"), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0..k, 0..k)
+            .map_err(plot_err)?;
+        let names = classes.to_vec();
+        let names2 = classes.to_vec();
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted")
+            .y_desc("true")
+            .x_labels(k)
+            .y_labels(k)
+            .x_label_formatter(&move |i| names.get(*i).cloned().unwrap_or_default())
+            .y_label_formatter(&move |i| names2.get(k - 1 - *i).cloned().unwrap_or_default())
+            .draw()
+            .map_err(plot_err)?;
+        let row_totals: Vec<usize> = matrix.iter().map(|r| r.iter().sum()).collect();
+        chart
+            .draw_series(matrix.iter().enumerate().flat_map(|(t, row)| {
+                let total = row_totals[t].max(1) as f64;
+                row.iter().enumerate().map(move |(p, &c)| {
+                    let share = c as f64 / total;
+                    let shade = (255.0 * (1.0 - share)) as u8;
+                    let y = k - 1 - t;
+                    Rectangle::new(
+                        [(p, y), (p + 1, y + 1)],
+                        RGBColor(shade, shade, 255).filled(),
+                    )
+                })
+            }))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(matrix.iter().enumerate().flat_map(|(t, row)| {
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(move |(p, &c)| {
+                        Text::new(
+                            c.to_string(),
+                            (p, k - t),
+                            ("sans-serif", 13).into_font().color(&BLACK),
+                        )
+                    })
+            }))
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+fn scatter_chart(pairs: &[(f64, f64)], split: &str) -> Result<String> {
+    let (lo, hi) = pairs
+        .iter()
+        .flat_map(|(a, b)| [*a, *b])
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        return Ok("<p class=\"empty\">no predictions</p>".into());
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let mut svg = String::new();
+    {
+        let root =
+            SVGBackend::with_string(&mut svg, (HEIGHT + 60, HEIGHT + 60)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Predicted vs true ({split})"), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(lo..hi, lo..hi)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("true")
+            .y_desc("predicted")
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(vec![(lo, lo), (hi, hi)], BLACK.mix(0.4)))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(
+                pairs
+                    .iter()
+                    .map(|&(t, p)| Circle::new((t, p), 3, PALETTE[0].mix(0.7).filled())),
+            )
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn per_epoch(
+    record: &RunRecord,
+    f: impl Fn(&crate::trainer::EpochRecord) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    record
+        .history
+        .epochs
+        .iter()
+        .filter_map(|r| f(r).map(|v| ((r.epoch + 1) as f64, v)))
+        .collect()
+}
+
+/// The main metric of a run: accuracy for classification, R² for regression.
+fn main_metric(record: &RunRecord) -> Option<&'static str> {
+    let first = record.history.epochs.first()?;
+    ["accuracy", "r2"]
+        .into_iter()
+        .find(|m| first.train.contains_key(*m))
+}
+
+fn metrics_table(record: &RunRecord) -> String {
+    let h = &record.history;
+    let mut rows: Vec<(&str, &BTreeMap<String, f64>)> = Vec::new();
+    if let Some(last) = h.epochs.last() {
+        rows.push(("train (last epoch)", &last.train));
+    }
+    if let Some(best) = h.best_epoch.and_then(|b| h.epochs.get(b))
+        && let Some(v) = &best.valid
+    {
+        rows.push(("validation (best epoch)", v));
+    }
+    if let Some(t) = &record.test {
+        rows.push(("test (final model)", t));
+    }
+    let Some((_, first)) = rows.first() else {
+        return String::new();
+    };
+    let names: Vec<&String> = first.keys().collect();
+    let mut out = String::from("<table class=\"metrics\"><tr><th></th>");
+    for n in &names {
+        let _ = write!(out, "<th>{}</th>", escape(n));
+    }
+    out += "</tr>";
+    for (label, m) in rows {
+        let _ = write!(out, "<tr><th>{label}</th>");
+        for n in &names {
+            match m.get(*n) {
+                Some(v) => {
+                    let _ = write!(out, "<td>{v:.4}</td>");
+                }
+                None => out += "<td></td>",
+            }
+        }
+        out += "</tr>";
+    }
+    out + "</table>"
+}
+
+/// Renders the report as one HTML document.
+pub fn render(input: &ReportInput<'_>) -> Result<String> {
+    let record = input.record;
+    let h = &record.history;
+    let mut figures = Vec::new();
+    let loss_series = vec![
+        (
+            "train".to_string(),
+            per_epoch(record, |r| r.train.get("loss").copied()),
+        ),
+        (
+            "validation".to_string(),
+            per_epoch(record, |r| {
+                r.valid.as_ref().and_then(|v| v.get("loss").copied())
+            }),
+        ),
+    ];
+    figures.push(line_chart("Loss", "loss", &loss_series, false)?);
+    if let Some(metric) = main_metric(record) {
+        let series = vec![
+            (
+                "train".to_string(),
+                per_epoch(record, |r| r.train.get(metric).copied()),
+            ),
+            (
+                "validation".to_string(),
+                per_epoch(record, |r| {
+                    r.valid.as_ref().and_then(|v| v.get(metric).copied())
+                }),
+            ),
+        ];
+        figures.push(line_chart(metric, metric, &series, false)?);
+    }
+    figures.push(line_chart(
+        "Learning rate",
+        "learning rate",
+        &[(
+            "lr".to_string(),
+            per_epoch(record, |r| Some(r.learning_rate)),
+        )],
+        true,
+    )?);
+    let layers: Vec<String> = h
+        .epochs
+        .first()
+        .map(|r| r.layer_grad_norms.keys().cloned().collect())
+        .unwrap_or_default();
+    let grad_series: Vec<(String, Vec<(f64, f64)>)> = layers
+        .iter()
+        .map(|l| {
+            (
+                format!("layer {l}"),
+                per_epoch(record, |r| r.layer_grad_norms.get(l).copied()),
+            )
+        })
+        .collect();
+    figures.push(line_chart(
+        "Gradient norm per layer (mean over the epoch's steps)",
+        "‖∇‖₂",
+        &grad_series,
+        true,
+    )?);
+    match &input.evaluation {
+        Some(Evaluation::Confusion {
+            split,
+            classes,
+            matrix,
+        }) => figures.push(confusion_chart(classes, matrix, split)?),
+        Some(Evaluation::Regression { split, pairs }) => figures.push(scatter_chart(pairs, split)?),
+        None => {}
+    }
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — nabla report</title>\n\
+         <style>body{{font-family:sans-serif;max-width:1400px;margin:1em auto;padding:0 1em;color:#222}}\
+         .figures{{display:flex;flex-wrap:wrap;gap:12px}} .figures>div{{border:1px solid #ddd}}\
+         table.metrics{{border-collapse:collapse}} table.metrics td,table.metrics th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
+         pre{{background:#f6f6f6;padding:8px;overflow:auto}} .empty{{color:#888}}</style></head><body>\n\
+         <h1>{title}</h1>\n",
+        title = escape(input.title)
+    );
+    let stopped = if h.stopped_early {
+        ", stopped early"
+    } else {
+        ""
+    };
+    let best = h
+        .best_epoch
+        .map_or(String::new(), |b| format!(", best epoch {}", b + 1));
+    let state = if record.finished {
+        "finished"
+    } else {
+        "in progress"
+    };
+    let _ = write!(
+        html,
+        "<p>{} epochs{best}{stopped} ({state}); {:.1} s of training.</p>\n{}\n<h2>Training</h2>\n<div class=\"figures\">",
+        h.epochs.len(),
+        record.train_seconds,
+        metrics_table(record)
+    );
+    for f in figures {
+        let _ = writeln!(html, "<div class=\"figure\">{f}</div>");
+    }
+    let _ = write!(
+        html,
+        "</div>\n<h2>Config</h2>\n<pre>{}</pre>\n<p style=\"color:#888\">Made by nabla {}.</p></body></html>\n",
+        escape(input.config_toml),
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(html)
+}

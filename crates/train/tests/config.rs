@@ -1,0 +1,262 @@
+//! Config checking: every mistake is caught before training, with the file, line, key and (for
+//! unknown names) the closest valid one.
+
+use nabla_train::config::{self, Config, LayerSpec, OptimizerSpec, load_str, load_text_at};
+use nabla_train::experiment::prepare;
+use std::path::{Path, PathBuf};
+
+fn digits_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits")
+}
+
+/// A digits config with `model` as its layers section.
+fn digits(extra: &str) -> String {
+    let dir = digits_dir();
+    format!(
+        "seed = 0\n[data]\ntrain = {:?}\ntarget = \"digit\"\nscaling = \"standardize\"\n{extra}",
+        dir.join("train.csv")
+    )
+}
+
+const MLP: &str = "[[model.layers]]\ntype = \"linear\"\nunits = 32\n\
+                   [[model.layers]]\ntype = \"relu\"\n\
+                   [[model.layers]]\ntype = \"linear\"\nunits = 10\n";
+
+fn error_of(text: &str) -> String {
+    match load_str(text, Some(Path::new("my.toml")), &[]) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The error of building (data read, layers checked) a config that parses.
+fn build_error_of(text: &str, overrides: &[String]) -> String {
+    let l = load_str(text, Some(Path::new("my.toml")), overrides).expect("parses");
+    match prepare(&l) {
+        Ok(_) => panic!("expected a build error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_complete_config_parses_with_its_defaults() {
+    let l = load_str(&digits(MLP), None, &[]).unwrap();
+    let c: &Config = &l.config;
+    assert_eq!(c.model.layers.len(), 3);
+    assert_eq!(
+        c.model.layers[0],
+        LayerSpec::Linear {
+            units: 32,
+            bias: true,
+            init: None,
+            bias_init: None
+        }
+    );
+    assert!(matches!(c.optimizer, OptimizerSpec::Adam { lr, .. } if lr == 1e-3));
+    assert_eq!(c.train.epochs, 20);
+    assert_eq!(c.data.valid_split, 0.15);
+    assert!(c.loss.is_none());
+}
+
+#[test]
+fn the_resolved_config_reads_back_identically() {
+    let text = digits(&format!(
+        "{MLP}[optimizer]\ntype = \"sgd\"\nlr = 0.1\nmomentum = 0.9\nnesterov = true\n\
+         [schedule]\ntype = \"step\"\nstep_size = 5\n[loss]\ntype = \"cross_entropy\"\n\
+         label_smoothing = 0.1\n[train]\nearly_stopping = {{ patience = 3 }}\n"
+    ));
+    let first = load_str(&text, None, &[]).unwrap().config;
+    let written = toml::to_string(&first).unwrap();
+    let again = load_str(&written, None, &[]).unwrap().config;
+    assert_eq!(first, again, "{written}");
+}
+
+#[test]
+fn unknown_keys_name_the_valid_ones_and_the_closest() {
+    let e = error_of(&format!("sed = 1\n{}", digits(MLP)));
+    assert!(e.starts_with("my.toml:1:1: "), "{e}");
+    assert!(e.contains("unknown field `sed`"), "{e}");
+    assert!(e.contains("did you mean `seed`?"), "{e}");
+
+    let e = error_of(&digits(&format!(
+        "{MLP}[optimizer]\ntype = \"adam\"\nlrr = 0.1\n"
+    )));
+    let line = digits(MLP).lines().count() + 3;
+    assert!(
+        e.starts_with(&format!("my.toml:{line}:1: optimizer.lrr: ")),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `lr`?"), "{e}");
+}
+
+#[test]
+fn unknown_layer_and_optimizer_types_suggest_the_closest() {
+    let e = error_of(&digits("[[model.layers]]\ntype = \"lineer\"\nunits = 3\n"));
+    assert!(
+        e.contains("model.layers[0].type: unknown type `lineer`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `linear`?"), "{e}");
+    let e = error_of(&digits(&format!("{MLP}[optimizer]\ntype = \"adamm\"\n")));
+    assert!(e.contains("optimizer.type"), "{e}");
+    assert!(e.contains("did you mean `adam`?"), "{e}");
+}
+
+#[test]
+fn wrong_types_and_values_name_the_key_and_line() {
+    let base = digits(MLP);
+    let n = base.lines().count();
+    let e = error_of(&format!(
+        "{base}[optimizer]\ntype = \"adam\"\nlr = \"fast\"\n"
+    ));
+    assert!(e.starts_with(&format!("my.toml:{}:", n + 3)), "{e}");
+    assert!(
+        e.contains("optimizer.lr: invalid type: string \"fast\""),
+        "{e}"
+    );
+
+    let e = error_of(&digits("[[model.layers]]\ntype = \"linear\"\nunits = -3\n"));
+    assert!(e.contains("model.layers[0].units"), "{e}");
+    assert!(e.contains("-3"), "{e}");
+
+    let e = error_of(&digits("[[model.layers]]\ntype = \"relu\"\nalpha = 2\n"));
+    assert!(e.contains("model.layers[0]"), "{e}");
+    assert!(e.contains("takes no options"), "{e}");
+
+    let e = error_of("seed = 1\n[data\n");
+    assert!(
+        e.starts_with("my.toml:2:"),
+        "a syntax error names its line: {e}"
+    );
+}
+
+#[test]
+fn layers_that_do_not_fit_the_data_are_caught_with_the_shapes() {
+    let text = digits(
+        "[[model.layers]]\ntype = \"linear\"\nunits = 32\n[[model.layers]]\ntype = \"relu\"\n\
+         [[model.layers]]\ntype = \"linear\"\nunits = 5\n",
+    );
+    let e = build_error_of(&text, &[]);
+    assert!(e.contains("model.layers[2]"), "{e}");
+    assert!(e.contains("[batch, 64] to [batch, 5]"), "{e}");
+    assert!(e.contains("10 outputs, one per class"), "{e}");
+    assert!(e.contains("units = 10"), "{e}");
+    let line = text.lines().position(|l| l == "units = 5").unwrap();
+    assert!(e.starts_with(&format!("my.toml:{}:", line - 1)), "{e}");
+}
+
+#[test]
+fn a_softmax_before_cross_entropy_is_an_error() {
+    let e = build_error_of(
+        &digits(&format!("{MLP}[[model.layers]]\ntype = \"softmax\"\n")),
+        &[],
+    );
+    assert!(e.contains("model.layers[3]"), "{e}");
+    assert!(e.contains("remove this softmax"), "{e}");
+}
+
+#[test]
+fn a_regression_loss_on_classes_is_an_error() {
+    let e = build_error_of(&digits(&format!("{MLP}[loss]\ntype = \"mse\"\n")), &[]);
+    assert!(e.contains("loss.type"), "{e}");
+    assert!(
+        e.contains("regression loss on a classification target"),
+        "{e}"
+    );
+}
+
+#[test]
+fn optimizer_ranges_are_checked_at_the_optimizer() {
+    let e = build_error_of(
+        &digits(&format!("{MLP}[optimizer]\ntype = \"sgd\"\nlr = -1.0\n")),
+        &[],
+    );
+    assert!(e.contains("optimizer"), "{e}");
+    assert!(e.contains("lr"), "{e}");
+}
+
+#[test]
+fn overrides_change_values_and_their_errors_say_so() {
+    let text = digits(MLP);
+    let l = load_str(
+        &text,
+        None,
+        &[
+            "optimizer.lr=0.01".into(),
+            "model.layers[0].units=64".into(),
+            "seed=7".into(),
+        ],
+    )
+    .unwrap();
+    assert!(matches!(l.config.optimizer, OptimizerSpec::Adam { lr, .. } if lr == 0.01));
+    assert!(matches!(
+        l.config.model.layers[0],
+        LayerSpec::Linear { units: 64, .. }
+    ));
+    assert_eq!(l.config.seed, 7);
+    // The dotted form of a list index works too.
+    let l = load_str(&text, None, &["model.layers.2.units=10".into()]).unwrap();
+    assert!(matches!(
+        l.config.model.layers[2],
+        LayerSpec::Linear { units: 10, .. }
+    ));
+
+    let err = load_str(&text, None, &["optimizer.lr=fast".into()]).unwrap_err();
+    let e = err.to_string();
+    assert!(e.contains("optimizer.lr"), "{e}");
+    assert!(e.contains("--set"), "{e}");
+    let e = load_str(&text, None, &["model.layers[9].units=3".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no item 9 (the list has 3)"), "{e}");
+    let e = load_str(&text, None, &["nokey".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected key=value"), "{e}");
+
+    let e = build_error_of(&text, &["model.layers[2].units=4".into()]);
+    assert!(e.contains("(set on the command line)"), "{e}");
+}
+
+#[test]
+fn data_paths_are_relative_to_the_config_and_missing_files_are_named() {
+    let l = load_text_at(
+        "[data]\ntrain = \"nowhere/train.csv\"\n[[model.layers]]\ntype = \"linear\"\nunits = 1\n",
+        Path::new("/some/dir/cfg.toml"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        l.config.data.train,
+        PathBuf::from("/some/dir/nowhere/train.csv")
+    );
+    let e = match prepare(&l) {
+        Ok(_) => panic!("the file does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("/some/dir/nowhere/train.csv"), "{e}");
+    let e = config::load(Path::new("/no/such/config.toml"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/no/such/config.toml: cannot read the config"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_residual_block_must_keep_the_width_or_project() {
+    let block = "[[model.layers]]\ntype = \"residual\"\nlayers = [{ type = \"linear\", units = 16 }, { type = \"relu\" }]\n";
+    let rest = "[[model.layers]]\ntype = \"linear\"\nunits = 10\n";
+    let e = build_error_of(&digits(&format!("{block}{rest}")), &[]);
+    assert!(e.contains("model.layers[0]"), "{e}");
+    assert!(e.contains("maps 64 features to 16"), "{e}");
+    let ok = digits(&format!("{block}projection = true\n{rest}"));
+    let l = load_str(&ok, None, &[]).unwrap();
+    assert!(prepare(&l).is_ok());
+    // A bad key inside the block names its full path.
+    let e = error_of(&digits(
+        "[[model.layers]]\ntype = \"residual\"\nlayers = [{ type = \"linear\", unit = 16 }]\n",
+    ));
+    assert!(e.contains("model.layers[0].layers[0].unit"), "{e}");
+}
