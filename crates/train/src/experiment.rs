@@ -365,6 +365,10 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
     run_dir::open(dir)?;
     let record: RunRecord = read_json(&dir.join(run_dir::HISTORY))?;
     if record.finished {
+        // A run stopped after its last checkpoint but before its report: finish the report.
+        if !dir.join(run_dir::REPORT).is_file() {
+            write_report(dir, &open_experiment(dir)?)?;
+        }
         return Ok(RunSummary {
             dir: dir.to_path_buf(),
             record,

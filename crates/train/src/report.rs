@@ -155,15 +155,24 @@ fn confusion_chart(classes: &[String], matrix: &[Vec<usize>], split: &str) -> Re
     {
         let root = SVGBackend::with_string(&mut svg, (side, side)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
+        // Cells are centred on integer coordinates, so that the axis ticks (at integers) fall
+        // on cell centres and can carry the class names.
+        let span = -0.5..k as f64 - 0.5;
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("Confusion matrix ({split})"), ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0..k, 0..k)
+            .build_cartesian_2d(span.clone(), span)
             .map_err(plot_err)?;
-        let names = classes.to_vec();
-        let names2 = classes.to_vec();
+        let name = |v: f64, flip: bool| -> String {
+            let i = v.round();
+            if (v - i).abs() > 1e-6 || i < 0.0 || i as usize >= k {
+                return String::new();
+            }
+            let i = if flip { k - 1 - i as usize } else { i as usize };
+            classes.get(i).cloned().unwrap_or_default()
+        };
         chart
             .configure_mesh()
             .disable_mesh()
@@ -171,37 +180,39 @@ fn confusion_chart(classes: &[String], matrix: &[Vec<usize>], split: &str) -> Re
             .y_desc("true")
             .x_labels(k)
             .y_labels(k)
-            .x_label_formatter(&move |i| names.get(*i).cloned().unwrap_or_default())
-            .y_label_formatter(&move |i| names2.get(k - 1 - *i).cloned().unwrap_or_default())
+            .x_label_formatter(&|v| name(*v, false))
+            .y_label_formatter(&|v| name(*v, true))
             .draw()
             .map_err(plot_err)?;
         let row_totals: Vec<usize> = matrix.iter().map(|r| r.iter().sum()).collect();
-        chart
-            .draw_series(matrix.iter().enumerate().flat_map(|(t, row)| {
+        let cells: Vec<(f64, f64, usize, f64)> = matrix
+            .iter()
+            .enumerate()
+            .flat_map(|(t, row)| {
                 let total = row_totals[t].max(1) as f64;
-                row.iter().enumerate().map(move |(p, &c)| {
-                    let share = c as f64 / total;
-                    let shade = (255.0 * (1.0 - share)) as u8;
-                    let y = k - 1 - t;
-                    Rectangle::new(
-                        [(p, y), (p + 1, y + 1)],
-                        RGBColor(shade, shade, 255).filled(),
-                    )
-                })
+                let y = (k - 1 - t) as f64;
+                row.iter()
+                    .enumerate()
+                    .map(move |(p, &c)| (p as f64, y, c, c as f64 / total))
+            })
+            .collect();
+        chart
+            .draw_series(cells.iter().map(|&(x, y, _, share)| {
+                let shade = (255.0 * (1.0 - share)) as u8;
+                Rectangle::new(
+                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                    RGBColor(shade, shade, 255).filled(),
+                )
             }))
             .map_err(plot_err)?;
         chart
-            .draw_series(matrix.iter().enumerate().flat_map(|(t, row)| {
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c > 0)
-                    .map(move |(p, &c)| {
-                        Text::new(
-                            c.to_string(),
-                            (p, k - t),
-                            ("sans-serif", 13).into_font().color(&BLACK),
-                        )
-                    })
+            .draw_series(cells.iter().filter(|c| c.2 > 0).map(|&(x, y, c, share)| {
+                let color = if share > 0.5 { WHITE } else { BLACK };
+                Text::new(
+                    c.to_string(),
+                    (x - 0.2, y + 0.2),
+                    ("sans-serif", 13).into_font().color(&color),
+                )
             }))
             .map_err(plot_err)?;
         root.present().map_err(plot_err)?;

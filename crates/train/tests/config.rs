@@ -260,3 +260,20 @@ fn a_residual_block_must_keep_the_width_or_project() {
     ));
     assert!(e.contains("model.layers[0].layers[0].unit"), "{e}");
 }
+
+#[test]
+fn every_shipped_example_config_builds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let l = config::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            if let Err(e) = prepare(&l) {
+                panic!("{}: {e}", path.display());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "{seen} example configs");
+}

@@ -1,0 +1,378 @@
+//! `nabla train / eval / predict / report` end to end through the binary: the run directory's
+//! files, predictions that agree with the evaluation, errors with exit code 2 and no files left
+//! behind, a run killed (SIGKILL) at many points that resumes to the same bytes as a run that
+//! was never stopped, and the report rendered by headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn nabla() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nabla-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("runs");
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn test_csv() -> PathBuf {
+    repo().join("data/digits/test.csv")
+}
+
+#[test]
+fn train_eval_predict_and_report_agree() {
+    let dir = scratch("e2e");
+    let runs = dir.join("run");
+    let out = run(nabla()
+        .args(["train", "-q", "--json", "--set", "train.epochs=8", "--out"])
+        .arg(&runs));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["epochs"], 8);
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "config.toml",
+        "preprocessing.json",
+        "metrics.jsonl",
+        "history.json",
+        "report.html",
+    ] {
+        assert!(runs.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(runs.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 8);
+    let test_acc = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(test_acc > 0.9, "8 epochs reach 0.9 on digits: {test_acc}");
+
+    // eval reads the test file again through the saved preprocessing.
+    let out = run(nabla().args(["eval", "--json"]).arg(&runs).arg(test_csv()));
+    let eval: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!((eval["accuracy"].as_f64().unwrap() - test_acc).abs() < 1e-12);
+
+    // predict: one row per test image, probabilities summing to 1, the same accuracy.
+    let pred_path = dir.join("pred.csv");
+    run(nabla()
+        .arg("predict")
+        .arg(&runs)
+        .arg(test_csv())
+        .arg("-o")
+        .arg(&pred_path));
+    let pred = std::fs::read_to_string(&pred_path).unwrap();
+    let mut lines = pred.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "predicted");
+    assert_eq!(
+        header[1..],
+        [
+            "p_0", "p_1", "p_2", "p_3", "p_4", "p_5", "p_6", "p_7", "p_8", "p_9"
+        ]
+    );
+    let truth: Vec<String> = std::fs::read_to_string(test_csv())
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().to_string())
+        .collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), truth.len());
+    let mut correct = 0;
+    for (row, t) in rows.iter().zip(&truth) {
+        let p: Vec<f64> = row[1..].iter().map(|v| v.parse().unwrap()).collect();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        correct += usize::from(row[0] == t);
+    }
+    assert!((correct as f64 / truth.len() as f64 - test_acc).abs() < 1e-12);
+
+    // report rebuilds the same file from the run's files.
+    let before = std::fs::read_to_string(runs.join("report.html")).unwrap();
+    std::fs::remove_file(runs.join("report.html")).unwrap();
+    let out = run(nabla().arg("report").arg(&runs));
+    assert!(stdout(&out).trim().ends_with("report.html"));
+    let after = std::fs::read_to_string(runs.join("report.html")).unwrap();
+    assert_eq!(before, after);
+    assert!(
+        after.matches("<svg").count() >= 5,
+        "loss, metric, lr, gradients, confusion"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_exits_2_and_leaves_nothing_behind() {
+    let dir = scratch("bad");
+    let config = dir.join("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ntrain = {:?}\n[[model.layers]]\ntype = \"linear\"\nunits = 3\n",
+            repo().join("data/digits/train.csv")
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.join("run");
+    let out = nabla()
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The layer's `[[model.layers]]` header is on line 3.
+    assert!(err.contains("bad.toml:3:1: model.layers[0]"), "{err}");
+    assert!(err.contains("[batch, 3]"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        !out_dir.exists(),
+        "no run directory for a config that does not build"
+    );
+
+    let out = nabla().args(["train", "/no/such.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.toml"));
+
+    let out = nabla()
+        .args(["eval"])
+        .arg(dir.join("nothing"))
+        .arg(test_csv())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such run directory"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Trains `epochs` of the digits example into `dir` in a child process, killing it with
+/// SIGKILL after `kill_after` when given; returns whether it finished.
+fn train_child(dir: &Path, epochs: usize, resume: bool, kill_after: Option<Duration>) -> bool {
+    let mut cmd = nabla();
+    cmd.args(["train", "-q"]);
+    if resume {
+        cmd.arg("--resume").arg(dir);
+    } else {
+        cmd.args(["--set", &format!("train.epochs={epochs}"), "--out"])
+            .arg(dir);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(after) = kill_after {
+        let start = Instant::now();
+        while start.elapsed() < after {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = child.kill(); // SIGKILL
+    }
+    let out = child.wait_with_output().unwrap();
+    if kill_after.is_none() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_run_killed_at_any_point_resumes_to_the_same_bytes() {
+    let dir = scratch("kill");
+    let epochs = 12;
+    let reference = dir.join("reference");
+    let start = Instant::now();
+    train_child(&reference, epochs, false, None);
+    let duration = start.elapsed();
+    let want_model = std::fs::read(reference.join("model.safetensors")).unwrap();
+    let want_metrics = std::fs::read(reference.join("metrics.jsonl")).unwrap();
+    let kills = 8;
+    let mut interrupted = 0;
+    for i in 0..kills {
+        let run_dir = dir.join(format!("killed-{i}"));
+        // Kill points spread over the whole run (process start-up included).
+        let at = duration.mul_f64((i as f64 + 0.5) / kills as f64);
+        let mut finished = train_child(&run_dir, epochs, false, Some(at));
+        interrupted += usize::from(!finished);
+        let mut attempts = 0;
+        while !finished {
+            attempts += 1;
+            assert!(attempts < 20, "resume does not make progress");
+            let has_run =
+                run_dir.join("config.toml").is_file() && run_dir.join("history.json").is_file();
+            if has_run {
+                // What the kill left is a complete checkpoint: it loads and evaluates.
+                let out = nabla()
+                    .args(["eval", "--json"])
+                    .arg(&run_dir)
+                    .arg(test_csv())
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                finished = train_child(&run_dir, epochs, true, None);
+            } else {
+                // Killed before the first checkpoint: start again in the same folder.
+                finished = train_child(&run_dir, epochs, false, None);
+            }
+        }
+        assert_eq!(
+            std::fs::read(run_dir.join("model.safetensors")).unwrap(),
+            want_model,
+            "kill {i} at {at:?}: the resumed model differs"
+        );
+        assert_eq!(
+            std::fs::read(run_dir.join("metrics.jsonl")).unwrap(),
+            want_metrics,
+            "kill {i} at {at:?}: the resumed metrics differ"
+        );
+        assert_eq!(listing(&run_dir), listing(&reference), "no stray files");
+    }
+    assert!(
+        interrupted >= kills / 2,
+        "most kills should land mid-run ({interrupted}/{kills})"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn chromium() -> Option<PathBuf> {
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+fn headless(chrome: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(chrome);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,2400",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+#[test]
+fn the_report_renders_its_plots_in_headless_chromium() {
+    let Some(chrome) = chromium() else {
+        assert!(
+            std::env::var_os("NABLA_REQUIRE_CHROMIUM").is_none(),
+            "NABLA_REQUIRE_CHROMIUM is set but no chromium was found"
+        );
+        eprintln!("skipped: no chromium (install Debian's `chromium`; .ci/run does)");
+        return;
+    };
+    let dir = scratch("chromium");
+    let runs = dir.join("run");
+    run(nabla()
+        .args(["train", "-q", "--set", "train.epochs=5", "--out"])
+        .arg(&runs));
+    // A copy of the report with a script that writes each SVG's rendered size into the page.
+    let report = std::fs::read_to_string(runs.join("report.html")).unwrap();
+    let probe = report.replace(
+        "</body>",
+        "<script>window.addEventListener('load',()=>{const s=[...document.querySelectorAll('svg')]\
+         .map(e=>{const r=e.getBoundingClientRect();return Math.round(r.width)+'x'+Math.round(r.height)\
+         +':'+e.querySelectorAll('polyline,path,rect,circle').length});const p=document.createElement('pre');\
+         p.id='svg-sizes';p.textContent=s.join(' ');document.body.appendChild(p);});</script></body>",
+    );
+    let probe_path = dir.join("probe.html");
+    std::fs::write(&probe_path, probe).unwrap();
+    let out = headless(&chrome, &dir.join("profile"))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", probe_path.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let sizes = dom
+        .split("<pre id=\"svg-sizes\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .unwrap_or_else(|| {
+            panic!(
+                "the probe did not run: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let figures: Vec<(f64, f64, usize)> = sizes
+        .split_whitespace()
+        .map(|s| {
+            let (wh, n) = s.split_once(':').unwrap();
+            let (w, h) = wh.split_once('x').unwrap();
+            (w.parse().unwrap(), h.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect();
+    assert!(figures.len() >= 5, "{sizes}");
+    for (w, h, shapes) in &figures {
+        assert!(
+            *w > 100.0 && *h > 100.0,
+            "an SVG rendered at {w}x{h}: {sizes}"
+        );
+        assert!(*shapes > 3, "an SVG with {shapes} drawn shapes: {sizes}");
+    }
+    // And a screenshot of the report itself.
+    let shot = dir.join("report.png");
+    let out = headless(&chrome, &dir.join("profile"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", runs.join("report.html").display()))
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 20_000,
+        "a screenshot of plots is not blank ({} bytes)",
+        png.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
