@@ -376,3 +376,24 @@ fn the_report_renders_its_plots_in_headless_chromium() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_seed_examples_run_as_configs() {
+    let dir = scratch("seeds");
+    let train = |name: &str| -> serde_json::Value {
+        let out = run(nabla()
+            .args(["train", "-q", "--json"])
+            .arg(repo().join(format!("examples/{name}.toml")))
+            .arg("--out")
+            .arg(dir.join(name)));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    // XOR needs the hidden layer: all four points right.
+    assert_eq!(train("xor")["train"]["accuracy"], 1.0);
+    // Age and affordability separate the 15 people of the insurance data.
+    assert_eq!(train("insurance")["train"]["accuracy"], 1.0);
+    // Least squares on two scaled features explains most of the six prices.
+    let r2 = train("house_prices")["train"]["r2"].as_f64().unwrap();
+    assert!(r2 > 0.9, "{r2}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -450,8 +450,15 @@ fn train_from(
     let train_config = &exp.train_config;
     let mut trainer = Trainer::new(&exp.model, exp.optimizer.as_mut(), train_config, history)?
         .with_best_weights(best);
+    let every = exp.config.train.checkpoint_seconds;
+    let mut last_commit: Option<std::time::Instant> = None;
     while !trainer.is_finished() {
         trainer.run_epoch(&data.train, data.valid.as_ref())?;
+        if last_commit.is_some_and(|t| t.elapsed().as_secs_f64() < every) && !trainer.is_finished()
+        {
+            continue;
+        }
+        last_commit = Some(std::time::Instant::now());
         record.history = trainer.history().clone();
         record.train_seconds = seconds_before + started.elapsed().as_secs_f64();
         commit_checkpoint(

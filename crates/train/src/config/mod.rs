@@ -455,6 +455,15 @@ pub struct TrainSpec {
     pub clip_grad_value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStoppingSpec>,
+    /// Commit a checkpoint after an epoch once this many seconds have passed since the last
+    /// one (0: after every epoch); always after the first and the last epoch. Each commit
+    /// syncs several files to disk, which costs more than an epoch of a tiny model.
+    #[serde(default = "default_checkpoint_seconds")]
+    pub checkpoint_seconds: f64,
+}
+
+fn default_checkpoint_seconds() -> f64 {
+    2.0
 }
 
 impl Default for TrainSpec {
@@ -466,6 +475,7 @@ impl Default for TrainSpec {
             clip_grad_norm: None,
             clip_grad_value: None,
             early_stopping: None,
+            checkpoint_seconds: default_checkpoint_seconds(),
         }
     }
 }
