@@ -374,9 +374,8 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
             record,
         });
     }
-    let exp = open_experiment(dir)?;
+    let mut exp = open_experiment(dir)?;
     let (name, state) = crate::checkpoint::load_optimizer(&dir.join(run_dir::OPTIMIZER))?;
-    let mut exp = exp;
     if name != exp.optimizer.name() {
         return Err(Error::Checkpoint {
             path: dir.join(run_dir::OPTIMIZER),

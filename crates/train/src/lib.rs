@@ -1,8 +1,10 @@
 //! # nabla-train
 //!
-//! The training loop (`fit`, `evaluate`, `predict`), metrics, callbacks, early stopping, and
-//! checkpoints (safetensors, PyTorch names, atomic writes). Convergence diagnostics,
-//! hyperparameter search and reports land here next.
+//! The training loop (`fit`, `evaluate`, `predict`, the stepwise `Trainer`), metrics,
+//! callbacks, early stopping, and checkpoints (safetensors, PyTorch names, atomic writes); the
+//! TOML training config (`config`), runs built from it into a run directory with per-epoch
+//! checkpoint sets and resume (`experiment`, `run_dir`), and the HTML report (`report`).
+//! Convergence diagnostics and hyperparameter search land here next.
 
 pub mod checkpoint;
 pub mod config;
