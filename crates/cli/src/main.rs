@@ -18,40 +18,15 @@ struct Cli {
 enum Command {
     /// Train a model from a TOML config (or, with none, the embedded digits example) into a run
     /// directory: model.safetensors, optimizer.safetensors, config.toml (resolved),
-    /// preprocessing.json, metrics.jsonl, history.json and report.html, checkpointed after
-    /// every epoch.
+    /// preprocessing.json, metrics.jsonl, history.json and report.html, checkpointed as it
+    /// trains (after the first and last epoch, and at most every train.checkpoint_seconds).
     ///
     /// Examples:
     ///   nabla train
     ///   nabla train examples/iris.toml --out runs/iris --set optimizer.lr=0.003 --seed 1
     ///   nabla train --resume runs/iris
     #[command(verbatim_doc_comment)]
-    Train {
-        /// The config file (see docs/config.md); default: the embedded digits example.
-        config: Option<PathBuf>,
-        /// The run directory to create (default: runs/<config name>, numbered if taken).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Continue the run in this directory from its last checkpoint.
-        #[arg(long, value_name = "DIR")]
-        resume: Option<PathBuf>,
-        /// Override the config's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Override a config key (dotted path, TOML value), e.g. optimizer.lr=0.01 or
-        /// model.layers[0].units=64. Repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// No per-epoch lines or progress bar.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Also print the model and the data sizes before training.
-        #[arg(short, long, conflicts_with = "quiet")]
-        verbose: bool,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Train(train::TrainArgs),
     /// Evaluate a run's model on a CSV that has the target column.
     ///
     /// Example: nabla eval runs/digits data/digits/test.csv
@@ -173,26 +148,7 @@ fn exit_for(failed: usize) -> ExitCode {
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
-        Command::Train {
-            config,
-            out: out_dir,
-            resume,
-            seed,
-            set,
-            quiet,
-            verbose,
-            json,
-        } => {
-            let args = train::TrainArgs {
-                config,
-                out: out_dir,
-                resume,
-                seed,
-                set,
-                quiet,
-                verbose,
-                json,
-            };
+        Command::Train(args) => {
             train::run(args, out)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1,6 +1,7 @@
 //! A config turned into a training run: the data read, split and preprocessed (fitted on the
 //! training split only), the model, loss, optimizer and schedule built and checked, then trained
-//! with a checkpoint committed to the run directory after every epoch, resumable bit-exactly.
+//! with checkpoints committed to the run directory as it goes (after the first and last epoch,
+//! and at most every `train.checkpoint_seconds` between), resumable bit-exactly.
 
 use crate::checkpoint::{optimizer_bytes, read_tensors, weights_bytes};
 use crate::config::{
@@ -347,8 +348,8 @@ fn metrics_lines(history: &History) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Trains a prepared experiment into `dir` (which must not hold another run), committing a
-/// checkpoint after every epoch.
+/// Trains a prepared experiment into `dir` (which must not hold another run), committing
+/// checkpoints as it goes.
 pub fn train(exp: Experiment, dir: &Path, progress: Progress) -> Result<RunSummary> {
     run_dir::create(dir)?;
     let result = train_from(exp, dir, RunRecord::default(), Vec::new(), progress);

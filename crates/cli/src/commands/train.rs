@@ -17,15 +17,32 @@ pub fn default_config_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits.toml")
 }
 
-/// What `nabla train` was asked to do.
+/// What `nabla train` was asked to do (its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
+    /// The config file (see docs/config.md); default: the embedded digits example.
     pub config: Option<PathBuf>,
+    /// The run directory to create (default: runs/<config name>, numbered if taken).
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint (with its saved config).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "seed", "set"])]
     pub resume: Option<PathBuf>,
+    /// Override the config's seed.
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Override a config key (dotted path, TOML value), e.g. optimizer.lr=0.01 or
+    /// model.layers[0].units=64. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// No per-epoch lines or progress bar.
+    #[arg(short, long)]
     pub quiet: bool,
+    /// Also print the model and the data sizes before training.
+    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -47,15 +64,7 @@ pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
         verbose: !args.quiet,
     };
     let summary = match &args.resume {
-        Some(dir) => {
-            if args.config.is_some() || !args.set.is_empty() || args.seed.is_some() {
-                anyhow::bail!(
-                    "--resume continues a run with its saved config: drop the CONFIG, --set and \
-                     --seed arguments"
-                );
-            }
-            experiment::resume(dir, progress)?
-        }
+        Some(dir) => experiment::resume(dir, progress)?,
         None => {
             let located = load_config(args.config.as_deref(), args.seed, &args.set)?;
             let exp = experiment::prepare(&located)?;

@@ -376,17 +376,15 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Optimizer>, KeyEr
         } => Box::new(
             RmsProp::with_options(lr, alpha, eps, weight_decay, momentum, centered).map_err(err)?,
         ),
+        // AdamW is Adam with the weight decay decoupled from the gradient.
         OptimizerSpec::Adam {
             lr,
             betas,
             eps,
             weight_decay,
             amsgrad,
-        } => Box::new(
-            Adam::with_options(lr, (betas[0], betas[1]), eps, weight_decay, amsgrad)
-                .map_err(err)?,
-        ),
-        OptimizerSpec::Adamw {
+        }
+        | OptimizerSpec::Adamw {
             lr,
             betas,
             eps,
@@ -395,7 +393,7 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Optimizer>, KeyEr
         } => Box::new(
             Adam::with_options(lr, (betas[0], betas[1]), eps, weight_decay, amsgrad)
                 .map_err(err)?
-                .decoupled(true),
+                .decoupled(matches!(spec, OptimizerSpec::Adamw { .. })),
         ),
         OptimizerSpec::DeltaBarDelta {
             lr,
