@@ -39,13 +39,20 @@ pub fn grad_norms(grads: &Grads, params: &[Var]) -> Vec<f64> {
 /// Returns the norm before clipping. A NaN or infinite norm is an error (scaling would turn
 /// every gradient into NaN): the message says where to look.
 pub fn clip_grad_norm(grads: &mut Grads, params: &[Var], max_norm: f64) -> Result<f64> {
+    let norm = global_norm(grads, params);
+    clip_to_norm(grads, params, max_norm, norm)?;
+    Ok(norm)
+}
+
+/// [`clip_grad_norm`] given the gradients' global norm (for a caller that measured it
+/// already, e.g. from [`grad_norms`]).
+pub fn clip_to_norm(grads: &mut Grads, params: &[Var], max_norm: f64, norm: f64) -> Result<()> {
     if !(max_norm.is_finite() && max_norm > 0.0) {
         return Err(Error::invalid(
             "clip_grad_norm",
             format!("max_norm must be finite and > 0, got {max_norm}"),
         ));
     }
-    let norm = global_norm(grads, params);
     if !norm.is_finite() {
         return Err(Error::invalid(
             "clip_grad_norm",
@@ -64,7 +71,7 @@ pub fn clip_grad_norm(grads: &mut Grads, params: &[Var], max_norm: f64) -> Resul
             }
         }
     }
-    Ok(norm)
+    Ok(())
 }
 
 /// Clamps every gradient component of `params` into `[−clip_value, clip_value]`.

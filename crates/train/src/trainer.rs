@@ -7,7 +7,7 @@ use crate::error::{Error, Result, io};
 use crate::metrics::{MetricAccumulator, OutputKind};
 use nabla_core::{Rng, Tensor, Var, with_no_grad};
 use nabla_data::{DataLoader, Dataset};
-use nabla_nn::clip::{clip_grad_norm, clip_grad_value, grad_norms};
+use nabla_nn::clip::{clip_grad_value, clip_to_norm, grad_norms};
 use nabla_nn::loss::Loss;
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::{LrSchedule, Schedule};
@@ -177,8 +177,10 @@ pub struct Trainer<'a> {
     loader: DataLoader,
     params: Vec<(String, Var)>,
     param_vars: Vec<Var>,
-    /// The layer (name without the last segment) of each parameter.
-    param_layers: Vec<String>,
+    /// The layers' paths (parameter names without their last segment), and the index into
+    /// them of each parameter.
+    layer_names: Vec<String>,
+    param_layer: Vec<usize>,
     base_lr: f64,
     log: Option<(std::fs::File, PathBuf)>,
     /// The monitored loss of every epoch so far (validation, or training without validation).
@@ -204,12 +206,18 @@ impl<'a> Trainer<'a> {
         let loader = DataLoader::new(config.batch_size, config.seed)?;
         let params = model.named_parameters();
         let param_vars = params.iter().map(|(_, v)| v.clone()).collect();
-        let param_layers = params
+        let mut layer_names: Vec<String> = Vec::new();
+        let param_layer = params
             .iter()
             .map(|(n, _)| {
-                n.rsplit_once('.')
-                    .map_or(n.as_str(), |(l, _)| l)
-                    .to_string()
+                let layer = n.rsplit_once('.').map_or(n.as_str(), |(l, _)| l);
+                layer_names
+                    .iter()
+                    .position(|l| l == layer)
+                    .unwrap_or_else(|| {
+                        layer_names.push(layer.to_string());
+                        layer_names.len() - 1
+                    })
             })
             .collect();
         let base_lr = *history
@@ -241,7 +249,8 @@ impl<'a> Trainer<'a> {
             loader,
             params,
             param_vars,
-            param_layers,
+            layer_names,
+            param_layer,
             base_lr,
             log,
             monitored,
@@ -307,7 +316,8 @@ impl<'a> Trainer<'a> {
         self.optimizer.set_learning_rate(lr);
         let mut acc = MetricAccumulator::default();
         let mut grad_norm_sum = 0.0;
-        let mut layer_norm_sums: BTreeMap<String, f64> = BTreeMap::new();
+        let mut layer_norm_sums = vec![0.0; self.layer_names.len()];
+        let mut layer_sq = vec![0.0; self.layer_names.len()];
         let mut steps_in_epoch = 0;
         let bar = progress_bar(config, epoch, train.len());
         for batch in self.loader.epoch(train, epoch as u64) {
@@ -329,16 +339,19 @@ impl<'a> Trainer<'a> {
             let mut grads = loss.backward()?;
             // Norms before clipping: per layer (for the report) and global.
             let norms = grad_norms(&grads, &self.param_vars);
-            let mut per_layer: BTreeMap<&str, f64> = BTreeMap::new();
-            for (layer, n) in self.param_layers.iter().zip(&norms) {
-                *per_layer.entry(layer).or_default() += n * n;
+            layer_sq.fill(0.0);
+            for (&layer, n) in self.param_layer.iter().zip(&norms) {
+                layer_sq[layer] += n * n;
             }
-            for (layer, sq) in per_layer {
-                *layer_norm_sums.entry(layer.to_string()).or_default() += sq.sqrt();
+            for (sum, sq) in layer_norm_sums.iter_mut().zip(&layer_sq) {
+                *sum += sq.sqrt();
             }
-            grad_norm_sum += norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+            // As `global_norm` sums it (parameter order), so clipping scales exactly as
+            // `clip_grad_norm` would.
+            let global = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+            grad_norm_sum += global;
             if let Some(max) = config.clip_grad_norm {
-                clip_grad_norm(&mut grads, &self.param_vars, max)?;
+                clip_to_norm(&mut grads, &self.param_vars, max, global)?;
             }
             if let Some(v) = config.clip_grad_value {
                 clip_grad_value(&mut grads, &self.param_vars, v)?;
@@ -382,9 +395,11 @@ impl<'a> Trainer<'a> {
             train: train_metrics,
             valid: valid_metrics,
             grad_norm: grad_norm_sum / steps,
-            layer_grad_norms: layer_norm_sums
-                .into_iter()
-                .map(|(k, v)| (k, v / steps))
+            layer_grad_norms: self
+                .layer_names
+                .iter()
+                .cloned()
+                .zip(layer_norm_sums.iter().map(|v| v / steps))
                 .collect(),
         };
         if config.verbose {
