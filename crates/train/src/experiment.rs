@@ -160,11 +160,18 @@ pub fn prepare(l: &Located) -> Result<Experiment> {
         data.scaling,
     )?;
     let target_scale = match (&train_table.target, data.scale_target) {
+        // The features' standardization, fitted on the target as one column.
         (Target::Values(v), true) => {
-            let n = v.len() as f64;
-            let mean = v.iter().sum::<f64>() / n;
-            let var = v.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n;
-            Some((mean, if var > 0.0 { var.sqrt() } else { 1.0 }))
+            match Preprocessor::fit(v, 1, None, nabla_data::Scaling::Standardize)?.scaler {
+                nabla_data::preprocess::Scaler::Affine { shift, scale } => {
+                    Some((shift[0], scale[0]))
+                }
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "standardizing the target gave {other:?}, not an affine scaler"
+                    )));
+                }
+            }
         }
         (_, true) => {
             return Err(Error::Config(l.error(
@@ -283,6 +290,46 @@ pub struct RunRecord {
     pub test: Option<BTreeMap<String, f64>>,
     /// Wall-clock seconds spent training, over all sessions of the run.
     pub train_seconds: f64,
+}
+
+/// A run's final figures, by where they come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FinalMetrics<'a> {
+    /// Training metrics of the last epoch.
+    pub train: Option<&'a BTreeMap<String, f64>>,
+    /// Validation metrics of the best epoch.
+    pub valid: Option<&'a BTreeMap<String, f64>>,
+    /// Test metrics of the final model.
+    pub test: Option<&'a BTreeMap<String, f64>>,
+}
+
+impl RunRecord {
+    /// The figures a summary shows: last-epoch training, best-epoch validation, final test.
+    pub fn final_metrics(&self) -> FinalMetrics<'_> {
+        let h = &self.history;
+        FinalMetrics {
+            train: h.epochs.last().map(|r| &r.train),
+            valid: h
+                .best_epoch
+                .and_then(|b| h.epochs.get(b))
+                .and_then(|r| r.valid.as_ref()),
+            test: self.test.as_ref(),
+        }
+    }
+}
+
+impl<'a> FinalMetrics<'a> {
+    /// The rows that exist, with the given labels for train, validation and test.
+    pub fn rows(
+        &self,
+        labels: [&'static str; 3],
+    ) -> Vec<(&'static str, &'a BTreeMap<String, f64>)> {
+        [self.train, self.valid, self.test]
+            .into_iter()
+            .zip(labels)
+            .filter_map(|(m, label)| m.map(|m| (label, m)))
+            .collect()
+    }
 }
 
 /// How a run reports progress.

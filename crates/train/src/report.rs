@@ -6,7 +6,6 @@
 use crate::error::{Error, Result};
 use crate::experiment::RunRecord;
 use plotters::prelude::*;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// How the final model does on held-out data, for the report's last plot.
@@ -291,19 +290,11 @@ fn main_metric(record: &RunRecord) -> Option<&'static str> {
 }
 
 fn metrics_table(record: &RunRecord) -> String {
-    let h = &record.history;
-    let mut rows: Vec<(&str, &BTreeMap<String, f64>)> = Vec::new();
-    if let Some(last) = h.epochs.last() {
-        rows.push(("train (last epoch)", &last.train));
-    }
-    if let Some(best) = h.best_epoch.and_then(|b| h.epochs.get(b))
-        && let Some(v) = &best.valid
-    {
-        rows.push(("validation (best epoch)", v));
-    }
-    if let Some(t) = &record.test {
-        rows.push(("test (final model)", t));
-    }
+    let rows = record.final_metrics().rows([
+        "train (last epoch)",
+        "validation (best epoch)",
+        "test (final model)",
+    ]);
     let Some((_, first)) = rows.first() else {
         return String::new();
     };

@@ -103,18 +103,15 @@ pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
 /// The summary as JSON: the run's folder, epochs, and final metrics.
 pub fn summary_json(s: &RunSummary) -> serde_json::Value {
     let h = &s.record.history;
-    let best_valid = h
-        .best_epoch
-        .and_then(|b| h.epochs.get(b))
-        .and_then(|r| r.valid.clone());
+    let last = s.record.final_metrics();
     serde_json::json!({
         "run": s.dir,
         "epochs": h.epochs.len(),
         "best_epoch": h.best_epoch.map(|b| b + 1),
         "stopped_early": h.stopped_early,
-        "train": h.epochs.last().map(|r| r.train.clone()),
-        "valid": best_valid,
-        "test": s.record.test,
+        "train": last.train,
+        "valid": last.valid,
+        "test": last.test,
         "train_seconds": s.record.train_seconds,
         "report": s.dir.join(run_dir::REPORT),
     })
@@ -124,20 +121,7 @@ pub fn summary_json(s: &RunSummary) -> serde_json::Value {
 /// and the final model (test), then where the report is.
 pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
     let h = &s.record.history;
-    let mut rows: Vec<(&str, BTreeMap<String, f64>)> = Vec::new();
-    if let Some(last) = h.epochs.last() {
-        rows.push(("train", last.train.clone()));
-    }
-    if let Some(v) = h
-        .best_epoch
-        .and_then(|b| h.epochs.get(b))
-        .and_then(|r| r.valid.clone())
-    {
-        rows.push(("valid", v));
-    }
-    if let Some(t) = &s.record.test {
-        rows.push(("test", t.clone()));
-    }
+    let rows = s.record.final_metrics().rows(["train", "valid", "test"]);
     writeln!(
         out,
         "\n{} epochs{}{} in {:.1} s",
@@ -158,7 +142,7 @@ pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Metric rows as an aligned table (columns: the metrics of the first row).
-pub fn write_table(rows: &[(&str, BTreeMap<String, f64>)], out: &mut dyn Write) -> Result<()> {
+pub fn write_table(rows: &[(&str, &BTreeMap<String, f64>)], out: &mut dyn Write) -> Result<()> {
     let Some((_, first)) = rows.first() else {
         return Ok(());
     };

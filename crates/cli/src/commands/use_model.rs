@@ -15,7 +15,7 @@ pub fn eval(run: &Path, data: &Path, json: bool, out: &mut dyn Write) -> Result<
     if json {
         writeln!(out, "{}", serde_json::to_string(&metrics)?)?;
     } else {
-        write_table(&[("data", metrics)], out)?;
+        write_table(&[("data", &metrics)], out)?;
     }
     Ok(())
 }
