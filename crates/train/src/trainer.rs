@@ -187,7 +187,6 @@ pub struct Trainer<'a> {
     monitored: Vec<f64>,
     /// Best monitored loss, its epoch, and the weights then (when restoring the best).
     best: Option<(f64, usize, Vec<Tensor>)>,
-    step: u64,
     finished: bool,
 }
 
@@ -255,7 +254,6 @@ impl<'a> Trainer<'a> {
             log,
             monitored,
             best,
-            step: 0,
             finished,
         })
     }
@@ -308,7 +306,8 @@ impl<'a> Trainer<'a> {
         }
         let epoch = self.history.epochs.len();
         let batches = self.loader.batches_per_epoch(train.len());
-        self.step = (epoch * batches) as u64;
+        // Steps so far: a pure function of the epoch, so a resumed run seeds as an unbroken one.
+        let mut step = (epoch * batches) as u64;
         let kind = output_kind(&config.loss);
         let lr = config
             .schedule
@@ -323,7 +322,6 @@ impl<'a> Trainer<'a> {
         for batch in self.loader.epoch(train, epoch as u64) {
             let (x, y) = batch?;
             let rows = x.dims()[0] as u64;
-            let step = self.step;
             let mut ctx = Ctx::train(step_rng(config.seed, step));
             let out = self.model.forward(&x, &mut ctx)?;
             let loss = config.loss.compute(&out, &y)?;
@@ -365,7 +363,7 @@ impl<'a> Trainer<'a> {
                 &y,
                 config.target_scale,
             )?;
-            self.step += 1;
+            step += 1;
             steps_in_epoch += 1;
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {loss_value:.4}"));
