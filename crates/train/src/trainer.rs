@@ -306,8 +306,9 @@ impl<'a> Trainer<'a> {
         }
         let epoch = self.history.epochs.len();
         let batches = self.loader.batches_per_epoch(train.len());
-        // Steps so far: a pure function of the epoch, so a resumed run seeds as an unbroken one.
-        let mut step = (epoch * batches) as u64;
+        // The global step numbers of this epoch's batches: a pure function of the epoch, so a
+        // resumed run seeds its steps as an unbroken one.
+        let first_step = (epoch * batches) as u64;
         let kind = output_kind(&config.loss);
         let lr = config
             .schedule
@@ -319,7 +320,7 @@ impl<'a> Trainer<'a> {
         let mut layer_sq = vec![0.0; self.layer_names.len()];
         let mut steps_in_epoch = 0;
         let bar = progress_bar(config, epoch, train.len());
-        for batch in self.loader.epoch(train, epoch as u64) {
+        for (step, batch) in (first_step..).zip(self.loader.epoch(train, epoch as u64)) {
             let (x, y) = batch?;
             let rows = x.dims()[0] as u64;
             let mut ctx = Ctx::train(step_rng(config.seed, step));
@@ -363,7 +364,6 @@ impl<'a> Trainer<'a> {
                 &y,
                 config.target_scale,
             )?;
-            step += 1;
             steps_in_epoch += 1;
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {loss_value:.4}"));
