@@ -22,7 +22,8 @@ pub fn default_config_path() -> PathBuf {
 pub struct TrainArgs {
     /// The config file (see docs/config.md); default: the embedded digits example.
     pub config: Option<PathBuf>,
-    /// The run directory to create (default: runs/<config name>, numbered if taken).
+    /// The run directory to create (default: runs/NAME after the config file, numbered if
+    /// taken).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint (with its saved config).
@@ -32,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Override a config key (dotted path, TOML value), e.g. optimizer.lr=0.01 or
-    /// model.layers[0].units=64. Repeatable.
+    /// model.layers.0.units=64. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// No per-epoch lines or progress bar.
