@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use nabla::commands::{bench, check_grads, check_optim, oracle, train, use_model};
+use nabla::commands::{bench, check_grads, check_optim, oracle, train, tune, use_model};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +27,17 @@ enum Command {
     ///   nabla train --resume runs/iris
     #[command(verbatim_doc_comment)]
     Train(train::TrainArgs),
+    /// Search hyperparameters over the ranges in the config's [tune] section: each trial
+    /// trains on the training split and is scored on the validation split (tune.metric at its
+    /// best epoch). Prints the trials best first (early-stopped and diverged trials marked)
+    /// and writes trials.json and best.toml (the best trial's config) into the output folder.
+    ///
+    /// Examples:
+    ///   nabla tune examples/iris.toml --grid
+    ///   nabla tune examples/diabetes.toml --random 20 --out runs/tune-diabetes
+    ///   nabla train runs/tune-diabetes/best.toml
+    #[command(verbatim_doc_comment)]
+    Tune(tune::TuneArgs),
     /// Evaluate a run's model on a CSV that has the target column.
     ///
     /// Example: nabla eval runs/digits data/digits/test.csv
@@ -126,7 +137,7 @@ fn main() -> ExitCode {
 fn exit_code(e: &anyhow::Error) -> u8 {
     use nabla::train::Error;
     match e.downcast_ref::<Error>() {
-        Some(Error::Tensor(_)) | Some(Error::Invalid(_)) => 1,
+        Some(Error::Tensor(_)) | Some(Error::Invalid(_)) | Some(Error::Diverged { .. }) => 1,
         _ => 2,
     }
 }
@@ -150,6 +161,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => {
             train::run(args, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tune(args) => {
+            tune::run(args, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { run, data, json } => {

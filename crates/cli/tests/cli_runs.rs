@@ -34,6 +34,15 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs a command that must reject its input: exit code 2 and one line on stderr, returned.
+fn rejects(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -133,36 +142,25 @@ fn bad_input_exits_2_and_leaves_nothing_behind() {
     )
     .unwrap();
     let out_dir = dir.join("run");
-    let out = nabla()
-        .arg("train")
-        .arg(&config)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rejects(nabla().arg("train").arg(&config).arg("--out").arg(&out_dir));
     // The layer's `[[model.layers]]` header is on line 3.
     assert!(err.contains("bad.toml:3:1: model.layers[0]"), "{err}");
     assert!(err.contains("[batch, 3]"), "{err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(
         !out_dir.exists(),
         "no run directory for a config that does not build"
     );
 
-    let out = nabla().args(["train", "/no/such.toml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.toml"));
+    let err = rejects(nabla().args(["train", "/no/such.toml"]));
+    assert!(err.contains("/no/such.toml"), "{err}");
 
-    let out = nabla()
-        .args(["eval"])
-        .arg(dir.join("nothing"))
-        .arg(test_csv())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no such run directory"));
+    let err = rejects(
+        nabla()
+            .args(["eval"])
+            .arg(dir.join("nothing"))
+            .arg(test_csv()),
+    );
+    assert!(err.contains("no such run directory"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -395,5 +393,203 @@ fn the_seed_examples_run_as_configs() {
     // Least squares on two scaled features explains most of the six prices.
     let r2 = train("house_prices")["train"]["r2"].as_f64().unwrap();
     assert!(r2 > 0.9, "{r2}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small iris net whose `[tune]` grid has a learning rate too small to learn (it stops
+/// early), one that learns, and one that diverges, times two widths.
+fn tune_config(dir: &Path) -> PathBuf {
+    let path = dir.join("tune.toml");
+    let iris = repo().join("../shared/data/iris/train.csv");
+    std::fs::write(
+        &path,
+        format!(
+            r#"seed = 0
+[data]
+train = {iris:?}
+target = "species"
+scaling = "standardize"
+valid_split = 0.25
+[[model.layers]]
+type = "linear"
+units = 16
+[[model.layers]]
+type = "relu"
+[[model.layers]]
+type = "linear"
+units = 3
+[optimizer]
+type = "sgd"
+lr = 0.1
+momentum = 0.9
+[train]
+epochs = 40
+batch_size = 16
+early_stopping = {{ patience = 5, min_delta = 0.01 }}
+[tune]
+metric = "loss"
+[tune.space]
+"optimizer.lr" = {{ values = [1e-5, 0.03, 1e3] }}
+"model.layers[0].units" = {{ values = [8, 32] }}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn tune_ranks_the_trials_and_its_best_config_trains_to_the_same_score() {
+    let dir = scratch("tune");
+    let config = tune_config(&dir);
+    let out_dir = dir.join("search");
+    let out = run(nabla()
+        .args(["tune", "--grid", "-q", "--json"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out_dir));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 6, "3 learning rates x 2 widths");
+    let numbers: std::collections::BTreeSet<u64> = trials
+        .iter()
+        .map(|t| t["trial"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=6).collect());
+    // Ranked: scores ascending (loss), then the diverged trials.
+    let scores: Vec<f64> = trials.iter().filter_map(|t| t["score"].as_f64()).collect();
+    assert_eq!(scores.len(), 4);
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    for t in &trials[4..] {
+        assert_eq!(t["status"], "diverged", "{t}");
+        assert_eq!(t["values"]["optimizer.lr"], 1e3);
+    }
+    // The tiny learning rate cannot improve the loss by min_delta: early stopping ends it
+    // after its patience (epoch 1 best, 5 more), far before the 40 epochs.
+    for t in trials
+        .iter()
+        .filter(|t| t["values"]["optimizer.lr"] == 1e-5)
+    {
+        assert_eq!(t["status"], "stopped_early", "{t}");
+        assert_eq!(t["epochs"], 6);
+    }
+    assert_eq!(trials[0]["values"]["optimizer.lr"], 0.03);
+
+    // The table marks early stops and divergence, best first.
+    let out = run(nabla()
+        .args(["tune", "--grid", "-q"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.join("search-table")));
+    let table = stdout(&out);
+    let rows: Vec<&str> = table.lines().skip(1).take(6).collect();
+    assert!(rows[0].trim_start().starts_with("1 "), "{table}");
+    assert!(rows[0].contains("0.03"), "{table}");
+    assert!(rows[2].contains("stopped early"), "{table}");
+    assert!(rows[5].contains("diverged at epoch"), "{table}");
+
+    // best.toml is the winner's config: training it reproduces the trial's validation loss.
+    let best = out_dir.join("best.toml");
+    let text = std::fs::read_to_string(&best).unwrap();
+    assert!(!text.contains("[tune"), "the best config is for training");
+    let out = run(nabla()
+        .args(["train", "-q", "--json"])
+        .arg(&best)
+        .arg("--out")
+        .arg(dir.join("best-run")));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["valid"]["loss"].as_f64(), Some(scores[0]));
+    assert_eq!(summary["best_epoch"], trials[0]["best_epoch"]);
+
+    // trials.json holds every trial, in the order they ran.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("trials.json")).unwrap()).unwrap();
+    let order: Vec<u64> = saved["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trial"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [1, 2, 3, 4, 5, 6]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn random_tuning_draws_in_log_space_deterministically() {
+    let dir = scratch("tune-random");
+    let config = tune_config(&dir);
+    let draw = |name: &str, seed: &str| -> Vec<f64> {
+        let out = run(nabla()
+            .args(["tune", "--random", "5", "-q", "--json", "--seed", seed])
+            .args([
+                "--set",
+                "tune.space={\"optimizer.lr\" = { log_uniform = { low = 1e-4, high = 1e-1 } }}",
+                "--set",
+                "train.epochs=3",
+            ])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.join(name)));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let mut lrs: Vec<f64> = doc["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["values"]["optimizer.lr"].as_f64().unwrap())
+            .collect();
+        lrs.sort_by(f64::total_cmp);
+        lrs
+    };
+    let first = draw("a", "1");
+    assert_eq!(first.len(), 5);
+    assert!(
+        first.iter().all(|lr| (1e-4..=1e-1).contains(lr)),
+        "{first:?}"
+    );
+    assert_eq!(first, draw("b", "1"), "the same seed draws the same trials");
+    assert_ne!(first, draw("c", "2"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_tune_section_is_a_located_error_before_any_trial() {
+    let dir = scratch("tune-bad");
+    let config = tune_config(&dir);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("\"optimizer.lr\"", "\"optimizer.lrr\""),
+    )
+    .unwrap();
+    let out_dir = dir.join("search");
+    let err = rejects(
+        nabla()
+            .args(["tune", "--grid"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out_dir),
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("\"optimizer.lr\""))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("tune.toml:{line}:1: tune.space.\"optimizer.lrr\"")),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `lr`"), "{err}");
+    assert!(!out_dir.exists());
+
+    // No validation split: nothing to rank on.
+    let err = rejects(
+        nabla()
+            .args(["tune", "--grid", "--set", "data.valid_split=0"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out_dir),
+    );
+    assert!(err.contains("data.valid_split"), "{err}");
+    assert!(!out_dir.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,6 +21,12 @@ pub enum Error {
     /// A checkpoint that does not fit the model (missing or unexpected names, wrong shapes).
     #[error("{}: {message}", path.display())]
     Checkpoint { path: PathBuf, message: String },
+    /// The loss stopped being finite: training diverged.
+    #[error(
+        "the loss became {loss} at epoch {epoch}, step {step}: training diverged (lower the \
+         learning rate, clip gradients, or check the inputs for unscaled or missing values)"
+    )]
+    Diverged { epoch: usize, step: u64, loss: f64 },
     /// An invalid setting.
     #[error("{0}")]
     Invalid(String),

@@ -4,7 +4,8 @@
 //! callbacks, early stopping, and checkpoints (safetensors, PyTorch names, atomic writes); the
 //! TOML training config (`config`), runs built from it into a run directory with per-epoch
 //! checkpoint sets and resume (`experiment`, `run_dir`), and the HTML report (`report`).
-//! Convergence diagnostics and hyperparameter search land here next.
+//! Hyperparameter search over a config's ranges (`tune`). Convergence diagnostics land here
+//! next.
 
 pub mod checkpoint;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod report;
 pub mod run_dir;
 pub mod trainer;
+pub mod tune;
 
 pub use error::{Error, Result};
 pub use metrics::{MetricAccumulator, OutputKind};

@@ -22,6 +22,27 @@ pub enum OutputKind {
     Regression,
 }
 
+impl OutputKind {
+    /// The metrics measured for outputs of this kind (the keys of
+    /// [`MetricAccumulator::finish`]; `r2` only when the targets vary).
+    pub fn metric_names(self) -> &'static [&'static str] {
+        match self {
+            OutputKind::Regression => &["loss", "mae", "rmse", "r2"],
+            _ => &["loss", "accuracy", "precision", "recall", "f1", "log_loss"],
+        }
+    }
+}
+
+/// Whether a larger value of the metric `name` is better (scores), smaller (losses and
+/// errors), or `None` for a name no output kind measures.
+pub fn higher_is_better(name: &str) -> Option<bool> {
+    match name {
+        "accuracy" | "precision" | "recall" | "f1" | "r2" => Some(true),
+        "loss" | "log_loss" | "mae" | "rmse" => Some(false),
+        _ => None,
+    }
+}
+
 /// Running sums from which the metrics of a pass are computed (batch by batch, without keeping
 /// the outputs).
 #[derive(Debug, Clone, Default)]

@@ -328,12 +328,11 @@ impl<'a> Trainer<'a> {
             let loss = config.loss.compute(&out, &y)?;
             let loss_value = loss.to_scalar_f64()?;
             if !loss_value.is_finite() {
-                return Err(Error::Invalid(format!(
-                    "the loss became {loss_value} at epoch {}, step {step}: training \
-                     diverged (lower the learning rate, clip gradients, or check the inputs \
-                     for unscaled or missing values)",
-                    epoch + 1
-                )));
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    step,
+                    loss: loss_value,
+                });
             }
             let mut grads = loss.backward()?;
             // Norms before clipping: per layer (for the report) and global.

@@ -5,4 +5,5 @@ pub mod check_grads;
 pub mod check_optim;
 pub mod oracle;
 pub mod train;
+pub mod tune;
 pub mod use_model;

@@ -29,13 +29,8 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its last checkpoint (with its saved config).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "seed", "set"])]
     pub resume: Option<PathBuf>,
-    /// Override the config's seed.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Override a config key (dotted path, TOML value), e.g. optimizer.lr=0.01 or
-    /// model.layers.0.units=64. Repeatable.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// No per-epoch lines or progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -47,10 +42,23 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
+/// Changes to a config from the command line (`train` and `tune`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Override the config's seed (the split, the initial weights, the shuffling and tune's
+    /// draws).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override a config key (dotted path, TOML value), e.g. optimizer.lr=0.01 or
+    /// model.layers.0.units=64. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
 /// Reads the config (or the embedded default) with the overrides.
-pub fn load_config(path: Option<&Path>, seed: Option<u64>, set: &[String]) -> Result<Located> {
-    let mut overrides = set.to_vec();
-    if let Some(s) = seed {
+pub fn load_config(path: Option<&Path>, changes: &Overrides) -> Result<Located> {
+    let mut overrides = changes.set.clone();
+    if let Some(s) = changes.seed {
         overrides.push(format!("seed={s}"));
     }
     Ok(match path {
@@ -67,7 +75,7 @@ pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
     let summary = match &args.resume {
         Some(dir) => experiment::resume(dir, progress)?,
         None => {
-            let located = load_config(args.config.as_deref(), args.seed, &args.set)?;
+            let located = load_config(args.config.as_deref(), &args.overrides)?;
             let exp = experiment::prepare(&located)?;
             if args.verbose {
                 eprintln!(

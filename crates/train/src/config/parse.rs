@@ -70,6 +70,45 @@ impl Located {
     }
 }
 
+impl Located {
+    /// This config with more keys set (`tune` trials): errors name the key; the keys count as
+    /// set on the command line for later errors.
+    pub fn with_values(&self, values: &[(String, Value)]) -> Result<Located, ConfigError> {
+        let config = with_values(&self.config, values, self.file.as_deref())?;
+        let mut overridden = self.overridden.clone();
+        overridden.extend(values.iter().map(|(k, _)| canonical(k)));
+        Ok(Located {
+            config,
+            file: self.file.clone(),
+            text: self.text.clone(),
+            overridden,
+        })
+    }
+
+    /// An error located at the line of a key given by its parts (for keys with dots inside,
+    /// like `tune.space."optimizer.lr"`).
+    pub fn error_at_parts(&self, parts: &[&str], message: impl Into<String>) -> ConfigError {
+        let segs: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+        let key = parts
+            .iter()
+            .map(|p| {
+                if p.contains('.') {
+                    format!("{p:?}")
+                } else {
+                    p.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+        ConfigError {
+            file: self.file.clone(),
+            position: line_of(&self.text, &segs),
+            key: Some(key),
+            message: message.into(),
+        }
+    }
+}
+
 /// Reads and checks the config at `path`, then applies `overrides` (`key=value`, the value in
 /// TOML syntax or a bare string). Relative data paths become relative to the config's folder.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Located, ConfigError> {
@@ -126,7 +165,7 @@ pub fn load_str(
         key: None,
         message: first_line(e.message()),
     })?;
-    let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let (key, message) = describe(&e.path().to_string(), e.inner().message());
         // The key's own line when it is in the file (serde's span is that of the enclosing
         // table for keys inside a tagged table), else serde's.
@@ -141,49 +180,70 @@ pub fn load_str(
             message,
         }
     })?;
-    let mut overridden = Vec::new();
-    if !overrides.is_empty() {
-        // Overrides apply to the config with its defaults filled in, so that setting
-        // `optimizer.lr` keeps the default optimizer's type.
-        let mut table = Table::try_from(&config).map_err(|e| ConfigError {
-            file: file.clone(),
+    let mut values = Vec::with_capacity(overrides.len());
+    for o in overrides {
+        let (key, raw) = o.split_once('=').ok_or_else(|| ConfigError {
+            file: None,
             position: None,
             key: None,
-            message: e.to_string(),
+            message: format!("--set {o:?}: expected key=value (e.g. optimizer.lr=0.01)"),
         })?;
-        for o in overrides {
-            let (key, raw) = o.split_once('=').ok_or_else(|| ConfigError {
-                file: None,
-                position: None,
-                key: None,
-                message: format!("--set {o:?}: expected key=value (e.g. optimizer.lr=0.01)"),
-            })?;
-            let key = key.trim();
-            set_value(&mut table, key, parse_literal(raw.trim())).map_err(|message| {
-                ConfigError {
-                    file: None,
-                    position: None,
-                    key: Some(key.to_string()),
-                    message: format!("{message} (--set {o})"),
-                }
-            })?;
-            overridden.push(canonical(key));
-        }
-        config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
-            let (key, message) = describe(&e.path().to_string(), &e.inner().to_string());
-            ConfigError {
-                file: file.clone(),
-                position: None,
-                key,
-                message: message + " (after the --set overrides)",
-            }
-        })?;
+        values.push((key.trim().to_string(), parse_literal(raw.trim())));
     }
+    let config = with_values(&config, &values, file.as_deref()).map_err(|mut e| {
+        if e.position.is_none() && e.file.is_none() {
+            let set = overrides.iter().find(|o| {
+                o.split_once('=')
+                    .is_some_and(|(k, _)| Some(k.trim()) == e.key.as_deref())
+            });
+            if let Some(o) = set {
+                e.message += &format!(" (--set {o})");
+            }
+        }
+        e
+    })?;
+    let overridden = values.iter().map(|(k, _)| canonical(k)).collect();
     Ok(Located {
         config,
         file,
         text: text.to_string(),
         overridden,
+    })
+}
+
+/// `config` with `values` set (dotted keys, as `--set`), applied over the config with its
+/// defaults filled in so that setting `optimizer.lr` keeps the default optimizer's type. A key
+/// that does not exist or a value of the wrong type is an error naming the key.
+fn with_values(
+    config: &Config,
+    values: &[(String, Value)],
+    file: Option<&Path>,
+) -> Result<Config, ConfigError> {
+    if values.is_empty() {
+        return Ok(config.clone());
+    }
+    let mut table = Table::try_from(config).map_err(|e| ConfigError {
+        file: file.map(Path::to_path_buf),
+        position: None,
+        key: None,
+        message: e.to_string(),
+    })?;
+    for (key, value) in values {
+        set_value(&mut table, key, value.clone()).map_err(|message| ConfigError {
+            file: None,
+            position: None,
+            key: Some(key.clone()),
+            message,
+        })?;
+    }
+    serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+        let (key, message) = describe(&e.path().to_string(), &e.inner().to_string());
+        ConfigError {
+            file: file.map(Path::to_path_buf),
+            position: None,
+            key,
+            message: message + " (after the overrides)",
+        }
     })
 }
 
