@@ -593,3 +593,258 @@ fn a_bad_tune_section_is_a_located_error_before_any_trial() {
     assert!(!out_dir.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Trains the tiny config of `dir` on `csv` (bytes written to `dir/d.csv`).
+fn train_on(dir: &Path, csv: &[u8], out: &str) -> Command {
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("cfg.toml"),
+        "[data]\ntrain = \"d.csv\"\ntarget = \"y\"\nvalid_split = 0.0\nstratify = false\n\
+         [[model.layers]]\ntype = \"linear\"\nunits = 2\n[train]\nepochs = 3\nbatch_size = 4\n",
+    )
+    .unwrap();
+    let mut cmd = nabla();
+    cmd.args(["train", "-q", "--json"])
+        .arg(dir.join("cfg.toml"))
+        .arg("--out")
+        .arg(dir.join(out));
+    cmd
+}
+
+#[test]
+fn malformed_csv_files_are_one_line_errors_that_say_where() {
+    let dir = scratch("csv");
+    let good = "a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n";
+    let with = |line: &str| good.replace("0,1,1\n", line);
+    // (what, file, the parts the error must name)
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("empty file", String::new(), vec!["d.csv", "empty file"]),
+        ("blank lines", "\n\n\n".into(), vec!["d.csv", "empty file"]),
+        (
+            "only a header",
+            "a,b,y\n".into(),
+            vec!["d.csv", "no data rows"],
+        ),
+        (
+            "short row",
+            with("0,1\n"),
+            vec!["d.csv:3", "2 fields, but the header has 3"],
+        ),
+        ("long row", with("0,1,1,7\n"), vec!["d.csv:3", "4 fields"]),
+        (
+            "word",
+            with("0,one,1\n"),
+            vec!["d.csv:3", "column \"b\" (2)", "\"one\""],
+        ),
+        (
+            "NaN",
+            with("0,NaN,1\n"),
+            vec!["d.csv:3", "column \"b\" (2)", "missing value"],
+        ),
+        (
+            "inf",
+            with("0,-inf,1\n"),
+            vec!["d.csv:3", "column \"b\" (2)", "not a finite"],
+        ),
+        (
+            "1e300",
+            with("0,1e300,1\n"),
+            vec!["d.csv:3", "column \"b\" (2)", "range of f32"],
+        ),
+        (
+            "missing target",
+            with("0,1,\n"),
+            vec!["d.csv:3", "column \"y\" (3)", "missing target"],
+        ),
+        (
+            "fractional class",
+            with("0,1,0.5\n"),
+            vec!["d.csv:3", "\"0.5\"", "regression"],
+        ),
+        (
+            "duplicate column",
+            "a,a,y\n0,0,0\n".into(),
+            vec!["d.csv:1", "appears twice"],
+        ),
+        ("open quote", with("0,\"1,1\n"), vec!["d.csv:3", "fields"]),
+    ];
+    for (what, csv, parts) in &cases {
+        let out_dir = dir.join("run");
+        let err = rejects(&mut train_on(&dir, csv.as_bytes(), "run"));
+        for p in parts {
+            assert!(err.contains(p), "{what}: {p:?} not in {err}");
+        }
+        assert!(!out_dir.exists(), "{what}: a run folder was left behind");
+    }
+    // Bytes that are not UTF-8, and a file that is not there.
+    let mut bytes = with("0,1,1\n").into_bytes();
+    bytes[good.find("0,1,1").unwrap() + 2] = 0xff;
+    let err = rejects(&mut train_on(&dir, &bytes, "run"));
+    assert!(err.contains("d.csv:3: not valid UTF-8"), "{err}");
+    let mut cmd = train_on(&dir, good.as_bytes(), "run");
+    std::fs::remove_file(dir.join("d.csv")).unwrap();
+    let err = rejects(&mut cmd);
+    assert!(
+        err.contains("d.csv") && err.contains("No such file"),
+        "{err}"
+    );
+
+    // A byte-order mark and CRLF line ends are the same data: the same trained model.
+    let summary = |csv: &str, out: &str| -> serde_json::Value {
+        let o = run(&mut train_on(&dir, csv.as_bytes(), out));
+        let mut s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        s["run"] = serde_json::Value::Null;
+        s["report"] = serde_json::Value::Null;
+        s["train_seconds"] = serde_json::Value::Null;
+        s
+    };
+    let plain = summary(good, "plain");
+    let weights = |out: &str| std::fs::read(dir.join(out).join("model.safetensors")).unwrap();
+    for (name, csv) in [
+        ("bom", format!("\u{feff}{good}")),
+        ("crlf", good.replace('\n', "\r\n")),
+    ] {
+        assert_eq!(summary(&csv, name), plain, "{name}");
+        assert_eq!(weights(name), weights("plain"), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn damaged_run_files_are_errors_that_name_the_file() {
+    let dir = scratch("damaged");
+    let good = "a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n";
+    run(&mut train_on(&dir, good.as_bytes(), "run"));
+    let data = dir.join("d.csv");
+    let copy = |name: &str| -> PathBuf {
+        let to = dir.join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(dir.join("run")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+        to
+    };
+    // Truncated weights: eval and predict refuse, and predict writes no output file.
+    let run_dir = copy("truncated");
+    let bytes = std::fs::read(run_dir.join("model.safetensors")).unwrap();
+    std::fs::write(run_dir.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = rejects(nabla().arg("eval").arg(&run_dir).arg(&data));
+    assert!(err.contains("model.safetensors"), "{err}");
+    let pred = dir.join("pred.csv");
+    let err = rejects(
+        nabla()
+            .arg("predict")
+            .arg(&run_dir)
+            .arg(&data)
+            .arg("-o")
+            .arg(&pred),
+    );
+    assert!(err.contains("model.safetensors"), "{err}");
+    assert!(!pred.exists());
+    // Not safetensors at all.
+    std::fs::write(run_dir.join("model.safetensors"), b"not a tensor file").unwrap();
+    let err = rejects(nabla().arg("eval").arg(&run_dir).arg(&data));
+    assert!(
+        err.contains("model.safetensors: not a safetensors file"),
+        "{err}"
+    );
+
+    // A config from another model: the weights' shapes do not fit it.
+    let run_dir = copy("other-model");
+    let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    let other = config.replacen(
+        "[[model.layers]]",
+        "[[model.layers]]\ntype = \"linear\"\nunits = 5\n\n[[model.layers]]",
+        1,
+    );
+    assert_ne!(other, config);
+    std::fs::write(run_dir.join("config.toml"), other).unwrap();
+    let err = rejects(nabla().arg("eval").arg(&run_dir).arg(&data));
+    assert!(
+        err.contains("model.safetensors: does not fit the model: missing [\"1.weight\""),
+        "{err}"
+    );
+
+    // Unreadable preprocessing.
+    let run_dir = copy("preprocessing");
+    std::fs::write(run_dir.join("preprocessing.json"), b"{\"schema\": 1").unwrap();
+    let err = rejects(nabla().arg("eval").arg(&run_dir).arg(&data));
+    assert!(err.contains("preprocessing.json"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_mnist_config_trains_on_idx_files() {
+    let dir = scratch("mnist");
+    let config = repo().join("examples/mnist.toml");
+    let out = run(nabla()
+        .args(["train", "-q", "--json", "--set", "train.epochs=1", "--out"])
+        .arg(dir.join("run"))
+        .arg(&config));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // One epoch of the 784-128-10 MLP on 54,000 images: well past the 0.93 that
+    // logistic regression reaches.
+    let acc = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.94, "{acc}");
+    // The 10,000 test images were evaluated, with the pixel schema saved for later files.
+    let pre: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run/preprocessing.json")).unwrap())
+            .unwrap();
+    assert_eq!(pre["schema"]["features"].as_array().unwrap().len(), 784);
+    assert_eq!(pre["schema"]["classes"].as_array().unwrap().len(), 10);
+    let text = std::fs::read_to_string(dir.join("run/report.html")).unwrap();
+    assert!(text.contains("test"), "the report names its split");
+
+    // Labels that do not belong to the images: named, exit 2, no run folder.
+    let mnist = repo().join("../shared/data/mnist");
+    let err = rejects(
+        nabla()
+            .arg("train")
+            .arg(&config)
+            .arg("--set")
+            .arg(format!(
+                "data.train_labels={:?}",
+                mnist.join("t10k-labels-idx1-ubyte.gz")
+            ))
+            .arg("--out")
+            .arg(dir.join("bad")),
+    );
+    assert!(
+        err.contains("t10k-labels-idx1-ubyte.gz: 10000 labels for the 60000 examples"),
+        "{err}"
+    );
+    // A CSV-only option on IDX data, and test images without labels.
+    let err = rejects(
+        nabla()
+            .arg("train")
+            .arg(&config)
+            .args(["--set", "data.target=\"digit\"", "--out"])
+            .arg(dir.join("bad")),
+    );
+    assert!(err.contains("data.target: applies to CSV files"), "{err}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let no_labels: String = text
+        .lines()
+        .filter(|l| !l.starts_with("test_labels"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "../../shared",
+            &repo().join("../shared").display().to_string(),
+        );
+    std::fs::write(dir.join("m.toml"), no_labels).unwrap();
+    let err = rejects(
+        nabla()
+            .arg("train")
+            .arg(dir.join("m.toml"))
+            .arg("--out")
+            .arg(dir.join("bad")),
+    );
+    assert!(
+        err.contains("m.toml:12:1: data.test: IDX test images need their labels"),
+        "{err}"
+    );
+    assert!(!dir.join("bad").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

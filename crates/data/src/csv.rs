@@ -119,10 +119,15 @@ fn read_raw(path: &Path) -> Result<RawCsv> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_raw(path, std::io::BufReader::new(file))
+}
+
+/// Parses CSV text from `input`; `path` names it in errors.
+fn parse_raw(path: &Path, input: impl std::io::Read) -> Result<RawCsv> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(::csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(input);
     let csv_error = |e: ::csv::Error| {
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         match e.kind() {
@@ -225,7 +230,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// with the schema that later files must be read with.
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<(Table, CsvSchema)> {
     let path = path.as_ref();
-    let raw = read_raw(path)?;
+    table_and_schema(path, read_raw(path)?, options)
+}
+
+/// [`read_csv`] for CSV text from any reader (a network stream, bytes in memory); `name`
+/// stands for the file in errors.
+pub fn read_csv_from(
+    name: impl AsRef<Path>,
+    input: impl std::io::Read,
+    options: &CsvOptions,
+) -> Result<(Table, CsvSchema)> {
+    let name = name.as_ref();
+    table_and_schema(name, parse_raw(name, input)?, options)
+}
+
+fn table_and_schema(path: &Path, raw: RawCsv, options: &CsvOptions) -> Result<(Table, CsvSchema)> {
     let target = match &options.target {
         Some(t) => t.clone(),
         None => raw.header.last().expect("non-empty header").clone(),
@@ -309,6 +328,17 @@ pub fn read_csv_with(
     let path = path.as_ref();
     let raw = read_raw(path)?;
     encode(path, &raw, schema, with_target)
+}
+
+/// [`read_csv_with`] for CSV text from any reader; `name` stands for the file in errors.
+pub fn read_csv_with_from(
+    name: impl AsRef<Path>,
+    input: impl std::io::Read,
+    schema: &CsvSchema,
+    with_target: bool,
+) -> Result<Table> {
+    let name = name.as_ref();
+    encode(name, &parse_raw(name, input)?, schema, with_target)
 }
 
 /// Class names: integers 0..K-1 when every label is a non-negative integer, else the sorted
@@ -452,7 +482,20 @@ fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> R
 
 fn parse_number(path: &Path, line: u64, col: Option<(&str, usize)>, v: &str) -> Result<f64> {
     match v.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(x),
+        // Training runs in f32: a value beyond its range would turn into infinity there (and
+        // its square overflows the scaling statistics), so it is refused here, where its line
+        // and column are known.
+        Ok(x) if x.is_finite() && x.abs() <= f64::from(f32::MAX) => Ok(x),
+        Ok(x) if x.is_finite() => Err(at(
+            path,
+            line,
+            col,
+            format!(
+                "{v:?} is beyond the range of f32 (nabla's training precision, largest \
+                 magnitude {:e}): rescale the column",
+                f32::MAX
+            ),
+        )),
         Ok(_) => Err(at(path, line, col, format!("{v:?} is not a finite number"))),
         Err(_) => Err(at(
             path,

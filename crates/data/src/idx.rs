@@ -2,6 +2,7 @@
 //! `0x00 0x00 type rank`, `rank` u32 dims, then the elements row-major. nabla reads unsigned-byte
 //! data (type 0x08), which is what MNIST and Fashion-MNIST use.
 
+use crate::csv::{CsvSchema, FeatureColumn, Missing, Table, Target, Task};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -21,16 +22,20 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
         source,
     };
     let raw = std::fs::read(path).map_err(io)?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+    decode_idx(&raw).map_err(|message| Error::file(path, message))
+}
+
+/// Parses the bytes of an IDX file, gunzipping them first when they start with gzip's magic.
+pub fn decode_idx(raw: &[u8]) -> std::result::Result<IdxArray, String> {
+    if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::GzDecoder::new(raw)
             .read_to_end(&mut out)
-            .map_err(|e| Error::file(path, format!("corrupt gzip data: {e}")))?;
-        out
+            .map_err(|e| format!("corrupt gzip data: {e}"))?;
+        parse_idx(&out)
     } else {
-        raw
-    };
-    parse_idx(&bytes).map_err(|message| Error::file(path, message))
+        parse_idx(raw)
+    }
 }
 
 /// Parses IDX bytes (already decompressed).
@@ -70,4 +75,93 @@ pub fn parse_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
         dims,
         data: body.to_vec(),
     })
+}
+
+/// An image file and its label file as a table, so that IDX data goes through the same
+/// splitting, preprocessing and saved schema as a CSV: each image flattened row-major into
+/// features `p0, p1, ...` (pixel values 0-255), the labels as classes `0..=max`. The schema's
+/// target column is named `label`, so a model trained on IDX files also reads a CSV with those
+/// columns.
+pub fn read_idx_table(images: &Path, labels: &Path) -> Result<(Table, CsvSchema)> {
+    let x = read_idx(images)?;
+    let y = read_idx(labels)?;
+    if x.dims.len() < 2 {
+        return Err(Error::file(
+            images,
+            format!(
+                "IDX dims {:?}: expected examples x features (e.g. images [N, 28, 28])",
+                x.dims
+            ),
+        ));
+    }
+    if y.dims.len() != 1 {
+        return Err(Error::file(
+            labels,
+            format!("IDX dims {:?}: expected one label per example, [N]", y.dims),
+        ));
+    }
+    let (rows, width) = (x.dims[0], x.dims[1..].iter().product::<usize>());
+    if y.dims[0] != rows {
+        return Err(Error::file(
+            labels,
+            format!(
+                "{} labels for the {rows} examples of {}",
+                y.dims[0],
+                images.display()
+            ),
+        ));
+    }
+    if rows == 0 || width == 0 {
+        return Err(Error::file(
+            images,
+            format!("no data: IDX dims {:?}", x.dims),
+        ));
+    }
+    let classes = y.data.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let schema = CsvSchema {
+        features: (0..width)
+            .map(|i| FeatureColumn {
+                name: format!("p{i}"),
+                categories: None,
+            })
+            .collect(),
+        target: "label".into(),
+        task: Task::Classification,
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+        missing: Missing::Error,
+    };
+    let table = Table {
+        feature_names: schema.features.iter().map(|f| f.name.clone()).collect(),
+        features: x.data.iter().map(|&p| f64::from(p)).collect(),
+        rows,
+        target: Target::Classes(y.data.iter().map(|&k| i64::from(k)).collect()),
+    };
+    Ok((table, schema))
+}
+
+/// A later IDX pair (test data) read against a training schema: the same example width, and
+/// labels among the training classes.
+pub fn read_idx_table_with(images: &Path, labels: &Path, schema: &CsvSchema) -> Result<Table> {
+    let (table, own) = read_idx_table(images, labels)?;
+    if own.features.len() != schema.features.len() {
+        return Err(Error::file(
+            images,
+            format!(
+                "examples of {} values, but the model was trained on {}",
+                own.features.len(),
+                schema.features.len()
+            ),
+        ));
+    }
+    if own.classes.len() > schema.classes.len() {
+        return Err(Error::file(
+            labels,
+            format!(
+                "label {} is not one of the training classes (0 to {})",
+                own.classes.len() - 1,
+                schema.classes.len().saturating_sub(1)
+            ),
+        ));
+    }
+    Ok(table)
 }

@@ -13,10 +13,13 @@ pub mod loader;
 pub mod preprocess;
 pub mod split;
 
-pub use csv::{CsvOptions, CsvSchema, Missing, Table, Target, Task, read_csv, read_csv_with};
+pub use csv::{
+    CsvOptions, CsvSchema, Missing, Table, Target, Task, read_csv, read_csv_from, read_csv_with,
+    read_csv_with_from,
+};
 pub use dataset::Dataset;
 pub use error::{Error, Result};
-pub use idx::{IdxArray, read_idx};
+pub use idx::{IdxArray, decode_idx, read_idx, read_idx_table, read_idx_table_with};
 pub use loader::DataLoader;
 pub use preprocess::{Imputation, Preprocessor, Scaling};
 pub use split::{Split, split};

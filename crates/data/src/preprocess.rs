@@ -26,6 +26,9 @@ pub enum Scaling {
     Standardize,
     /// Each feature mapped to `[0, 1]` by the training min and max (constant features to 0).
     MinMax,
+    /// Every feature divided by the same number (`{ divide = 255 }` maps pixels to `[0, 1]`),
+    /// nothing fitted.
+    Divide(f64),
     /// PCA whitening, keeping `components` directions (all when `None`), `ε` added to each
     /// eigenvalue so that near-null directions are not blown up.
     PcaWhiten {
@@ -151,6 +154,17 @@ impl Preprocessor {
                     })
                     .collect();
                 Scaler::Affine { shift: min, scale }
+            }
+            Scaling::Divide(by) => {
+                if !(by.is_finite() && by > 0.0) {
+                    return Err(Error::Invalid(format!(
+                        "scaling: divide needs a finite number > 0, got {by}"
+                    )));
+                }
+                Scaler::Affine {
+                    shift: vec![0.0; width],
+                    scale: vec![by; width],
+                }
             }
             Scaling::PcaWhiten { components, eps } => pca(&filled, rows, width, components, eps)?,
         };

@@ -115,14 +115,22 @@ pub fn serialize(
 /// Reads every tensor of a safetensors file (f32, f64 and i64), with its metadata.
 pub fn read_tensors(path: &Path) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(io(path))?;
+    decode_tensors(path, &bytes)
+}
+
+/// Decodes the bytes of a safetensors file; `path` names it in errors.
+pub fn decode_tensors(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>)> {
     let bad = |message: String| Error::Checkpoint {
         path: path.to_path_buf(),
         message,
     };
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
+    let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let shape = view.shape().to_vec();

@@ -103,6 +103,20 @@ pub struct Experiment {
     pub train_config: TrainConfig,
 }
 
+impl Experiment {
+    /// Trains in memory (no run folder, no checkpoints), validating after each epoch.
+    pub fn fit(&mut self) -> Result<History> {
+        crate::trainer::fit(
+            &self.model,
+            &mut *self.optimizer,
+            &self.data.train,
+            self.data.valid.as_ref(),
+            &self.train_config,
+            &mut [],
+        )
+    }
+}
+
 fn located(l: &Located) -> impl Fn(KeyError) -> Error + '_ {
     move |(key, message)| Error::Config(l.error(&key, message))
 }
@@ -125,7 +139,30 @@ pub fn prepare(l: &Located) -> Result<Experiment> {
             Missing::Error
         },
     };
-    let (table, schema) = read_csv(&data.train, &options)?;
+    let (table, schema) = match &data.train_labels {
+        Some(labels) => {
+            check_idx_spec(l)?;
+            nabla_data::read_idx_table(&data.train, labels)?
+        }
+        None => {
+            if data.test_labels.is_some() {
+                return Err(Error::Config(l.error(
+                    "data.test_labels",
+                    "labels in a separate file go with IDX images: set data.train_labels too, \
+                     or remove this (a CSV holds its target column)",
+                )));
+            }
+            read_csv(&data.train, &options)?
+        }
+    };
+    if let nabla_data::Scaling::Divide(by) = data.scaling
+        && !(by.is_finite() && by > 0.0)
+    {
+        return Err(Error::Config(l.error(
+            "data.scaling",
+            format!("divide needs a finite number > 0, got {by}"),
+        )));
+    }
     let output = output_of(&schema);
     let loss_spec = build_loss(config.loss.as_ref(), output).map_err(&spec_err)?;
     // Hold out validation (and test, without a test file) before fitting anything.
@@ -197,7 +234,15 @@ pub fn prepare(l: &Located) -> Result<Experiment> {
         preprocessing.dataset(&select_rows(&table, rows)).map(Some)
     };
     let test = match &data.test {
-        Some(path) => Some(preprocessing.dataset(&preprocessing.read(path, true)?)?),
+        Some(path) => {
+            let table = match &data.test_labels {
+                Some(labels) => {
+                    nabla_data::read_idx_table_with(path, labels, &preprocessing.schema)?
+                }
+                None => preprocessing.read(path, true)?,
+            };
+            Some(preprocessing.dataset(&table)?)
+        }
         None => subset(&parts.test)?,
     };
     let splits = Splits {
@@ -259,6 +304,41 @@ pub fn prepare(l: &Located) -> Result<Experiment> {
         optimizer,
         train_config,
     })
+}
+
+/// IDX data has no columns to choose and no missing values: the CSV options do not apply,
+/// and IDX test images need their labels.
+fn check_idx_spec(l: &Located) -> Result<()> {
+    let data = &l.config.data;
+    let csv_only = [
+        ("data.target", data.target.is_some()),
+        ("data.features", data.features.is_some()),
+        ("data.categorical", !data.categorical.is_empty()),
+        ("data.impute", data.impute.is_some()),
+        (
+            "data.task",
+            data.task.is_some_and(|t| t != Task::Classification),
+        ),
+    ];
+    if let Some((key, _)) = csv_only.iter().find(|(_, set)| *set) {
+        return Err(Error::Config(l.error(
+            key,
+            "applies to CSV files; IDX images (data.train_labels is set) are classified by \
+             their label file",
+        )));
+    }
+    if data.test.is_some() && data.test_labels.is_none() {
+        return Err(Error::Config(l.error(
+            "data.test",
+            "IDX test images need their labels: set data.test_labels",
+        )));
+    }
+    if data.test.is_none() && data.test_labels.is_some() {
+        return Err(Error::Config(
+            l.error("data.test_labels", "labels without images: set data.test"),
+        ));
+    }
+    Ok(())
 }
 
 fn select_rows(table: &Table, rows: &[usize]) -> Table {

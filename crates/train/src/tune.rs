@@ -13,7 +13,7 @@ use crate::config::{Config, ConfigError, Located, RangeSpec, TuneSpec};
 use crate::error::{Error, Result, io};
 use crate::experiment::prepare;
 use crate::metrics::higher_is_better;
-use crate::trainer::{fit, output_kind};
+use crate::trainer::output_kind;
 use nabla_core::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -291,7 +291,7 @@ fn grid_values(range: &RangeSpec) -> Vec<Value> {
         RangeSpec::LogUniform { low, high, points } => spaced(low, high, points, true),
         RangeSpec::Uniform { low, high, points } => spaced(low, high, points, false),
         RangeSpec::Int { low, high, step } => (low..=high)
-            .step_by(step as usize)
+            .step_by(usize::try_from(step).unwrap_or(usize::MAX))
             .map(Value::Integer)
             .collect(),
     }
@@ -304,8 +304,17 @@ pub const MAX_GRID: usize = 10_000;
 fn grid(spec: &TuneSpec) -> Result<Vec<TrialValues>, (String, String)> {
     let mut combos: Vec<TrialValues> = vec![BTreeMap::new()];
     for (key, range) in &spec.space {
-        let values = grid_values(range);
-        if combos.len().saturating_mul(values.len()) > MAX_GRID {
+        // Counted before the values are made: `points = 1e12` must not allocate them.
+        let count = match *range {
+            RangeSpec::Values(ref v) => v.len() as u128,
+            RangeSpec::LogUniform { points, .. } | RangeSpec::Uniform { points, .. } => {
+                points as u128
+            }
+            RangeSpec::Int { low, high, step } => {
+                ((high as i128 - low as i128) / step as i128 + 1) as u128
+            }
+        };
+        if combos.len() as u128 * count > MAX_GRID as u128 {
             return Err((
                 key.clone(),
                 format!(
@@ -314,6 +323,7 @@ fn grid(spec: &TuneSpec) -> Result<Vec<TrialValues>, (String, String)> {
                 ),
             ));
         }
+        let values = grid_values(range);
         combos = combos
             .into_iter()
             .flat_map(|c| {
@@ -340,8 +350,10 @@ fn sample(range: &RangeSpec, rng: &mut Rng) -> Value {
             Value::Float(round3(low + rng.uniform() * (high - low)))
         }
         RangeSpec::Int { low, high, step } => {
-            let count = ((high - low) / step + 1) as usize;
-            Value::Integer(low + step * rng.below(count) as i64)
+            // In i128: `high - low` overflows i64 for the widest ranges.
+            let count = (high as i128 - low as i128) / step as i128 + 1;
+            let k = (rng.uniform() * count as f64) as i128;
+            Value::Integer((low as i128 + step as i128 * k.min(count - 1)) as i64)
         }
     }
 }
@@ -402,14 +414,7 @@ fn train_trial(located: &Located, metric: &str) -> Result<crate::trainer::Histor
             ),
         )));
     }
-    fit(
-        &exp.model,
-        &mut *exp.optimizer,
-        &exp.data.train,
-        exp.data.valid.as_ref(),
-        &exp.train_config,
-        &mut [],
-    )
+    exp.fit()
 }
 
 /// A trial's record from how its training ended.

@@ -277,3 +277,20 @@ fn every_shipped_example_config_builds() {
     }
     assert!(seen >= 4, "{seen} example configs");
 }
+
+#[test]
+fn a_model_too_large_for_memory_is_an_error_not_an_abort() {
+    // 64 inputs x 10^10 units: 6.4e11 weights, about 10 TB to train; no machine here has it.
+    let err = build_error_of(&digits(MLP), &["model.layers[0].units=10000000000".into()]);
+    assert!(err.contains("model.layers[0]"), "{err}");
+    assert!(err.contains("64 -> 10000000000"), "{err}");
+    assert!(err.contains("GB of memory available"), "{err}");
+    // The same inside a residual block, where the widths are counted too.
+    let text = digits(
+        "[[model.layers]]\ntype = \"residual\"\nprojection = true\n\
+         layers = [{ type = \"linear\", units = 10000000000 }]\n\
+         [[model.layers]]\ntype = \"linear\"\nunits = 10\n",
+    );
+    let err = build_error_of(&text, &[]);
+    assert!(err.contains("model.layers[0].layers[0]"), "{err}");
+}

@@ -165,11 +165,21 @@ pub fn write_table(rows: &[(&str, &BTreeMap<String, f64>)], out: &mut dyn Write)
         write!(out, "{label:<7}")?;
         for n in &names {
             match m.get(*n) {
-                Some(v) => write!(out, "{v:>10.4}")?,
+                Some(v) => write!(out, "{:>10}", figure(*v))?,
                 None => write!(out, "{:>10}", "")?,
             }
         }
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// A metric in at most 10 characters: 4 decimals, or scientific notation when it is very large
+/// or very small (a diverging loss, an unscaled target's error).
+pub fn figure(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-3..1e5).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
 }

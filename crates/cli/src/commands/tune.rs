@@ -2,7 +2,7 @@
 //! trial scored on the validation split; the trials in a table, best first, and the best
 //! trial's config written out for `nabla train`.
 
-use super::train::{Overrides, load_config};
+use super::train::{Overrides, figure, load_config};
 use anyhow::Result;
 use nabla_train::tune::{self, Search, Trial, TrialStatus, TuneRecord};
 use std::io::Write;
@@ -101,7 +101,8 @@ pub fn run(args: TuneArgs, out: &mut dyn Write) -> Result<()> {
 fn trial_line(t: &Trial, metric: &str) -> String {
     let outcome = match (t.score, t.status) {
         (Some(s), status) => format!(
-            "{metric} {s:.4} (best epoch {} of {}{})",
+            "{metric} {} (best epoch {} of {}{})",
+            figure(s),
             t.best_epoch.unwrap_or(0),
             t.epochs,
             if status == TrialStatus::StoppedEarly {
@@ -143,7 +144,7 @@ pub fn write_trials(record: &TuneRecord, out: &mut dyn Write) -> Result<()> {
             keys.iter()
                 .map(|k| t.values.get(*k).map_or("".into(), tune::show)),
         );
-        row.push(t.score.map_or("-".into(), |s| format!("{s:.4}")));
+        row.push(t.score.map_or("-".into(), figure));
         row.push(t.best_epoch.map_or("-".into(), |b| b.to_string()));
         row.push(t.epochs.to_string());
         row.push(format!("{:.2}", t.seconds));

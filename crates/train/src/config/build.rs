@@ -79,6 +79,7 @@ fn build_layers(
     layers: &[LayerSpec],
     input_width: usize,
     key: &str,
+    params: &mut ParameterBudget,
     rng: &mut Rng,
 ) -> Result<(Sequential, usize), KeyError> {
     let mut model = Sequential::new();
@@ -96,6 +97,7 @@ fn build_layers(
                 if *units == 0 {
                     return Err(key_err(format!("{here}.units"), "must be at least 1"));
                 }
+                params.add(width, *units, &here)?;
                 let mut b = Linear::builder(width, *units).bias(*bias);
                 if let Some(init) = init {
                     b = b.init((*init).into());
@@ -153,10 +155,12 @@ fn build_layers(
                         "needs at least one layer",
                     ));
                 }
-                let (block, out) = build_layers(layers, width, &format!("{here}.layers"), rng)?;
+                let (block, out) =
+                    build_layers(layers, width, &format!("{here}.layers"), params, rng)?;
                 if out == width {
                     model.push(Box::new(Residual::new(block)));
                 } else if *projection {
+                    params.add(width, out, &here)?;
                     let p = Linear::builder(width, out)
                         .bias(false)
                         .build(rng)
@@ -179,6 +183,67 @@ fn build_layers(
     Ok((model, width))
 }
 
+/// The weights a model may have on this machine, checked layer by layer before any is
+/// allocated: a typo like `units = 100000000` is an error naming the layer rather than an
+/// out-of-memory abort.
+struct ParameterBudget {
+    used: usize,
+    /// Bytes of memory available to the process.
+    available: u64,
+}
+
+/// Bytes per weight while training in f32: the weight, its gradient and two optimizer moments
+/// (Adam's m and v).
+const TRAINING_BYTES_PER_WEIGHT: u64 = 16;
+
+impl ParameterBudget {
+    fn of_this_machine() -> Self {
+        ParameterBudget {
+            used: 0,
+            available: available_memory().unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Counts a `fan_in -> fan_out` linear map (weights and bias) against the memory.
+    fn add(&mut self, fan_in: usize, fan_out: usize, key: &str) -> Result<(), KeyError> {
+        let total = fan_in
+            .checked_mul(fan_out)
+            .and_then(|w| w.checked_add(fan_out))
+            .and_then(|w| w.checked_add(self.used));
+        let bytes = total
+            .map(|t| t as u64)
+            .and_then(|t| t.checked_mul(TRAINING_BYTES_PER_WEIGHT));
+        match (total, bytes) {
+            (Some(total), Some(bytes)) if bytes <= self.available => {
+                self.used = total;
+                Ok(())
+            }
+            _ => {
+                let weights = fan_in as f64 * fan_out as f64 + self.used as f64;
+                let gb = |b: f64| b / 1e9;
+                Err(key_err(
+                    key,
+                    format!(
+                        "a linear map {fan_in} -> {fan_out} brings the model to {weights:.3e} \
+                         weights: about {:.1} GB to train in f32 (weights, gradients and two \
+                         optimizer moments), more than the {:.1} GB of memory available",
+                        gb(weights * TRAINING_BYTES_PER_WEIGHT as f64),
+                        gb(self.available as f64)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo` in bytes (Linux), else `None` (no check).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 fn push(model: &mut Sequential, layer: impl Module + 'static, width: usize) -> usize {
     model.push(Box::new(layer));
     width
@@ -196,7 +261,8 @@ pub fn build_model(
     if spec.layers.is_empty() {
         return Err(key_err("model.layers", "needs at least one layer"));
     }
-    let (model, width) = build_layers(&spec.layers, input_width, "model.layers", rng)?;
+    let mut params = ParameterBudget::of_this_machine();
+    let (model, width) = build_layers(&spec.layers, input_width, "model.layers", &mut params, rng)?;
     let last = spec.layers.len() - 1;
     let last_key = format!("model.layers[{last}]");
     let binary = matches!(

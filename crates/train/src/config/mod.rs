@@ -58,11 +58,19 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// The training CSV (header row; relative paths are relative to the config file).
+    /// The training CSV (header row), or IDX images when `train_labels` is given; relative
+    /// paths are relative to the config file.
     pub train: PathBuf,
-    /// A test CSV, evaluated once after training (read with the training file's schema).
+    /// The IDX labels of the `train` images (MNIST format, optionally gzipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_labels: Option<PathBuf>,
+    /// A test CSV (or IDX images), evaluated once after training (read with the training
+    /// file's schema).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
+    /// The IDX labels of the `test` images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_labels: Option<PathBuf>,
     /// The target column; default: the last column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -75,8 +83,8 @@ pub struct DataSpec {
     /// `classification` or `regression`; default: inferred from the target column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
-    /// `none`, `standardize`, `min_max`, or `{ pca_whiten = { components = 20, eps = 1e-5 } }`;
-    /// fitted on the training split only.
+    /// `none`, `standardize`, `min_max`, `{ divide = 255 }`, or
+    /// `{ pca_whiten = { components = 20, eps = 1e-5 } }`; fitted on the training split only.
     #[serde(default)]
     pub scaling: Scaling,
     /// Fill missing feature values: `mean`, `median` or `{ constant = 0.0 }`; default: a

@@ -127,7 +127,12 @@ pub fn load_text_at(text: &str, path: &Path, overrides: &[String]) -> Result<Loc
     let mut located = load_str(text, Some(path), overrides)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let data = &mut located.config.data;
-    for p in std::iter::once(&mut data.train).chain(data.test.as_mut()) {
+    let optional = [
+        &mut data.train_labels,
+        &mut data.test,
+        &mut data.test_labels,
+    ];
+    for p in std::iter::once(&mut data.train).chain(optional.into_iter().flatten()) {
         *p = absolute(&dir.join(&*p));
     }
     Ok(located)
