@@ -33,9 +33,9 @@ enum Command {
     /// and writes trials.json and best.toml (the best trial's config) into the output folder.
     ///
     /// Examples:
-    ///   nabla tune examples/iris.toml --grid
-    ///   nabla tune examples/diabetes.toml --random 20 --out runs/tune-diabetes
-    ///   nabla train runs/tune-diabetes/best.toml
+    ///   nabla tune examples/diabetes.toml --grid
+    ///   nabla tune examples/mnist.toml --random 4 --out runs/tune-mnist
+    ///   nabla train runs/tune-mnist/best.toml
     #[command(verbatim_doc_comment)]
     Tune(tune::TuneArgs),
     /// Evaluate a run's model on a CSV that has the target column.
