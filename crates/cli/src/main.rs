@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use nabla::commands::{bench, check_grads, check_optim, oracle, train, tune, use_model};
+use nabla::commands::{bench, check_grads, check_optim, doctor, oracle, train, tune, use_model};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,17 @@ enum Command {
     ///   nabla train runs/tune-mnist/best.toml
     #[command(verbatim_doc_comment)]
     Tune(tune::TuneArgs),
+    /// Diagnose a config: a short probe run (5 epochs, in memory) with the convergence doctor
+    /// watching every layer, then each problem found (vanishing or exploding gradients, dead
+    /// ReLUs, saturated units, symmetric units, unscaled inputs, a learning rate too small or
+    /// too large, NaN/Inf traced to its layer) with its cause, remedy and the config changes
+    /// that apply it.
+    ///
+    /// Examples:
+    ///   nabla doctor examples/broken/vanishing.toml
+    ///   nabla doctor examples/broken/dead_relu.toml --fixed fixed.toml && nabla doctor fixed.toml
+    #[command(verbatim_doc_comment)]
+    Doctor(doctor::DoctorArgs),
     /// Evaluate a run's model on a CSV that has the target column.
     ///
     /// Example: nabla eval runs/digits data/digits/test.csv
@@ -161,6 +172,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => {
             train::run(args, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor(args) => {
+            doctor::run(args, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tune(args) => {

@@ -3,35 +3,15 @@
 //! behind, a run killed (SIGKILL) at many points that resumes to the same bytes as a run that
 //! was never stopped, and the report rendered by headless Chromium.
 
+mod common;
+
+use common::{repo, run, scratch};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn nabla() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nabla"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nabla-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("runs");
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
 }
 
 /// Runs a command that must reject its input: exit code 2 and one line on stderr, returned.

@@ -23,10 +23,17 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     /// The loss stopped being finite: training diverged.
     #[error(
-        "the loss became {loss} at epoch {epoch}, step {step}: training diverged (lower the \
-         learning rate, clip gradients, or check the inputs for unscaled or missing values)"
+        "the loss became {loss} at epoch {epoch}, step {step}: training diverged: {trace} \
+         (lower the learning rate, clip gradients, or check the inputs for unscaled or missing \
+         values; `nabla doctor` diagnoses the config)"
     )]
-    Diverged { epoch: usize, step: u64, loss: f64 },
+    Diverged {
+        epoch: usize,
+        step: u64,
+        loss: f64,
+        /// Where the first non-finite value appeared (the doctor's trace).
+        trace: String,
+    },
     /// An invalid setting.
     #[error("{0}")]
     Invalid(String),

@@ -8,6 +8,7 @@ use crate::config::{
     Config, KeyError, Located, LossSpec, OutputSpec, build_loss, build_model, build_optimizer,
     build_schedule,
 };
+use crate::doctor::{Doctor, DoctorConfig};
 use crate::error::{Error, Result, io};
 use crate::run_dir;
 use crate::trainer::{EarlyStopping, History, TrainConfig, Trainer, evaluate_scaled, record_json};
@@ -104,6 +105,25 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// The convergence doctor for this experiment, when the config enables it: its findings
+    /// name layers by their config keys and carry the config changes that apply the remedy.
+    pub fn doctor(&self) -> Option<Doctor> {
+        let spec = &self.config.diagnostics;
+        if !spec.enabled {
+            return None;
+        }
+        let config = self.config.clone();
+        Some(
+            Doctor::new(
+                DoctorConfig { every: spec.every },
+                &self.model,
+                &self.model.named_parameters(),
+                &self.data.train,
+            )
+            .with_presenter(move |f| crate::doctor::fixes::present(&config, f)),
+        )
+    }
+
     /// Trains in memory (no run folder, no checkpoints), validating after each epoch.
     pub fn fit(&mut self) -> Result<History> {
         crate::trainer::fit(
@@ -575,8 +595,12 @@ fn train_from(
     let history = std::mem::take(&mut record.history);
     let data = &exp.data;
     let train_config = &exp.train_config;
+    let doctor = exp.doctor().map(|d| d.with_console(true));
     let mut trainer = Trainer::new(&exp.model, exp.optimizer.as_mut(), train_config, history)?
         .with_best_weights(best);
+    if let Some(doctor) = doctor {
+        trainer = trainer.with_doctor(doctor);
+    }
     let every = exp.config.train.checkpoint_seconds;
     let mut last_commit: Option<std::time::Instant> = None;
     while !trainer.is_finished() {

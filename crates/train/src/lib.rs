@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod experiment;
 pub mod metrics;

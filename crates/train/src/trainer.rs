@@ -3,6 +3,7 @@
 //! validation data, a learning-rate schedule, early stopping with best-weight restore,
 //! callbacks, and a JSON-lines metrics log.
 
+use crate::doctor::{Doctor, EpochDiagnostics, Finding, Problem};
 use crate::error::{Error, Result, io};
 use crate::metrics::{MetricAccumulator, OutputKind};
 use nabla_core::{Rng, Tensor, Var, with_no_grad};
@@ -83,6 +84,9 @@ pub struct EpochRecord {
     /// (before clipping); keys are layer paths (`"0"`, `"2.block.0"`).
     #[serde(default)]
     pub layer_grad_norms: BTreeMap<String, f64>,
+    /// What the convergence doctor measured and found, when it watched the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<crate::doctor::EpochDiagnostics>,
 }
 
 /// The record of a `fit` (saved beside a checkpoint, it is what `fit_from` resumes from).
@@ -188,6 +192,9 @@ pub struct Trainer<'a> {
     /// Best monitored loss, its epoch, and the weights then (when restoring the best).
     best: Option<(f64, usize, Vec<Tensor>)>,
     finished: bool,
+    doctor: Option<Doctor>,
+    /// What the doctor saw in an epoch that ended in divergence.
+    failure: Option<EpochDiagnostics>,
 }
 
 impl<'a> Trainer<'a> {
@@ -255,7 +262,22 @@ impl<'a> Trainer<'a> {
             monitored,
             best,
             finished,
+            doctor: None,
+            failure: None,
         })
+    }
+
+    /// Watches training with the convergence doctor (see [`crate::doctor`]): its statistics
+    /// and findings go into each epoch's record, and new findings are printed when verbose.
+    pub fn with_doctor(mut self, doctor: Doctor) -> Self {
+        self.doctor = Some(doctor.with_history(&self.history.epochs));
+        self
+    }
+
+    /// The doctor's statistics and findings of the epoch that diverged (with where the first
+    /// NaN or infinity came from), after [`Trainer::run_epoch`] returned [`Error::Diverged`].
+    pub fn failure_diagnostics(&self) -> Option<&EpochDiagnostics> {
+        self.failure.as_ref()
     }
 
     /// The weights of the best epoch so far, saved before a resume (restored at the end when
@@ -320,18 +342,36 @@ impl<'a> Trainer<'a> {
         let mut layer_sq = vec![0.0; self.layer_names.len()];
         let mut steps_in_epoch = 0;
         let bar = progress_bar(config, epoch, train.len());
-        for (step, batch) in (first_step..).zip(self.loader.epoch(train, epoch as u64)) {
+        for (index, (step, batch)) in (first_step..)
+            .zip(self.loader.epoch(train, epoch as u64))
+            .enumerate()
+        {
             let (x, y) = batch?;
             let rows = x.dims()[0] as u64;
+            // A sampled step records every layer's output (taps) for the doctor; the numbers
+            // of the step are the same either way.
+            let sampled = self.doctor.as_ref().is_some_and(|d| d.samples(index, step));
             let mut ctx = Ctx::train(step_rng(config.seed, step));
+            if sampled {
+                ctx = ctx.with_taps();
+            }
             let out = self.model.forward(&x, &mut ctx)?;
             let loss = config.loss.compute(&out, &y)?;
             let loss_value = loss.to_scalar_f64()?;
             if !loss_value.is_finite() {
+                let trace = crate::doctor::trace::trace_non_finite(
+                    self.model,
+                    &config.loss,
+                    &x,
+                    &y,
+                    step_rng(config.seed, step),
+                );
+                self.diagnose_failure(epoch, &trace, &layer_norm_sums, steps_in_epoch);
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
                     step,
                     loss: loss_value,
+                    trace: trace.message,
                 });
             }
             let mut grads = loss.backward()?;
@@ -354,7 +394,15 @@ impl<'a> Trainer<'a> {
             if let Some(v) = config.clip_grad_value {
                 clip_grad_value(&mut grads, &self.param_vars, v)?;
             }
+            let before: Vec<Tensor> = if sampled {
+                self.param_vars.iter().map(Var::as_tensor).collect()
+            } else {
+                Vec::new()
+            };
             self.optimizer.step(&self.params, &grads)?;
+            if sampled && let Some(doctor) = &mut self.doctor {
+                doctor.observe(&x, ctx.taps(), &grads, &self.param_vars, &before);
+            }
             add_batch(
                 &mut acc,
                 kind,
@@ -386,21 +434,26 @@ impl<'a> Trainer<'a> {
         let watched = valid_metrics.as_ref().unwrap_or(&train_metrics)["loss"];
         self.monitored.push(watched);
         let steps = steps_in_epoch.max(1) as f64;
-        let record = EpochRecord {
+        let mut record = EpochRecord {
             epoch,
             learning_rate: lr,
             train: train_metrics,
             valid: valid_metrics,
             grad_norm: grad_norm_sum / steps,
-            layer_grad_norms: self
-                .layer_names
-                .iter()
-                .cloned()
-                .zip(layer_norm_sums.iter().map(|v| v / steps))
-                .collect(),
+            layer_grad_norms: self.layer_means(&layer_norm_sums, steps),
+            diagnostics: None,
         };
+        if let Some(doctor) = &mut self.doctor {
+            record.diagnostics =
+                Some(doctor.end_epoch(&self.param_vars, &record, &self.history.epochs));
+        }
         if config.verbose {
             eprintln!("{}", format_record(&record, config.epochs));
+        }
+        if config.verbose || self.doctor.as_ref().is_some_and(Doctor::prints) {
+            for f in record.diagnostics.iter().flat_map(|d| &d.findings) {
+                eprintln!("{}", crate::doctor::describe(f));
+            }
         }
         if let Some((file, path)) = &mut self.log {
             writeln!(file, "{}", record_json(&record)).map_err(io(path))?;
@@ -439,6 +492,61 @@ impl<'a> Trainer<'a> {
             self.finished = true;
         }
         Ok(self.history.epochs.last().expect("just pushed"))
+    }
+
+    /// Per-layer sums over an epoch's steps as means, by layer path.
+    fn layer_means(&self, sums: &[f64], steps: f64) -> BTreeMap<String, f64> {
+        self.layer_names
+            .iter()
+            .cloned()
+            .zip(sums.iter().map(|v| v / steps))
+            .collect()
+    }
+
+    /// The doctor's view of an epoch cut short by divergence: its samples so far, the rules'
+    /// findings, and a NaN/Inf finding at the traced layer.
+    fn diagnose_failure(
+        &mut self,
+        epoch: usize,
+        trace: &crate::doctor::trace::Trace,
+        layer_norm_sums: &[f64],
+        steps: usize,
+    ) {
+        if self.doctor.is_none() {
+            return;
+        }
+        let steps = steps.max(1) as f64;
+        let record = EpochRecord {
+            epoch,
+            learning_rate: self.optimizer.learning_rate(),
+            train: BTreeMap::new(),
+            valid: None,
+            grad_norm: f64::NAN,
+            layer_grad_norms: self.layer_means(layer_norm_sums, steps),
+            diagnostics: None,
+        };
+        let Some(doctor) = &mut self.doctor else {
+            return;
+        };
+        let mut diagnostics = doctor.end_epoch(&self.param_vars, &record, &self.history.epochs);
+        let mut f = Finding::new(Problem::NonFinite, epoch);
+        f.layers = trace.layer.iter().cloned().collect();
+        f.statistic = format!("first non-finite value ({})", trace.phase);
+        f.value = f64::NAN;
+        f.threshold = f64::NAN;
+        f.cause = trace.message.clone();
+        f.remedy = "lower the learning rate, clip the gradient norm (train.clip_grad_norm = \
+                    1), initialize with He/Xavier variance, and standardize the inputs"
+            .into();
+        f.lr_factor = Some(0.1);
+        doctor.present(&mut f);
+        diagnostics.findings.insert(0, f);
+        if self.config.verbose || doctor.prints() {
+            for f in &diagnostics.findings {
+                eprintln!("{}", crate::doctor::describe(f));
+            }
+        }
+        self.failure = Some(diagnostics);
     }
 
     /// Ends training: puts back the best epoch's weights when early stopping asks for it, and
@@ -574,5 +682,6 @@ pub fn record_json(r: &EpochRecord) -> serde_json::Value {
         "valid": r.valid,
         "grad_norm": r.grad_norm,
         "layer_grad_norms": r.layer_grad_norms,
+        "diagnostics": r.diagnostics,
     })
 }

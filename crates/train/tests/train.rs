@@ -213,10 +213,13 @@ fn a_diverging_run_stops_with_an_explanation() {
         Ok(h) => panic!("expected divergence, got {} epochs", h.epochs.len()),
         Err(e) => e.to_string(),
     };
+    assert!(err.contains("training diverged: "), "{err}");
+    // The trace: the outputs were still finite; squaring them in the loss overflowed f32.
     assert!(
-        err.contains("training diverged (lower the learning rate"),
+        err.contains("the loss turned finite model outputs (max |x| "),
         "{err}"
     );
+    assert!(err.contains("(lower the learning rate"), "{err}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check_grads;
 pub mod check_optim;
+pub mod doctor;
 pub mod oracle;
 pub mod train;
 pub mod tune;

@@ -13,7 +13,7 @@ pub mod parse;
 pub(crate) mod tagged;
 
 pub use build::{KeyError, OutputSpec, build_loss, build_model, build_optimizer, build_schedule};
-pub use parse::{ConfigError, Located, load, load_str, load_text_at, set_value};
+pub use parse::{ConfigError, Located, load, load_str, load_text_at, parse_literal, set_value};
 
 use nabla_data::{Scaling, Task};
 use serde::{Deserialize, Serialize};
@@ -50,8 +50,36 @@ pub struct Config {
     pub schedule: ScheduleSpec,
     #[serde(default)]
     pub train: TrainSpec,
+    /// The convergence doctor (on by default).
+    #[serde(default)]
+    pub diagnostics: DiagnosticsSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+}
+
+/// The convergence doctor: per-layer statistics sampled while training, and findings with
+/// their remedies (see `nabla doctor`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticsSpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Sample a step every this many steps (and the first of each epoch).
+    #[serde(default = "default_every")]
+    pub every: u64,
+}
+
+impl Default for DiagnosticsSpec {
+    fn default() -> Self {
+        DiagnosticsSpec {
+            enabled: true,
+            every: default_every(),
+        }
+    }
+}
+
+fn default_every() -> u64 {
+    crate::doctor::DoctorConfig::default().every
 }
 
 /// Where the data comes from and how it is prepared.
@@ -346,6 +374,20 @@ pub enum OptimizerSpec {
         #[serde(default = "default_theta")]
         theta: f64,
     },
+}
+
+impl OptimizerSpec {
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match *self {
+            OptimizerSpec::Sgd { lr, .. }
+            | OptimizerSpec::Adagrad { lr, .. }
+            | OptimizerSpec::Rmsprop { lr, .. }
+            | OptimizerSpec::Adam { lr, .. }
+            | OptimizerSpec::Adamw { lr, .. }
+            | OptimizerSpec::DeltaBarDelta { lr, .. } => lr,
+        }
+    }
 }
 
 impl Default for OptimizerSpec {

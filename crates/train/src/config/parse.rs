@@ -253,7 +253,7 @@ fn with_values(
 }
 
 /// A command-line value: TOML (`0.01`, `true`, `[64, 32]`, `"adam"`), else a bare string.
-fn parse_literal(raw: &str) -> Value {
+pub fn parse_literal(raw: &str) -> Value {
     toml::from_str::<Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))

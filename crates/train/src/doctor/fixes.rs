@@ -1,0 +1,181 @@
+//! A finding in a config's terms: its layers named by their config keys
+//! (`model.layers[3]`, `model.layers[1].layers[0]`), and the config changes (`key=value`, as
+//! `--set` takes them) that apply its remedy.
+
+use super::{Finding, Problem};
+use crate::config::{Config, InitSpec, LayerSpec, OptimizerSpec};
+use nabla_data::Scaling;
+
+/// The config key of the layer at `path` (`"1.block.0"` → `model.layers[1].layers[0]`; a
+/// residual block's projection is named after its block).
+pub fn config_key(path: &str) -> String {
+    let mut key = "model.layers".to_string();
+    let mut parts = path.split('.');
+    if let Some(first) = parts.next() {
+        key += &format!("[{first}]");
+    }
+    while let Some(part) = parts.next() {
+        match part {
+            "block" => {
+                if let Some(i) = parts.next() {
+                    key += &format!(".layers[{i}]");
+                }
+            }
+            "projection" => key += " (projection)",
+            other => key += &format!(".{other}"),
+        }
+    }
+    key
+}
+
+/// Every layer spec with its config key, depth first (residual blocks' layers included).
+fn all_layers(layers: &[LayerSpec], key: &str, out: &mut Vec<(String, LayerSpec)>) {
+    for (i, l) in layers.iter().enumerate() {
+        let here = format!("{key}[{i}]");
+        out.push((here.clone(), l.clone()));
+        if let LayerSpec::Residual { layers, .. } = l {
+            all_layers(layers, &format!("{here}.layers"), out);
+        }
+    }
+}
+
+/// The Linear layer just before the layer at `key` in its list, if it is one.
+fn linear_before<'a>(
+    layers: &'a [(String, LayerSpec)],
+    key: &str,
+) -> Option<&'a (String, LayerSpec)> {
+    let (list, index) = key.rsplit_once('[')?;
+    let i: usize = index.trim_end_matches(']').parse().ok()?;
+    let prev = format!("{list}[{}]", i.checked_sub(1)?);
+    layers
+        .iter()
+        .find(|(k, l)| *k == prev && matches!(l, LayerSpec::Linear { .. }))
+}
+
+/// A number as TOML, in 3 significant digits.
+fn number(x: f64) -> String {
+    let rounded: f64 = format!("{x:.2e}").parse().unwrap_or(x);
+    let text = format!("{rounded}");
+    if text.contains('.') || text.contains('e') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// Names the finding's layers after `config` and lists the changes that apply its remedy.
+pub fn present(config: &Config, f: &mut Finding) {
+    f.names = f.layers.iter().map(|p| config_key(p)).collect();
+    let mut layers = Vec::new();
+    all_layers(&config.model.layers, "model.layers", &mut layers);
+    let mut fix: Vec<String> = Vec::new();
+    let mut set = |k: String, v: String| {
+        let change = format!("{k}={v}");
+        if !fix.contains(&change) {
+            fix.push(change);
+        }
+    };
+    let he = "\"he_normal\"".to_string();
+    let linears = || {
+        layers
+            .iter()
+            .filter(|(_, l)| matches!(l, LayerSpec::Linear { .. }))
+    };
+    let init_of = |l: &LayerSpec| match l {
+        LayerSpec::Linear { init, .. } => *init,
+        _ => None,
+    };
+    match f.problem {
+        Problem::VanishingGradients => {
+            for (k, l) in &layers {
+                if matches!(l, LayerSpec::Sigmoid | LayerSpec::Tanh) {
+                    set(format!("{k}.type"), "\"relu\"".into());
+                }
+            }
+            for (k, _) in linears() {
+                set(format!("{k}.init"), he.clone());
+            }
+        }
+        Problem::ExplodingGradients | Problem::NonFinite => {
+            for (k, l) in linears() {
+                let fine = matches!(
+                    init_of(l),
+                    None | Some(
+                        InitSpec::HeNormal
+                            | InitSpec::HeUniform
+                            | InitSpec::XavierNormal
+                            | InitSpec::XavierUniform
+                    )
+                );
+                if !fine {
+                    set(format!("{k}.init"), he.clone());
+                }
+            }
+            set("train.clip_grad_norm".into(), "1.0".into());
+        }
+        Problem::DeadRelu => {
+            for key in &f.names {
+                set(format!("{key}.type"), "\"leaky_relu\"".into());
+                if let Some((k, LayerSpec::Linear { bias_init, .. })) = linear_before(&layers, key)
+                    && bias_init.is_some()
+                {
+                    set(format!("{k}.bias_init"), "\"zeros\"".into());
+                }
+            }
+        }
+        Problem::SaturatedUnits => {
+            if config.data.scaling == Scaling::None {
+                set("data.scaling".into(), "\"standardize\"".into());
+            }
+            for key in &f.names {
+                if let Some((k, _)) = linear_before(&layers, key) {
+                    set(format!("{k}.init"), "\"xavier_normal\"".into());
+                }
+            }
+        }
+        Problem::Symmetry => {
+            for key in &f.names {
+                set(format!("{key}.init"), he.clone());
+            }
+        }
+        Problem::UnscaledInputs => {
+            set("data.scaling".into(), "\"standardize\"".into());
+            // Plain gradient descent's stable step is about 2/λ_max, and λ_max of a linear
+            // layer's loss scales with the inputs' second moment: standardizing a feature of
+            // scale s lowers it by about s², so the step may grow as much (adaptive optimizers
+            // rescale their steps themselves).
+            if matches!(
+                config.optimizer,
+                OptimizerSpec::Sgd { .. } | OptimizerSpec::DeltaBarDelta { .. }
+            ) {
+                let factor = (f.value * f.value).clamp(1.0, 1e6);
+                set(
+                    "optimizer.lr".into(),
+                    number(config.optimizer.lr() * factor),
+                );
+            }
+        }
+        Problem::LearningRateTooSmall | Problem::LearningRateTooLarge => {}
+    }
+    if let Some(factor) = f.lr_factor {
+        set(
+            "optimizer.lr".into(),
+            number(config.optimizer.lr() * factor),
+        );
+    }
+    f.fix = fix;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_config_keys() {
+        assert_eq!(config_key("3"), "model.layers[3]");
+        assert_eq!(config_key("1.block.0"), "model.layers[1].layers[0]");
+        assert_eq!(config_key("1.projection"), "model.layers[1] (projection)");
+        assert_eq!(number(1e-7 * 1e4), "0.001");
+        assert_eq!(number(1.0), "1.0");
+    }
+}

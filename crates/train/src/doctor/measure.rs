@@ -1,0 +1,433 @@
+//! What the doctor measures at a sampled step, and its summary over an epoch.
+
+use super::rules::{self, Finding, RuleInput};
+use super::{DoctorConfig, EpochDiagnostics, LayerDiagnostics, kind_of};
+use crate::trainer::EpochRecord;
+use nabla_core::{Grads, Tensor, Var};
+use nabla_data::Dataset;
+use nabla_nn::Module;
+use serde::{Deserialize, Serialize};
+
+/// The scale of the training inputs, per feature: what the unscaled-input rule reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputScale {
+    /// The largest `max(|mean|, std)` over the features, and its feature (0-based).
+    pub largest: f64,
+    pub largest_feature: usize,
+    /// Largest over smallest standard deviation of the non-constant features: the condition
+    /// number of the input covariance's diagonal, which a linear layer's loss surface inherits.
+    pub std_ratio: f64,
+}
+
+impl InputScale {
+    /// Measured on a dataset's features `[rows, width]`.
+    pub fn of(data: &Dataset) -> InputScale {
+        let x = data.x();
+        let width = x.dims().get(1).copied().unwrap_or(1).max(1);
+        let values = x.to_vec_f64();
+        let rows = values.len() / width;
+        if rows == 0 {
+            return InputScale::default();
+        }
+        let mut mean = vec![0.0; width];
+        for row in values.chunks_exact(width) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        let mut var = vec![0.0; width];
+        for row in values.chunks_exact(width) {
+            for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
+        }
+        let std: Vec<f64> = var.iter().map(|s| (s / rows as f64).sqrt()).collect();
+        let (largest_feature, largest) = mean
+            .iter()
+            .zip(&std)
+            .map(|(m, s)| m.abs().max(*s))
+            .enumerate()
+            .fold(
+                (0, 0.0),
+                |best, (j, v)| if v > best.1 { (j, v) } else { best },
+            );
+        let live: Vec<f64> = std.iter().copied().filter(|s| *s > 1e-12).collect();
+        let std_ratio = match (
+            live.iter().copied().reduce(f64::max),
+            live.iter().copied().reduce(f64::min),
+        ) {
+            (Some(hi), Some(lo)) => hi / lo,
+            _ => 1.0,
+        };
+        InputScale {
+            largest,
+            largest_feature,
+            std_ratio,
+        }
+    }
+}
+
+/// A layer the doctor watches: a leaf module of the model, in forward order.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub path: String,
+    pub kind: String,
+    pub description: String,
+    /// Indices of its parameters in the trainer's parameter list.
+    pub params: Vec<usize>,
+}
+
+/// Sums over an epoch's samples for one layer.
+#[derive(Debug, Clone, Default)]
+struct LayerSums {
+    entries: f64,
+    sum: f64,
+    sum_sq: f64,
+    /// Per unit: active (> 0) on some example of some sampled batch (ReLU).
+    ever_active: Vec<bool>,
+    saturated: f64,
+    zero_inputs: f64,
+    inputs: f64,
+    update_ratio: f64,
+    updates: usize,
+    delta: f64,
+    deltas: usize,
+}
+
+/// Fills in what only the caller knows about a finding (config keys, config changes).
+pub type Presenter = Box<dyn Fn(&mut Finding) + Send + Sync>;
+
+/// The doctor of one training run (see the module docs of [`super`]).
+pub struct Doctor {
+    config: DoctorConfig,
+    layers: Vec<Layer>,
+    input: InputScale,
+    sums: Vec<LayerSums>,
+    samples: usize,
+    reported: std::collections::BTreeSet<String>,
+    present: Option<Presenter>,
+    console: bool,
+}
+
+/// The leaf modules of `module` with their paths, in forward order.
+pub(crate) fn leaves(module: &dyn Module, prefix: &str, out: &mut Vec<(String, String)>) {
+    for (name, child) in module.children() {
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if child.children().is_empty() {
+            out.push((path, child.describe()));
+        } else {
+            leaves(child, &path, out);
+        }
+    }
+}
+
+impl Doctor {
+    /// A doctor for `model` trained on `train`; `params` are the trainer's named parameters
+    /// (their order indexes the gradients and snapshots it is given).
+    pub fn new(
+        config: DoctorConfig,
+        model: &dyn Module,
+        params: &[(String, Var)],
+        train: &Dataset,
+    ) -> Doctor {
+        let mut found = Vec::new();
+        leaves(model, "", &mut found);
+        let layers: Vec<Layer> = found
+            .into_iter()
+            .map(|(path, description)| Layer {
+                params: params
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (n, _))| {
+                        n.rsplit_once('.').is_some_and(|(layer, _)| layer == path)
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+                kind: kind_of(&description).to_string(),
+                path,
+                description,
+            })
+            .collect();
+        Doctor {
+            config,
+            sums: vec![LayerSums::default(); layers.len()],
+            layers,
+            input: InputScale::of(train),
+            samples: 0,
+            reported: Default::default(),
+            present: None,
+            console: false,
+        }
+    }
+
+    /// Findings already reported (a resumed run's history): they are not reported again.
+    pub fn with_history(mut self, history: &[EpochRecord]) -> Doctor {
+        for r in history {
+            for f in r.diagnostics.iter().flat_map(|d| &d.findings) {
+                self.reported.insert(f.key());
+            }
+        }
+        self
+    }
+
+    /// Fills in what only the caller knows about each new finding (the config keys of its
+    /// layers, the config changes that apply its remedy).
+    pub fn with_presenter(
+        mut self,
+        present: impl Fn(&mut Finding) + Send + Sync + 'static,
+    ) -> Self {
+        self.present = Some(Box::new(present));
+        self
+    }
+
+    /// Prints each new finding on stderr as it is found (also when the trainer is quiet).
+    pub fn with_console(mut self, console: bool) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// Whether new findings are printed on stderr.
+    pub fn prints(&self) -> bool {
+        self.console
+    }
+
+    /// Lets the caller fill in a finding (see [`Doctor::with_presenter`]).
+    pub fn present(&self, finding: &mut Finding) {
+        if let Some(present) = &self.present {
+            present(finding);
+        }
+    }
+
+    /// The watched layers, in forward order.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The training inputs' scale.
+    pub fn input_scale(&self) -> &InputScale {
+        &self.input
+    }
+
+    /// Whether the step numbered `step` (global), the `index`-th of its epoch, is sampled.
+    pub fn samples(&self, index: usize, step: u64) -> bool {
+        index == 0 || step.is_multiple_of(self.config.every.max(1))
+    }
+
+    /// Takes the measurements of a sampled step: its input `x`, the layer outputs (taps), the
+    /// gradients, and the parameters' values before (`before`) and after the update.
+    pub fn observe(
+        &mut self,
+        x: &Tensor,
+        taps: &[(String, Tensor)],
+        grads: &Grads,
+        params: &[Var],
+        before: &[Tensor],
+    ) {
+        self.samples += 1;
+        let mut previous: Option<&Tensor> = Some(x);
+        for (path, y) in taps {
+            let Some(i) = self.layers.iter().position(|l| &l.path == path) else {
+                continue;
+            };
+            let layer = &self.layers[i];
+            let sums = &mut self.sums[i];
+            let values = y.to_vec_f64();
+            let rows = y.dims().first().copied().unwrap_or(1).max(1);
+            let units = values.len() / rows;
+            sums.entries += values.len() as f64;
+            sums.sum += values.iter().sum::<f64>();
+            sums.sum_sq += values.iter().map(|v| v * v).sum::<f64>();
+            match layer.kind.as_str() {
+                "ReLU" => {
+                    if sums.ever_active.len() != units {
+                        sums.ever_active = vec![false; units];
+                    }
+                    for row in values.chunks_exact(units.max(1)) {
+                        for (a, v) in sums.ever_active.iter_mut().zip(row) {
+                            *a |= *v > 0.0;
+                        }
+                    }
+                }
+                "Sigmoid" => {
+                    sums.saturated += values
+                        .iter()
+                        .filter(|v| !(0.01..=0.99).contains(*v))
+                        .count() as f64;
+                }
+                "Tanh" => {
+                    sums.saturated += values.iter().filter(|v| v.abs() > 0.99).count() as f64;
+                }
+                "HardTanh" => {
+                    // At the clamp the derivative is exactly 0: the bounds are the extremes seen.
+                    let (lo, hi) = values
+                        .iter()
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                            (a.min(*v), b.max(*v))
+                        });
+                    if hi > lo {
+                        sums.saturated +=
+                            values.iter().filter(|v| **v == lo || **v == hi).count() as f64;
+                    }
+                }
+                "Linear" if !path.ends_with("projection") => {
+                    if let Some(input) = previous {
+                        let v = input.to_vec_f64();
+                        sums.inputs += v.len() as f64;
+                        sums.zero_inputs += v.iter().filter(|x| **x == 0.0).count() as f64;
+                    }
+                }
+                _ => {}
+            }
+            if !layer.params.is_empty() {
+                let (mut diff, mut norm) = (0.0, 0.0);
+                for &p in &layer.params {
+                    let (Some(b), Some(var)) = (before.get(p), params.get(p)) else {
+                        continue;
+                    };
+                    let old = b.to_vec_f64();
+                    let new = var.as_tensor().to_vec_f64();
+                    diff += old
+                        .iter()
+                        .zip(&new)
+                        .map(|(a, b)| (b - a) * (b - a))
+                        .sum::<f64>();
+                    norm += old.iter().map(|a| a * a).sum::<f64>();
+                }
+                if norm > 0.0 {
+                    sums.update_ratio += (diff / norm).sqrt();
+                    sums.updates += 1;
+                } else if diff > 0.0 {
+                    // From all-zero weights any step is infinitely large relative to them.
+                    sums.update_ratio += 1.0;
+                    sums.updates += 1;
+                }
+            }
+            if let Some(g) = grads.get(y) {
+                let g = g.to_vec_f64();
+                sums.delta += (g.iter().map(|v| v * v).sum::<f64>() / rows as f64).sqrt();
+                sums.deltas += 1;
+            }
+            previous = Some(y);
+        }
+    }
+
+    /// The epoch's statistics (the sums are reset), with the findings first seen now. `record`
+    /// is the epoch's record so far (metrics, gradient norms); `history` the epochs before it.
+    pub fn end_epoch(
+        &mut self,
+        params: &[Var],
+        record: &EpochRecord,
+        history: &[EpochRecord],
+    ) -> EpochDiagnostics {
+        let sums = std::mem::replace(
+            &mut self.sums,
+            vec![LayerSums::default(); self.layers.len()],
+        );
+        let samples = std::mem::take(&mut self.samples);
+        let layers: Vec<(String, LayerDiagnostics)> = self
+            .layers
+            .iter()
+            .zip(&sums)
+            .map(|(layer, s)| (layer.path.clone(), summarize(layer, s, params)))
+            .collect();
+        let mut diagnostics = EpochDiagnostics {
+            samples,
+            layers,
+            findings: Vec::new(),
+        };
+        let input = RuleInput {
+            layers: &self.layers,
+            input: &self.input,
+            current: record,
+            diagnostics: &diagnostics,
+            history,
+        };
+        for mut finding in rules::evaluate(&input) {
+            if self.reported.insert(finding.key()) {
+                self.present(&mut finding);
+                diagnostics.findings.push(finding);
+            }
+        }
+        diagnostics
+    }
+}
+
+fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
+    let entries = s.entries.max(1.0);
+    let mean = s.sum / entries;
+    let var = (s.sum_sq / entries - mean * mean).max(0.0);
+    let weights: Vec<&Var> = layer.params.iter().filter_map(|&p| params.get(p)).collect();
+    let weight_norm = (!weights.is_empty()).then(|| {
+        weights
+            .iter()
+            .map(|w| {
+                w.as_tensor()
+                    .to_vec_f64()
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt()
+    });
+    LayerDiagnostics {
+        kind: layer.kind.clone(),
+        activation_mean: mean,
+        activation_std: var.sqrt(),
+        dead_fraction: (layer.kind == "ReLU" && !s.ever_active.is_empty()).then(|| {
+            s.ever_active.iter().filter(|a| !**a).count() as f64 / s.ever_active.len() as f64
+        }),
+        saturated_fraction: matches!(layer.kind.as_str(), "Sigmoid" | "Tanh" | "HardTanh")
+            .then(|| s.saturated / entries),
+        zero_input_fraction: (s.inputs > 0.0).then(|| s.zero_inputs / s.inputs),
+        update_ratio: (s.updates > 0).then(|| s.update_ratio / s.updates as f64),
+        weight_norm,
+        unit_spread: (layer.kind == "Linear")
+            .then(|| weights.first().map(|w| unit_spread(&w.as_tensor())))
+            .flatten(),
+        delta_norm: if s.deltas > 0 {
+            s.delta / s.deltas as f64
+        } else {
+            0.0
+        },
+    }
+}
+
+/// `max_i ‖w_i − w̄‖ / max_i ‖w_i‖` over the rows (units) of a weight `[out, in]`: 0 when all
+/// units are the same (also when all are zero), about 1 for a random initialization.
+fn unit_spread(w: &Tensor) -> f64 {
+    let dims = w.dims();
+    if dims.len() != 2 || dims[0] < 2 {
+        return 1.0;
+    }
+    let (rows, cols) = (dims[0], dims[1]);
+    let v = w.to_vec_f64();
+    let mut mean = vec![0.0; cols];
+    for row in v.chunks_exact(cols) {
+        for (m, x) in mean.iter_mut().zip(row) {
+            *m += x / rows as f64;
+        }
+    }
+    let (mut spread, mut size) = (0.0f64, 0.0f64);
+    for row in v.chunks_exact(cols) {
+        let d: f64 = row.iter().zip(&mean).map(|(x, m)| (x - m) * (x - m)).sum();
+        let n: f64 = row.iter().map(|x| x * x).sum();
+        spread = spread.max(d.sqrt());
+        size = size.max(n.sqrt());
+    }
+    if size == 0.0 { 0.0 } else { spread / size }
+}
+
+/// Per-layer values of a record's gradient norms, for the layers that have parameters.
+pub fn grad_norms<'a>(layers: &'a [Layer], record: &'a EpochRecord) -> Vec<(&'a Layer, f64)> {
+    layers
+        .iter()
+        .filter(|l| !l.params.is_empty())
+        .filter_map(|l| record.layer_grad_norms.get(&l.path).map(|g| (l, *g)))
+        .collect()
+}

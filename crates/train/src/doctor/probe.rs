@@ -1,0 +1,113 @@
+//! `nabla doctor`: a short probe run of a config (a few epochs, in memory, no run folder)
+//! with the doctor sampling every step it is set to, then the diagnosis.
+
+use super::{Finding, LayerDiagnostics};
+use crate::config::Located;
+use crate::error::{Error, Result};
+use crate::experiment::prepare;
+use crate::trainer::Trainer;
+use serde::Serialize;
+
+/// The outcome of a probe run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    /// Epochs that ran (the last one cut short when training diverged).
+    pub epochs: usize,
+    /// The training loss of each completed epoch.
+    pub losses: Vec<f64>,
+    /// The findings, in the order they were found.
+    pub findings: Vec<Finding>,
+    /// Why training stopped early, when it diverged.
+    pub diverged: Option<String>,
+    /// The last epoch's per-layer statistics.
+    pub layers: Vec<(String, LayerDiagnostics)>,
+}
+
+impl Diagnosis {
+    /// Whether the loss fell over the probe: the last epoch's training loss below 90% of the
+    /// first's (and training did not diverge).
+    pub fn loss_falls(&self) -> bool {
+        self.diverged.is_none()
+            && matches!((self.losses.first(), self.losses.last()),
+                (Some(a), Some(b)) if self.losses.len() >= 2 && *b < 0.9 * a)
+    }
+}
+
+/// Trains `located`'s config for at most `epochs` epochs with the doctor on (whatever the
+/// config's `[diagnostics]` says) and returns what it found.
+pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
+    let mut l = located.clone();
+    l.config.diagnostics.enabled = true;
+    let mut exp = prepare(&l)?;
+    exp.train_config.epochs = exp.train_config.epochs.min(epochs.max(1));
+    exp.train_config.verbose = false;
+    let doctor = exp
+        .doctor()
+        .ok_or_else(|| Error::Invalid("the doctor is off".into()))?;
+    let data = &exp.data;
+    let mut trainer = Trainer::new(
+        &exp.model,
+        exp.optimizer.as_mut(),
+        &exp.train_config,
+        Default::default(),
+    )?
+    .with_doctor(doctor);
+    let mut diverged = None;
+    while !trainer.is_finished() {
+        match trainer.run_epoch(&data.train, data.valid.as_ref()) {
+            Ok(_) => {}
+            Err(e @ Error::Diverged { .. }) => {
+                diverged = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let history = trainer.history();
+    let mut findings: Vec<Finding> = history
+        .epochs
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref())
+        .flat_map(|d| d.findings.iter().cloned())
+        .collect();
+    let mut layers = history
+        .epochs
+        .last()
+        .and_then(|r| r.diagnostics.as_ref())
+        .map(|d| d.layers.clone())
+        .unwrap_or_default();
+    if let Some(failure) = trainer.failure_diagnostics() {
+        findings.extend(failure.findings.iter().cloned());
+        layers = failure.layers.clone();
+    }
+    Ok(Diagnosis {
+        epochs: history.epochs.len() + usize::from(diverged.is_some()),
+        losses: history
+            .epochs
+            .iter()
+            .filter_map(|r| r.train.get("loss").copied())
+            .collect(),
+        findings,
+        diverged,
+        layers,
+    })
+}
+
+/// `located` with every finding's config changes applied: the config the remedies describe.
+pub fn apply_fixes(located: &Located, findings: &[Finding]) -> Result<Located> {
+    let mut changes: Vec<String> = Vec::new();
+    for f in findings {
+        for c in &f.fix {
+            // A later change to the same key wins (two findings may both scale the lr).
+            let key = c.split_once('=').map_or(c.as_str(), |(k, _)| k);
+            changes.retain(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) != key);
+            changes.push(c.clone());
+        }
+    }
+    let values: Vec<(String, toml::Value)> = changes
+        .iter()
+        .filter_map(|c| c.split_once('='))
+        .map(|(k, v)| (k.to_string(), crate::config::parse_literal(v)))
+        .collect();
+    Ok(located.with_values(&values)?)
+}

@@ -1,0 +1,511 @@
+//! From measurements to findings: each rule reads the epoch records, compares a statistic with
+//! a threshold, and says what crossed it, where, why, and what to do.
+//!
+//! The thresholds sit far from what healthy networks show (checked on the healthy runs in the
+//! tests: the digits MLP with He initialization and Adam, the XOR net, a residual net), so
+//! that a finding means something.
+
+use super::measure::{InputScale, Layer, grad_norms};
+use super::{EpochDiagnostics, LayerDiagnostics};
+use crate::trainer::EpochRecord;
+use serde::{Deserialize, Serialize};
+
+/// The problems the doctor knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// A value became NaN or infinite.
+    NonFinite,
+    ExplodingGradients,
+    VanishingGradients,
+    DeadRelu,
+    SaturatedUnits,
+    /// Units of a layer that are all the same (all-zero or constant initialization).
+    Symmetry,
+    UnscaledInputs,
+    LearningRateTooLarge,
+    LearningRateTooSmall,
+}
+
+impl Problem {
+    /// A short human name.
+    pub fn title(self) -> &'static str {
+        match self {
+            Problem::NonFinite => "NaN/Inf",
+            Problem::ExplodingGradients => "exploding gradients",
+            Problem::VanishingGradients => "vanishing gradients",
+            Problem::DeadRelu => "dead ReLUs",
+            Problem::SaturatedUnits => "saturated units",
+            Problem::Symmetry => "symmetric units",
+            Problem::UnscaledInputs => "unscaled inputs",
+            Problem::LearningRateTooLarge => "learning rate too large",
+            Problem::LearningRateTooSmall => "learning rate too small",
+        }
+    }
+}
+
+/// One problem the doctor found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub problem: Problem,
+    /// The layers concerned, by path (`"0"`, `"2.block.1"`); empty for the whole run.
+    pub layers: Vec<String>,
+    /// How the caller names those layers (config keys); the paths when it did not say.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// What was measured, the value, and the threshold it crossed.
+    pub statistic: String,
+    #[serde(deserialize_with = "super::null_as_nan")]
+    pub value: f64,
+    #[serde(deserialize_with = "super::null_as_nan")]
+    pub threshold: f64,
+    /// 1-based epoch in which it was first seen.
+    pub epoch: usize,
+    /// Why it happens (the theory).
+    pub cause: String,
+    /// What to do about it.
+    pub remedy: String,
+    /// A factor for the learning rate that the remedy implies (0.1: ten times smaller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_factor: Option<f64>,
+    /// Config changes (`key=value`, as `--set` takes them) that apply the remedy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix: Vec<String>,
+}
+
+impl Finding {
+    /// A finding of `problem` first seen in epoch `epoch` (0-based), to be filled in.
+    pub fn new(problem: Problem, epoch: usize) -> Finding {
+        Finding {
+            problem,
+            layers: Vec::new(),
+            names: Vec::new(),
+            statistic: String::new(),
+            value: 0.0,
+            threshold: 0.0,
+            epoch: epoch + 1,
+            cause: String::new(),
+            remedy: String::new(),
+            lr_factor: None,
+            fix: Vec::new(),
+        }
+    }
+
+    /// What makes two findings the same (a finding is reported once).
+    pub fn key(&self) -> String {
+        match self.problem {
+            // Problems of one layer: each layer once.
+            Problem::DeadRelu | Problem::SaturatedUnits | Problem::Symmetry => {
+                format!("{:?}:{}", self.problem, self.layers.join(","))
+            }
+            // Problems of the whole network: once, whichever layers show it.
+            _ => format!("{:?}", self.problem),
+        }
+    }
+
+    /// One line for the console: the problem, where, the statistic against its threshold, when.
+    pub fn headline(&self) -> String {
+        let names = if self.names.is_empty() {
+            &self.layers
+        } else {
+            &self.names
+        };
+        let at = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", shorten(names))
+        };
+        let measured = if self.value.is_nan() {
+            self.statistic.clone()
+        } else {
+            format!(
+                "{} = {} (threshold {})",
+                self.statistic,
+                sig(self.value),
+                sig(self.threshold)
+            )
+        };
+        format!(
+            "{}{at}: {measured}, epoch {}",
+            self.problem.title(),
+            self.epoch
+        )
+    }
+}
+
+/// `a, b, c` or `a, b, ... (N layers)`.
+fn shorten(names: &[String]) -> String {
+    if names.len() <= 4 {
+        names.join(", ")
+    } else {
+        format!(
+            "{}, {}, ..., {} ({} layers)",
+            names[0],
+            names[1],
+            names[names.len() - 1],
+            names.len()
+        )
+    }
+}
+
+/// A number in 3 significant digits.
+pub fn sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        format!("{v}")
+    } else if (1e-3..1e4).contains(&v.abs()) {
+        let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+/// What the rules see.
+pub struct RuleInput<'a> {
+    pub layers: &'a [Layer],
+    pub input: &'a InputScale,
+    /// This epoch's record (metrics, gradient norms).
+    pub current: &'a EpochRecord,
+    /// This epoch's diagnostics (without findings yet).
+    pub diagnostics: &'a EpochDiagnostics,
+    /// The epochs before.
+    pub history: &'a [EpochRecord],
+}
+
+/// Gradient norm of the first layer over the last one's below this: vanishing.
+pub const VANISHING_RATIO: f64 = 1e-3;
+/// ... above this: exploding.
+pub const EXPLODING_RATIO: f64 = 1e3;
+/// A layer's output std over the input scale above this: activations explode.
+pub const EXPLODING_ACTIVATION: f64 = 1e4;
+/// Fraction of ReLU units dead above this.
+pub const DEAD_FRACTION: f64 = 0.5;
+/// Fraction of sigmoid/tanh outputs saturated above this.
+pub const SATURATED_FRACTION: f64 = 0.5;
+/// Unit spread below this: the units are the same.
+pub const SYMMETRY_SPREAD: f64 = 1e-6;
+/// A feature's |mean| or std above this: the inputs are not scaled.
+pub const UNSCALED_SCALE: f64 = 50.0;
+/// Median update/weight ratio below this while the loss stalls: the learning rate is too small.
+pub const SMALL_UPDATE: f64 = 1e-6;
+/// The relative loss change over two epochs under which the loss counts as stalled.
+pub const STALLED: f64 = 1e-2;
+/// Median update/weight ratio above this (two epochs running, the loss not falling): the
+/// learning rate is too large.
+pub const LARGE_UPDATE: f64 = 0.3;
+/// The training loss above this multiple of its best so far: diverging.
+pub const RISING_LOSS: f64 = 2.0;
+
+fn finding(problem: Problem, input: &RuleInput<'_>) -> Finding {
+    Finding::new(problem, input.current.epoch)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// The median update/weight ratio over the layers with parameters.
+fn median_update(d: &EpochDiagnostics) -> Option<f64> {
+    median(
+        d.layers
+            .iter()
+            .filter_map(|(_, l)| l.update_ratio)
+            .collect(),
+    )
+}
+
+fn train_loss(r: &EpochRecord) -> Option<f64> {
+    r.train.get("loss").copied().filter(|l| l.is_finite())
+}
+
+/// All findings the records support now (the doctor drops those already reported).
+pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    gradient_flow(input, &mut out);
+    per_layer(input, &mut out);
+    inputs(input, &mut out);
+    learning_rate(input, &mut out);
+    out
+}
+
+/// Vanishing and exploding gradients: the first layer's gradient norm against the last one's
+/// (the product of the per-layer factors between them), and activations that blow up.
+fn gradient_flow(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let norms = grad_norms(input.layers, input.current);
+    // Units that are all alike (zero initialization) block the gradient outright; that is
+    // their own finding, not a decay through the layers.
+    let symmetric = input
+        .diagnostics
+        .layers
+        .iter()
+        .any(|(_, l)| l.unit_spread.is_some_and(|s| s < SYMMETRY_SPREAD));
+    if let (Some((_, first)), Some((_, last))) = (norms.first(), norms.last())
+        && norms.len() >= 2
+        && *last > 0.0
+        && *first > 0.0
+        && first.is_finite()
+        && !symmetric
+    {
+        let ratio = first / last;
+        if ratio < VANISHING_RATIO {
+            let low: Vec<&(&Layer, f64)> = norms
+                .iter()
+                .filter(|(_, g)| g / last < VANISHING_RATIO)
+                .collect();
+            let mut f = finding(Problem::VanishingGradients, input);
+            f.layers = low.iter().map(|(l, _)| l.path.clone()).collect();
+            f.statistic = "gradient norm of the first layer / the last layer".into();
+            f.value = ratio;
+            f.threshold = VANISHING_RATIO;
+            f.cause = format!(
+                "the backpropagated error shrinks by a factor a'(z)·‖W‖ at every layer (sigmoid's \
+                 derivative is at most 1/4): {} of {} layers get less than 1/1000 of the last \
+                 layer's gradient, so they barely learn",
+                low.len(),
+                norms.len()
+            );
+            f.remedy = "use ReLU-family activations with He initialization (variance 2/n_in \
+                        keeps the error's size from layer to layer), add BatchNorm or LayerNorm, \
+                        or skip connections (residual blocks) for depth"
+                .into();
+            out.push(f);
+        } else if ratio > EXPLODING_RATIO {
+            let mut f = finding(Problem::ExplodingGradients, input);
+            f.layers = norms
+                .iter()
+                .filter(|(_, g)| g / last > EXPLODING_RATIO)
+                .map(|(l, _)| l.path.clone())
+                .collect();
+            f.statistic = "gradient norm of the first layer / the last layer".into();
+            f.value = ratio;
+            f.threshold = EXPLODING_RATIO;
+            f.cause = "the backpropagated error grows by a factor a'(z)·‖W‖ > 1 at every \
+                       layer: the early layers take steps thousands of times larger than the last"
+                .into();
+            f.remedy = "initialize with He or Xavier variance (2/n_in, 2/(n_in+n_out)), clip \
+                        the gradient norm (train.clip_grad_norm = 1), lower the learning rate"
+                .into();
+            f.lr_factor = Some(0.1);
+            out.push(f);
+        }
+    }
+    // Activations that grow layer after layer (large initial weights).
+    let scale = input.input.largest.max(1.0);
+    let grown: Vec<(&String, f64)> = input
+        .diagnostics
+        .layers
+        .iter()
+        .filter(|(_, l)| l.activation_std.is_finite())
+        .map(|(p, l)| (p, l.activation_std / scale))
+        .filter(|(_, g)| *g > EXPLODING_ACTIVATION)
+        .collect();
+    if let Some(&(_, worst)) = grown.iter().max_by(|a, b| a.1.total_cmp(&b.1))
+        && !out.iter().any(|f| f.problem == Problem::ExplodingGradients)
+    {
+        let mut f = finding(Problem::ExplodingGradients, input);
+        f.layers = grown.iter().map(|(p, _)| (*p).clone()).collect();
+        f.statistic = "activation std / input scale".into();
+        f.value = worst;
+        f.threshold = EXPLODING_ACTIVATION;
+        f.cause = "each layer multiplies its input's size by about ‖W‖·√n_in: with weights too \
+                   large for their fan-in the activations, and the gradients that flow back \
+                   through them, grow geometrically with depth"
+            .into();
+        f.remedy = "initialize with He or Xavier variance (2/n_in, 2/(n_in+n_out)), clip the \
+                    gradient norm (train.clip_grad_norm = 1), lower the learning rate"
+            .into();
+        f.lr_factor = Some(0.1);
+        out.push(f);
+    }
+}
+
+/// Dead ReLUs, saturated units, symmetric units: what one layer's statistics say.
+fn per_layer(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let previous = input.history.last().and_then(|r| r.diagnostics.as_ref());
+    let early = input.current.epoch < 2;
+    let update = median_update(input.diagnostics);
+    for (path, l) in &input.diagnostics.layers {
+        let was = |f: fn(&LayerDiagnostics) -> Option<f64>| {
+            previous.and_then(|p| p.layer(path)).and_then(f)
+        };
+        if let Some(dead) = l.dead_fraction
+            && dead > DEAD_FRACTION
+            && (input.diagnostics.samples >= 2
+                || was(|p| p.dead_fraction).is_some_and(|d| d > DEAD_FRACTION))
+        {
+            let mut f = finding(Problem::DeadRelu, input);
+            f.layers = vec![path.clone()];
+            f.statistic = "fraction of units zero on every sampled example".into();
+            f.value = dead;
+            f.threshold = DEAD_FRACTION;
+            f.cause = "a ReLU unit whose input is negative for every example outputs 0 and \
+                       passes no gradient (relu'(z) = 0 for z < 0), so nothing can revive it: a \
+                       large negative bias or a too-large step pushed these units there"
+                .into();
+            f.remedy = "use Leaky ReLU or ELU (a small slope below 0 keeps the gradient alive), \
+                        start biases at zero with He initialization, and lower the learning \
+                        rate if the updates are large"
+                .into();
+            if update.is_some_and(|u| u > 1e-2) {
+                f.lr_factor = Some(0.1);
+            }
+            out.push(f);
+        }
+        if let Some(sat) = l.saturated_fraction
+            && sat > SATURATED_FRACTION
+            && early
+        {
+            let mut f = finding(Problem::SaturatedUnits, input);
+            f.layers = vec![path.clone()];
+            f.statistic = format!("fraction of {} outputs in the flat tails", l.kind);
+            f.value = sat;
+            f.threshold = SATURATED_FRACTION;
+            f.cause = format!(
+                "{} is flat far from 0 (derivative below 2% of its peak there): inputs this \
+                 large make the layer pass almost no gradient back",
+                l.kind
+            );
+            f.remedy = "standardize the inputs, initialize the layer before it with Xavier \
+                        variance (keeps z in the curved middle), or put BatchNorm/LayerNorm \
+                        before the activation"
+                .into();
+            out.push(f);
+        }
+        if let Some(spread) = l.unit_spread
+            && spread < SYMMETRY_SPREAD
+        {
+            let mut f = finding(Problem::Symmetry, input);
+            f.layers = vec![path.clone()];
+            f.statistic = "spread between the layer's units (weight rows)".into();
+            f.value = spread;
+            f.threshold = SYMMETRY_SPREAD;
+            f.cause = "units with identical weights compute identical outputs and receive \
+                       identical gradients, so they stay identical: the layer has one unit's \
+                       worth of capacity (all-zero or constant initialization)"
+                .into();
+            f.remedy =
+                "initialize the weights randomly: He (ReLU) or Xavier (sigmoid, tanh)".into();
+            out.push(f);
+        }
+    }
+}
+
+/// Unscaled inputs: measured on the training data, reported at the first epoch.
+fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    if input.current.epoch != 0 {
+        return;
+    }
+    let s = input.input;
+    // Only the magnitude triggers: a ratio of stds alone also flags healthy data whose
+    // near-constant features (MNIST's border pixels) have tiny spreads.
+    if s.largest <= UNSCALED_SCALE {
+        return;
+    }
+    let mut f = finding(Problem::UnscaledInputs, input);
+    f.statistic = format!(
+        "largest |mean| or std of an input feature (feature {})",
+        s.largest_feature
+    );
+    f.value = s.largest;
+    f.threshold = UNSCALED_SCALE;
+    f.cause = format!(
+        "features on very different scales make the loss a long narrow valley (the Hessian of \
+         a linear layer scales with the inputs' second moments; here the feature stds differ \
+         by a factor of {}): a step small enough for the steepest direction crawls along the \
+         others, and large inputs saturate sigmoid/tanh units",
+        sig(s.std_ratio)
+    );
+    f.remedy = "standardize the features (data.scaling = \"standardize\": zero mean, unit \
+                variance, fitted on the training split)"
+        .into();
+    out.push(f);
+}
+
+/// A learning rate far from the loss surface's scale: steps that barely move the weights while
+/// the loss stalls, or a loss that rises.
+fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let update = median_update(input.diagnostics);
+    let losses: Vec<f64> = input
+        .history
+        .iter()
+        .chain(std::iter::once(input.current))
+        .filter_map(train_loss)
+        .collect();
+    // Tiny updates behind vanishing gradients are the gradients' fault, not the rate's.
+    let vanishing = out.iter().any(|f| f.problem == Problem::VanishingGradients);
+    if let Some(u) = update
+        && u < SMALL_UPDATE
+        && losses.len() >= 3
+        && !vanishing
+    {
+        let (then, now) = (losses[losses.len() - 3], losses[losses.len() - 1]);
+        let change = (then - now).abs() / then.abs().max(1e-12);
+        // A loss that already fell well below where it started has converged, not stalled.
+        let progress = losses[0] - now;
+        if change < STALLED && progress < 0.1 * losses[0].abs() {
+            let mut f = finding(Problem::LearningRateTooSmall, input);
+            f.statistic = "median update / weight ratio per step".into();
+            f.value = u;
+            f.threshold = SMALL_UPDATE;
+            // Aim for the usual 1e-3 per step, in whole powers of ten.
+            let factor = 10f64.powf((1e-3 / u).log10().floor().clamp(1.0, 4.0));
+            f.cause = format!(
+                "each step changes the weights by {} of their size (healthy training: about \
+                 1e-3), and the loss moved {}% in two epochs: a plateau made by the step size",
+                sig(u),
+                sig(change * 100.0)
+            );
+            f.remedy = format!(
+                "raise the learning rate about {}x (or use an adaptive optimizer such as Adam, \
+                 whose steps do not shrink with the gradient)",
+                sig(factor)
+            );
+            f.lr_factor = Some(factor);
+            out.push(f);
+        }
+    }
+    let previous = input
+        .history
+        .last()
+        .and_then(|r| r.diagnostics.as_ref())
+        .and_then(median_update);
+    let best = losses
+        .iter()
+        .take(losses.len().saturating_sub(1))
+        .copied()
+        .reduce(f64::min);
+    // Climbing back: well above its best and at least halfway back to where it started (a
+    // blip at a loss near 0 is noise, not divergence).
+    let rising = matches!((losses.last(), best, losses.first()),
+        (Some(now), Some(b), Some(start)) if *now > RISING_LOSS * b && *now > 0.5 * start);
+    // Large steps while the loss still falls are fine (small weights early on).
+    let not_falling = losses.len() >= 2 && losses[losses.len() - 1] >= losses[losses.len() - 2];
+    let large = update.is_some_and(|u| u > LARGE_UPDATE)
+        && previous.is_some_and(|u| u > LARGE_UPDATE)
+        && not_falling;
+    if rising || large {
+        let mut f = finding(Problem::LearningRateTooLarge, input);
+        if rising {
+            f.statistic = "training loss / its best so far".into();
+            f.value = losses.last().copied().unwrap_or(f64::NAN) / best.unwrap_or(f64::NAN);
+            f.threshold = RISING_LOSS;
+        } else {
+            f.statistic = "median update / weight ratio per step".into();
+            f.value = update.unwrap_or(f64::NAN);
+            f.threshold = LARGE_UPDATE;
+        }
+        f.cause = "steps larger than the loss surface's curvature allows overshoot the \
+                   minimum: the loss oscillates or climbs"
+            .into();
+        f.remedy = "lower the learning rate 10x, add gradient clipping \
+                    (train.clip_grad_norm = 1), or use a schedule that decays it"
+            .into();
+        f.lr_factor = Some(0.1);
+        out.push(f);
+    }
+}

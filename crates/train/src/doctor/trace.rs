@@ -1,0 +1,152 @@
+//! Anomaly tracing: when the loss stops being finite, the step is replayed layer by layer to
+//! find the first place a NaN or infinity appeared (PyTorch's `detect_anomaly`, but run only
+//! once, after the fact, and telling why): weights already non-finite (the previous update
+//! overflowed), a layer's forward output, the loss itself, or a gradient on the way back.
+
+use nabla_core::{Rng, Tensor};
+use nabla_nn::loss::Loss;
+use nabla_nn::{Ctx, Module, ModuleExt};
+
+/// Where the first non-finite value appeared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// The layer's path (`"3"`, `"1.block.0"`), when a layer is to blame.
+    pub layer: Option<String>,
+    /// `weights`, `forward`, `loss` or `backward`.
+    pub phase: &'static str,
+    /// What happened, with the statistics of the layer's input.
+    pub message: String,
+}
+
+/// `max |x|`, `mean |x|` and the count of non-finite values, in words.
+fn describe_values(t: &Tensor) -> String {
+    let v = t.to_vec_f64();
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let bad = v.len() - finite.len();
+    let max = finite.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let mean = finite.iter().map(|x| x.abs()).sum::<f64>() / finite.len().max(1) as f64;
+    let mut s = format!(
+        "max |x| {}, mean |x| {}",
+        super::rules::sig(max),
+        super::rules::sig(mean)
+    );
+    if bad > 0 {
+        s += &format!(", {bad} of {} not finite", v.len());
+    }
+    s
+}
+
+fn finite(t: &Tensor) -> bool {
+    t.to_vec_f64().iter().all(|x| x.is_finite())
+}
+
+/// Replays the step on `(x, y)` with the step's random numbers (`rng`) and finds the first
+/// non-finite value.
+pub fn trace_non_finite(
+    model: &dyn Module,
+    loss: &Loss,
+    x: &Tensor,
+    y: &Tensor,
+    rng: Rng,
+) -> Trace {
+    for (name, var) in model.named_parameters() {
+        if !finite(&var.as_tensor()) {
+            let layer = name.rsplit_once('.').map_or(name.as_str(), |(l, _)| l);
+            return Trace {
+                layer: Some(layer.to_string()),
+                phase: "weights",
+                message: format!(
+                    "the weights of layer {layer} ({name}) were already not finite: an earlier \
+                     update overflowed, a step too large for the gradient it followed"
+                ),
+            };
+        }
+    }
+    if !finite(x) {
+        return Trace {
+            layer: None,
+            phase: "forward",
+            message: format!(
+                "the input batch holds non-finite values ({})",
+                describe_values(x)
+            ),
+        };
+    }
+    let mut ctx = Ctx::train(rng).with_taps();
+    let out = match model.forward(x, &mut ctx) {
+        Ok(out) => out,
+        Err(e) => {
+            return Trace {
+                layer: None,
+                phase: "forward",
+                message: format!("replaying the step failed: {e}"),
+            };
+        }
+    };
+    let mut leaves = Vec::new();
+    super::measure::leaves(model, "", &mut leaves);
+    let mut input = x.clone();
+    for (path, y) in ctx.taps() {
+        let Some((_, description)) = leaves.iter().find(|(p, _)| p == path) else {
+            continue;
+        };
+        if !finite(y) {
+            return Trace {
+                layer: Some(path.clone()),
+                phase: "forward",
+                message: format!(
+                    "layer {path} ({description}) produced non-finite outputs from an input \
+                     with {}",
+                    describe_values(&input)
+                ),
+            };
+        }
+        input = y.clone();
+    }
+    let value = match loss.compute(&out, y) {
+        Ok(v) => v,
+        Err(e) => {
+            return Trace {
+                layer: None,
+                phase: "loss",
+                message: format!("replaying the loss failed: {e}"),
+            };
+        }
+    };
+    if !finite(&value) {
+        return Trace {
+            layer: None,
+            phase: "loss",
+            message: format!(
+                "the loss turned finite model outputs ({}) into {}",
+                describe_values(&out),
+                value.to_vec_f64().first().copied().unwrap_or(f64::NAN)
+            ),
+        };
+    }
+    if let Ok(grads) = value.backward() {
+        for (path, y) in ctx.taps().iter().rev() {
+            if let (Some((_, description)), Some(g)) =
+                (leaves.iter().find(|(p, _)| p == path), grads.get(y))
+                && !finite(g)
+            {
+                return Trace {
+                    layer: Some(path.clone()),
+                    phase: "backward",
+                    message: format!(
+                        "the gradient at the output of layer {path} ({description}) is not \
+                         finite ({})",
+                        describe_values(g)
+                    ),
+                };
+            }
+        }
+    }
+    Trace {
+        layer: None,
+        phase: "forward",
+        message: "replaying the step gave finite values: the overflow depends on state the \
+                  replay does not have"
+            .into(),
+    }
+}
