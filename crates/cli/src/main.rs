@@ -106,9 +106,10 @@ enum Command {
     ///
     /// Example: nabla bench mlp --threads 1
     Bench {
-        /// Which suite: core (GEMM, op overhead, tiny MLP on raw ops) or mlp (MLP and tiny-net
-        /// training throughput through the layer API, as the peers' "mlp" and "tiny").
-        #[arg(value_parser = ["core", "mlp"])]
+        /// Which suite: core (GEMM, op overhead, tiny MLP on raw ops), mlp (MLP and tiny-net
+        /// training throughput through the layer API, as the peers' "mlp" and "tiny"), or
+        /// doctor (the convergence doctor's overhead per epoch at its default sampling).
+        #[arg(value_parser = ["core", "mlp", "doctor"])]
         suite: String,
         /// Worker threads (default: all cores).
         #[arg(long)]
@@ -234,6 +235,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
             let emit = |v: &serde_json::Value| writeln!(out, "{v}");
             match suite.as_str() {
                 "mlp" => bench::run_mlp(timing, threads, emit)?,
+                "doctor" => bench::run_doctor(timing, threads, emit)?,
                 _ => bench::run_core(timing, threads, emit)?,
             }
             Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 //! per-layer gradient norms over training, a confusion matrix (classification) or predicted
 //! against true values (regression), the final metrics and the resolved config.
 
+use crate::doctor::LayerDiagnostics;
 use crate::error::{Error, Result};
 use crate::experiment::RunRecord;
 use plotters::prelude::*;
@@ -319,6 +320,105 @@ fn metrics_table(record: &RunRecord) -> String {
     out + "</table>"
 }
 
+type LayerStat = fn(&LayerDiagnostics) -> Option<f64>;
+
+/// The doctor's plots: title, y label, log scale, statistic.
+const DOCTOR_PLOTS: &[(&str, &str, bool, LayerStat)] = &[
+    (
+        "Activation std per layer (doctor)",
+        "std of outputs",
+        true,
+        |l| Some(l.activation_std),
+    ),
+    (
+        "Dead ReLU units per layer (doctor)",
+        "fraction dead",
+        false,
+        |l| l.dead_fraction,
+    ),
+    (
+        "Saturated units per layer (doctor)",
+        "fraction saturated",
+        false,
+        |l| l.saturated_fraction,
+    ),
+    (
+        "Update / weight ratio per step (doctor)",
+        "‖ΔW‖ / ‖W‖",
+        true,
+        |l| l.update_ratio,
+    ),
+];
+
+/// One series per layer that has the statistic in some epoch.
+fn layer_series(record: &RunRecord, stat: LayerStat) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in &record.history.epochs {
+        let Some(d) = &r.diagnostics else { continue };
+        for (path, l) in &d.layers {
+            let Some(v) = stat(l) else { continue };
+            let name = format!("layer {path} ({})", l.kind);
+            let point = ((r.epoch + 1) as f64, v);
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, points)) => points.push(point),
+                None => out.push((name, vec![point])),
+            }
+        }
+    }
+    out
+}
+
+/// The doctor's findings over the run, or its clean bill.
+fn diagnosis(record: &RunRecord) -> String {
+    let epochs: Vec<&crate::doctor::EpochDiagnostics> = record
+        .history
+        .epochs
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref())
+        .collect();
+    if epochs.is_empty() {
+        return String::new();
+    }
+    let findings: Vec<&crate::doctor::Finding> =
+        epochs.iter().flat_map(|d| d.findings.iter()).collect();
+    let samples: usize = epochs.iter().map(|d| d.samples).sum();
+    let mut out = String::from("<h2>Diagnosis</h2>\n");
+    if findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"clean\">The convergence doctor found no problems in {samples} sampled \
+             steps over {} epochs.</p>",
+            epochs.len()
+        );
+        return out;
+    }
+    out += "<div class=\"findings\">";
+    for f in findings {
+        let _ = write!(
+            out,
+            "<div class=\"finding\"><p><b>{}</b></p><p>Why: {}</p><p>Remedy: {}</p>",
+            escape(&f.headline()),
+            escape(&f.cause),
+            escape(&f.remedy)
+        );
+        if !f.fix.is_empty() {
+            let _ = write!(
+                out,
+                "<p>Config changes: <code>{}</code></p>",
+                escape(
+                    &f.fix
+                        .iter()
+                        .map(|c| format!("--set '{c}'"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            );
+        }
+        out += "</div>";
+    }
+    out + "</div>\n"
+}
+
 /// Renders the report as one HTML document.
 pub fn render(input: &ReportInput<'_>) -> Result<String> {
     let record = input.record;
@@ -381,6 +481,13 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
         &grad_series,
         true,
     )?);
+    // The doctor's per-layer statistics over time.
+    for (title, y, log, stat) in DOCTOR_PLOTS {
+        let series = layer_series(record, *stat);
+        if !series.is_empty() {
+            figures.push(line_chart(title, y, &series, *log)?);
+        }
+    }
     match &input.evaluation {
         Some(Evaluation::Confusion {
             split,
@@ -397,7 +504,8 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
          <style>body{{font-family:sans-serif;max-width:1400px;margin:1em auto;padding:0 1em;color:#222}}\
          .figures{{display:flex;flex-wrap:wrap;gap:12px}} .figures>div{{border:1px solid #ddd}}\
          table.metrics{{border-collapse:collapse}} table.metrics td,table.metrics th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
-         pre{{background:#f6f6f6;padding:8px;overflow:auto}} .empty{{color:#888}}</style></head><body>\n\
+         pre{{background:#f6f6f6;padding:8px;overflow:auto}} .empty{{color:#888}}\
+         .finding{{border-left:4px solid #d62728;padding:2px 10px;margin:8px 0;background:#fff6f6}} .clean{{color:#2ca02c}}</style></head><body>\n\
          <h1>{title}</h1>\n",
         title = escape(input.title)
     );
@@ -416,10 +524,11 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
     };
     let _ = write!(
         html,
-        "<p>{} epochs{best}{stopped} ({state}); {:.1} s of training.</p>\n{}\n<h2>Training</h2>\n<div class=\"figures\">",
+        "<p>{} epochs{best}{stopped} ({state}); {:.1} s of training.</p>\n{}\n{}<h2>Training</h2>\n<div class=\"figures\">",
         h.epochs.len(),
         record.train_seconds,
-        metrics_table(record)
+        metrics_table(record),
+        diagnosis(record)
     );
     for f in figures {
         let _ = writeln!(html, "<div class=\"figure\">{f}</div>");

@@ -350,7 +350,10 @@ impl<'a> Trainer<'a> {
             let rows = x.dims()[0] as u64;
             // A sampled step records every layer's output (taps) for the doctor; the numbers
             // of the step are the same either way.
-            let sampled = self.doctor.as_ref().is_some_and(|d| d.samples(index, step));
+            let sampled = self
+                .doctor
+                .as_ref()
+                .is_some_and(|d| d.samples(index, step, batches));
             let mut ctx = Ctx::train(step_rng(config.seed, step));
             if sampled {
                 ctx = ctx.with_taps();

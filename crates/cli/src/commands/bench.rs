@@ -326,3 +326,79 @@ pub fn run_core(
     }
     Ok(())
 }
+
+/// The `doctor` suite: the convergence doctor's cost at its default sampling (every 50 steps),
+/// as the relative increase of an epoch's time on the same model and data, measured in
+/// alternation with the doctor off (validation excluded: it is the same either way).
+pub fn run_doctor(
+    timing: Timing,
+    threads: usize,
+    mut emit: impl FnMut(&Value) -> std::io::Result<()>,
+) -> Result<()> {
+    use nabla_train::experiment::prepare;
+    use nabla_train::{History, Trainer};
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (name, file) in [
+        ("digits_mlp", "digits.toml"),
+        ("digits_residual_22", "digits_residual.toml"),
+        ("sigmoid_mlp_20", "broken/vanishing.toml"),
+    ] {
+        let located = nabla_train::config::load(&examples.join(file), &[])?;
+        let (mut plain, mut watched) = (prepare(&located)?, prepare(&located)?);
+        for exp in [&mut plain, &mut watched] {
+            exp.train_config.epochs = 1 << 30;
+            exp.train_config.early_stopping = None;
+            exp.train_config.verbose = false;
+        }
+        let doctor = watched
+            .doctor()
+            .ok_or_else(|| anyhow::anyhow!("{file}: the doctor is off in its config"))?;
+        let every = located.config.diagnostics.every;
+        let data = plain.data.train.clone();
+        let mut off = Trainer::new(
+            &plain.model,
+            plain.optimizer.as_mut(),
+            &plain.train_config,
+            History::default(),
+        )?;
+        let mut on = Trainer::new(
+            &watched.model,
+            watched.optimizer.as_mut(),
+            &watched.train_config,
+            History::default(),
+        )?
+        .with_doctor(doctor);
+        let epoch = |t: &mut Trainer<'_>| -> Result<f64> {
+            let t0 = Instant::now();
+            t.run_epoch(&data, None)?;
+            Ok(t0.elapsed().as_secs_f64())
+        };
+        for _ in 0..timing.warmup {
+            epoch(&mut off)?;
+            epoch(&mut on)?;
+        }
+        // Alternate, so that both see the same machine load; enough epochs for min_time.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let started = Instant::now();
+        while a.len() < 3 * timing.repeats
+            || started.elapsed().as_secs_f64() < 4.0 * timing.min_time_s
+        {
+            a.push(epoch(&mut off)?);
+            b.push(epoch(&mut on)?);
+        }
+        let (ma, mb) = (median(&a), median(&b));
+        let mut v = line(
+            "doctor",
+            json!({"model": name, "every": every, "steps_per_epoch": data.len().div_ceil(plain.train_config.batch_size)}),
+            "overhead",
+            "fraction",
+            mb / ma - 1.0,
+            &b,
+            threads,
+        );
+        v["median_s_per_epoch_without"] = json!(ma);
+        v["median_s_per_epoch_with"] = json!(mb);
+        emit(&v)?;
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 use super::rules::{self, Finding, RuleInput};
 use super::{DoctorConfig, EpochDiagnostics, LayerDiagnostics, kind_of};
 use crate::trainer::EpochRecord;
-use nabla_core::{Grads, Tensor, Var};
+use nabla_core::{DType, Grads, Tensor, Var};
 use nabla_data::Dataset;
 use nabla_nn::Module;
 use serde::{Deserialize, Serialize};
@@ -213,13 +213,21 @@ impl Doctor {
         &self.input
     }
 
-    /// Whether the step numbered `step` (global), the `index`-th of its epoch, is sampled.
-    pub fn samples(&self, index: usize, step: u64) -> bool {
-        index == 0 || step.is_multiple_of(self.config.every.max(1))
+    /// Whether the step numbered `step` (global), the `index`-th of an epoch of `steps` steps,
+    /// is sampled: every `every`-th step, and the first step of an epoch that would otherwise
+    /// have none (so that every epoch has statistics).
+    pub fn samples(&self, index: usize, step: u64, steps: usize) -> bool {
+        let every = self.config.every.max(1);
+        if step.is_multiple_of(every) {
+            return true;
+        }
+        let first = step - index as u64;
+        index == 0 && first.next_multiple_of(every) >= first + steps as u64
     }
 
     /// Takes the measurements of a sampled step: its input `x`, the layer outputs (taps), the
-    /// gradients, and the parameters' values before (`before`) and after the update.
+    /// gradients, and the parameters' values before (`before`) and after the update. One pass
+    /// over each tensor, without copies: a sample costs a fraction of a step.
     pub fn observe(
         &mut self,
         x: &Tensor,
@@ -229,74 +237,50 @@ impl Doctor {
         before: &[Tensor],
     ) {
         self.samples += 1;
-        let mut previous: Option<&Tensor> = Some(x);
+        // Zeros in the previous output: the next Linear layer's zero inputs.
+        let mut previous_zeros = (0.0, 0.0);
+        for_each(x, |_, v| {
+            previous_zeros.0 += f64::from(u8::from(v == 0.0));
+            previous_zeros.1 += 1.0;
+        });
         for (path, y) in taps {
             let Some(i) = self.layers.iter().position(|l| &l.path == path) else {
                 continue;
             };
             let layer = &self.layers[i];
             let sums = &mut self.sums[i];
-            let values = y.to_vec_f64();
             let rows = y.dims().first().copied().unwrap_or(1).max(1);
-            let units = values.len() / rows;
-            sums.entries += values.len() as f64;
-            sums.sum += values.iter().sum::<f64>();
-            sums.sum_sq += values.iter().map(|v| v * v).sum::<f64>();
-            match layer.kind.as_str() {
-                "ReLU" => {
-                    if sums.ever_active.len() != units {
-                        sums.ever_active = vec![false; units];
-                    }
-                    for row in values.chunks_exact(units.max(1)) {
-                        for (a, v) in sums.ever_active.iter_mut().zip(row) {
-                            *a |= *v > 0.0;
-                        }
-                    }
-                }
-                "Sigmoid" => {
-                    sums.saturated += values
-                        .iter()
-                        .filter(|v| !(0.01..=0.99).contains(*v))
-                        .count() as f64;
-                }
-                "Tanh" => {
-                    sums.saturated += values.iter().filter(|v| v.abs() > 0.99).count() as f64;
-                }
-                "HardTanh" => {
-                    // At the clamp the derivative is exactly 0: the bounds are the extremes seen.
-                    let (lo, hi) = values
-                        .iter()
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                            (a.min(*v), b.max(*v))
-                        });
-                    if hi > lo {
-                        sums.saturated +=
-                            values.iter().filter(|v| **v == lo || **v == hi).count() as f64;
-                    }
-                }
-                "Linear" if !path.ends_with("projection") => {
-                    if let Some(input) = previous {
-                        let v = input.to_vec_f64();
-                        sums.inputs += v.len() as f64;
-                        sums.zero_inputs += v.iter().filter(|x| **x == 0.0).count() as f64;
-                    }
-                }
-                _ => {}
+            let units = (y.elem_count() / rows).max(1);
+            let kind = layer.kind.as_str();
+            if kind == "ReLU" && sums.ever_active.len() != units {
+                sums.ever_active = vec![false; units];
             }
+            let stats = scan(y, kind, units, &mut sums.ever_active);
+            let (sum, sum_sq, zeros, mut saturated) =
+                (stats.sum, stats.sum_sq, stats.zeros, stats.saturated);
+            if kind == "HardTanh" && stats.hi > stats.lo {
+                // At the clamp the derivative is exactly 0: the bounds are the extremes seen.
+                for_each(y, |_, v| {
+                    saturated += f64::from(u8::from(v == stats.lo || v == stats.hi))
+                });
+            }
+            sums.entries += y.elem_count() as f64;
+            sums.sum += sum;
+            sums.sum_sq += sum_sq;
+            sums.saturated += saturated;
+            if kind == "Linear" && !path.ends_with("projection") {
+                sums.zero_inputs += previous_zeros.0;
+                sums.inputs += previous_zeros.1;
+            }
+            previous_zeros = (zeros, y.elem_count() as f64);
             if !layer.params.is_empty() {
                 let (mut diff, mut norm) = (0.0, 0.0);
                 for &p in &layer.params {
-                    let (Some(b), Some(var)) = (before.get(p), params.get(p)) else {
-                        continue;
-                    };
-                    let old = b.to_vec_f64();
-                    let new = var.as_tensor().to_vec_f64();
-                    diff += old
-                        .iter()
-                        .zip(&new)
-                        .map(|(a, b)| (b - a) * (b - a))
-                        .sum::<f64>();
-                    norm += old.iter().map(|a| a * a).sum::<f64>();
+                    if let (Some(b), Some(var)) = (before.get(p), params.get(p)) {
+                        let (d, n) = change(b, &var.as_tensor());
+                        diff += d;
+                        norm += n;
+                    }
                 }
                 if norm > 0.0 {
                     sums.update_ratio += (diff / norm).sqrt();
@@ -308,11 +292,11 @@ impl Doctor {
                 }
             }
             if let Some(g) = grads.get(y) {
-                let g = g.to_vec_f64();
-                sums.delta += (g.iter().map(|v| v * v).sum::<f64>() / rows as f64).sqrt();
+                let mut sq = 0.0;
+                for_each(g, |_, v| sq += v * v);
+                sums.delta += (sq / rows as f64).sqrt();
                 sums.deltas += 1;
             }
-            previous = Some(y);
         }
     }
 
@@ -365,13 +349,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
     let weight_norm = (!weights.is_empty()).then(|| {
         weights
             .iter()
-            .map(|w| {
-                w.as_tensor()
-                    .to_vec_f64()
-                    .iter()
-                    .map(|v| v * v)
-                    .sum::<f64>()
-            })
+            .map(|w| squared_norm(&w.as_tensor()))
             .sum::<f64>()
             .sqrt()
     });
@@ -405,21 +383,17 @@ fn unit_spread(w: &Tensor) -> f64 {
     if dims.len() != 2 || dims[0] < 2 {
         return 1.0;
     }
-    let (rows, cols) = (dims[0], dims[1]);
-    let v = w.to_vec_f64();
+    let (rows, cols) = (dims[0], dims[1].max(1));
     let mut mean = vec![0.0; cols];
-    for row in v.chunks_exact(cols) {
-        for (m, x) in mean.iter_mut().zip(row) {
-            *m += x / rows as f64;
-        }
-    }
-    let (mut spread, mut size) = (0.0f64, 0.0f64);
-    for row in v.chunks_exact(cols) {
-        let d: f64 = row.iter().zip(&mean).map(|(x, m)| (x - m) * (x - m)).sum();
-        let n: f64 = row.iter().map(|x| x * x).sum();
-        spread = spread.max(d.sqrt());
-        size = size.max(n.sqrt());
-    }
+    for_each(w, |i, x| mean[i % cols] += x / rows as f64);
+    let (mut d, mut n) = (vec![0.0f64; rows], vec![0.0f64; rows]);
+    for_each(w, |i, x| {
+        let m = mean[i % cols];
+        d[i / cols] += (x - m) * (x - m);
+        n[i / cols] += x * x;
+    });
+    let spread = d.iter().fold(0.0f64, |a, v| a.max(v.sqrt()));
+    let size = n.iter().fold(0.0f64, |a, v| a.max(v.sqrt()));
     if size == 0.0 { 0.0 } else { spread / size }
 }
 
@@ -430,4 +404,106 @@ pub fn grad_norms<'a>(layers: &'a [Layer], record: &'a EpochRecord) -> Vec<(&'a 
         .filter(|l| !l.params.is_empty())
         .filter_map(|l| record.layer_grad_norms.get(&l.path).map(|g| (l, *g)))
         .collect()
+}
+
+/// Calls `f(index, value)` for each element of a float tensor, in row-major order, without
+/// copying it when it is contiguous.
+fn for_each(t: &Tensor, mut f: impl FnMut(usize, f64)) {
+    match t.dtype() {
+        DType::F32 => {
+            if let Ok(d) = t.contiguous_data::<f32>() {
+                d.iter().enumerate().for_each(|(i, &v)| f(i, f64::from(v)));
+            }
+        }
+        DType::F64 => {
+            if let Ok(d) = t.contiguous_data::<f64>() {
+                d.iter().enumerate().for_each(|(i, &v)| f(i, v));
+            }
+        }
+        DType::I64 => {}
+    }
+}
+
+/// One pass over a layer's outputs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scan {
+    sum: f64,
+    sum_sq: f64,
+    zeros: f64,
+    saturated: f64,
+    lo: f64,
+    hi: f64,
+}
+
+/// Sums, zeros, saturated outputs (sigmoid, tanh) and the units ever active (ReLU) of a layer's
+/// outputs, in one pass with the kind decided once, outside the loop.
+fn scan(y: &Tensor, kind: &str, units: usize, active: &mut [bool]) -> Scan {
+    fn go<T: Copy + Into<f64>>(d: &[T], units: usize, kind: u8, active: &mut [bool]) -> Scan {
+        let mut s = Scan {
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            ..Scan::default()
+        };
+        for row in d.chunks(units) {
+            for (j, &v) in row.iter().enumerate() {
+                let v: f64 = v.into();
+                s.sum += v;
+                s.sum_sq += v * v;
+                s.zeros += f64::from(u8::from(v == 0.0));
+                s.lo = s.lo.min(v);
+                s.hi = s.hi.max(v);
+                match kind {
+                    1 => active[j] |= v > 0.0,
+                    2 => s.saturated += f64::from(u8::from(!(0.01..=0.99).contains(&v))),
+                    3 => s.saturated += f64::from(u8::from(v.abs() > 0.99)),
+                    _ => {}
+                }
+            }
+        }
+        s
+    }
+    let code = match kind {
+        "ReLU" if active.len() == units => 1,
+        "Sigmoid" => 2,
+        "Tanh" => 3,
+        _ => 0,
+    };
+    let units = units.max(1);
+    match y.dtype() {
+        DType::F32 => y
+            .contiguous_data::<f32>()
+            .map(|d| go(&d, units, code, active)),
+        DType::F64 => y
+            .contiguous_data::<f64>()
+            .map(|d| go(&d, units, code, active)),
+        DType::I64 => return Scan::default(),
+    }
+    .unwrap_or_default()
+}
+
+/// `(‖new − old‖², ‖old‖²)` of two tensors of the same shape and dtype.
+fn change(old: &Tensor, new: &Tensor) -> (f64, f64) {
+    fn pair<T: nabla_core::Element + Into<f64>>(a: &Tensor, b: &Tensor) -> Option<(f64, f64)> {
+        let (a, b) = (
+            a.contiguous_data::<T>().ok()?,
+            b.contiguous_data::<T>().ok()?,
+        );
+        Some(a.iter().zip(b.iter()).fold((0.0, 0.0), |(d, n), (&x, &y)| {
+            let (x, y): (f64, f64) = (x.into(), y.into());
+            (d + (y - x) * (y - x), n + x * x)
+        }))
+    }
+    match old.dtype() {
+        DType::F32 => pair::<f32>(old, new),
+        DType::F64 => pair::<f64>(old, new),
+        DType::I64 => None,
+    }
+    .unwrap_or((0.0, 0.0))
+}
+
+/// `‖t‖²`.
+fn squared_norm(t: &Tensor) -> f64 {
+    let mut sq = 0.0;
+    for_each(t, |_, v| sq += v * v);
+    sq
 }

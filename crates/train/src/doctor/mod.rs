@@ -37,7 +37,7 @@ pub struct DoctorConfig {
 
 impl Default for DoctorConfig {
     fn default() -> Self {
-        DoctorConfig { every: 25 }
+        DoctorConfig { every: 50 }
     }
 }
 
