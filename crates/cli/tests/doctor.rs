@@ -96,6 +96,9 @@ fn exploding_activations_and_the_first_nan_in_a_net_with_large_weights() {
     // The NaN is traced to a linear layer deep in the stack, where the activations overflow.
     let at = &layers_of(&d, "non_finite")[0];
     assert!(at.starts_with("model.layers["), "{at}");
+    // ... and, inside that layer, to the op: the matrix product overflowed f32.
+    let cause = d["findings"][0]["cause"].as_str().unwrap();
+    assert!(cause.contains("the first op to break: `matmul`"), "{cause}");
     assert!(p.contains(&"exploding_gradients".to_string()), "{d}");
     broken("exploding", "exploding_gradients", None);
 }

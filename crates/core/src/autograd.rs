@@ -161,21 +161,36 @@ impl Tensor {
     /// graph that requires one, and releases the graph's buffers (a second `backward` through the
     /// same graph is an error; use [`Tensor::backward_retain`] to keep it).
     pub fn backward(&self) -> Result<Grads> {
-        self.backward_impl(None, false)
+        self.backward_impl(None, false, None)
     }
 
     /// Like [`Tensor::backward`] but keeps the graph, so that it can be walked again.
     pub fn backward_retain(&self) -> Result<Grads> {
-        self.backward_impl(None, true)
+        self.backward_impl(None, true, None)
+    }
+
+    /// Backpropagates like [`Tensor::backward`], checking every op's gradients (PyTorch's
+    /// `detect_anomaly`, for one pass): stops at the first op whose backward turns a finite
+    /// output gradient into a NaN or infinite input gradient, and says which. The gradients
+    /// are those computed up to there.
+    pub fn backward_detect_anomaly(&self) -> Result<(Grads, Option<crate::anomaly::Anomaly>)> {
+        let mut found = None;
+        let grads = self.backward_impl(None, false, Some(&mut found))?;
+        Ok((grads, found))
     }
 
     /// Backpropagates the cotangent `grad` (same shape as `self`): the vector-Jacobian product
     /// for a non-scalar output.
     pub fn backward_with(&self, grad: &Tensor, retain_graph: bool) -> Result<Grads> {
-        self.backward_impl(Some(grad), retain_graph)
+        self.backward_impl(Some(grad), retain_graph, None)
     }
 
-    fn backward_impl(&self, seed: Option<&Tensor>, retain: bool) -> Result<Grads> {
+    fn backward_impl(
+        &self,
+        seed: Option<&Tensor>,
+        retain: bool,
+        mut anomaly: Option<&mut Option<crate::anomaly::Anomaly>>,
+    ) -> Result<Grads> {
         if !self.requires_grad() {
             return Err(Error::Backward(format!(
                 "this tensor (shape {}) does not depend on any Var: there is nothing to \
@@ -231,6 +246,20 @@ impl Tensor {
                 continue;
             };
             let input_grads = node.op.backward(&node.inputs, tensor, &grad)?;
+            if let Some(found) = anomaly.as_deref_mut()
+                && crate::anomaly::is_finite(&grad)
+                && input_grads
+                    .iter()
+                    .flatten()
+                    .any(|g| !crate::anomaly::is_finite(g))
+            {
+                *found = Some(crate::anomaly::Anomaly::backward(
+                    &node,
+                    &grad,
+                    &input_grads,
+                ));
+                return Ok(Grads { map: grads });
+            }
             for (input, g) in node.inputs.iter().zip(input_grads) {
                 let Some(g) = g else { continue };
                 if !input.requires_grad() {
@@ -256,7 +285,7 @@ impl Tensor {
 }
 
 /// The tensors reachable from `root` through recorded nodes, each after all of its inputs.
-fn topological_order(root: &Tensor) -> Result<Vec<Tensor>> {
+pub(crate) fn topological_order(root: &Tensor) -> Result<Vec<Tensor>> {
     let mut order = Vec::new();
     let mut visited: HashSet<TensorId> = HashSet::new();
     // Iterative DFS: (tensor, inputs already pushed?)

@@ -17,6 +17,7 @@
 //! # let _ = DType::F32;
 //! ```
 
+pub mod anomaly;
 mod autograd;
 mod cpu;
 mod dtype;

@@ -404,3 +404,45 @@ fn creation_ops() {
         vec![0.0, 1.0, 1.0, 1.0]
     );
 }
+
+#[test]
+fn anomaly_tracing_names_the_first_op_that_broke() {
+    // Forward: exp overflows f32 (e^100), then log of a negative: the first break is `exp`.
+    let v = Var::new(&Tensor::from_vec(vec![1.0f32, 100.0], [2]).unwrap()).unwrap();
+    let x = v.as_tensor();
+    let y = x
+        .exp()
+        .unwrap()
+        .mul_scalar(2.0)
+        .unwrap()
+        .add_scalar(-1e30)
+        .unwrap();
+    let z = y.neg().unwrap().log().unwrap().sum_all().unwrap();
+    let a = z.first_non_finite().unwrap().expect("something broke");
+    assert_eq!(a.op, "exp");
+    assert!(!a.backward);
+    assert_eq!(a.inputs[0].max_abs, 100.0);
+    assert_eq!(a.outputs[0].non_finite, 1);
+    assert!(
+        a.to_string().contains("`exp` produced non-finite values"),
+        "{a}"
+    );
+    // A finite graph has nothing to report.
+    let fine = x.mul_scalar(2.0).unwrap().sum_all().unwrap();
+    assert!(fine.first_non_finite().unwrap().is_none());
+
+    // Backward: sqrt at 0 is finite, its derivative 1 / (2 √0) is not.
+    let w = Var::new(&t(&[0.0, 4.0], &[2])).unwrap();
+    let loss = w.as_tensor().sqrt().unwrap().sum_all().unwrap();
+    assert!(loss.first_non_finite().unwrap().is_none());
+    let (_, found) = loss.backward_detect_anomaly().unwrap();
+    let a = found.expect("the backward of sqrt breaks");
+    assert_eq!(a.op, "sqrt");
+    assert!(a.backward);
+    assert_eq!(a.outputs[0].non_finite, 1);
+    // A healthy backward reports nothing and gives the usual gradients.
+    let loss = w.as_tensor().mul_scalar(3.0).unwrap().sum_all().unwrap();
+    let (grads, found) = loss.backward_detect_anomaly().unwrap();
+    assert!(found.is_none());
+    assert_eq!(grads.get(&w).unwrap().to_vec::<f64>().unwrap(), [3.0, 3.0]);
+}

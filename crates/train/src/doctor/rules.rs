@@ -195,6 +195,23 @@ pub const STALLED: f64 = 1e-2;
 pub const LARGE_UPDATE: f64 = 0.3;
 /// The training loss above this multiple of its best so far: diverging.
 pub const RISING_LOSS: f64 = 2.0;
+/// Alternating loss swings, each above this fraction of the first loss: oscillating.
+pub const OSCILLATION: f64 = 0.05;
+
+/// The smallest swing (relative to the first loss) when the last 4 changes of `losses`
+/// alternate in sign without net progress, else `None`.
+fn oscillation(losses: &[f64]) -> Option<f64> {
+    let n = losses.len();
+    if n < 5 {
+        return None;
+    }
+    let w = &losses[n - 5..];
+    let d: Vec<f64> = w.windows(2).map(|p| p[1] - p[0]).collect();
+    let alternating = d.windows(2).all(|p| p[0] * p[1] < 0.0);
+    let swing =
+        d.iter().map(|x| x.abs()).fold(f64::INFINITY, f64::min) / losses[0].abs().max(1e-12);
+    (alternating && swing > OSCILLATION && w[4] >= 0.95 * w[0]).then_some(swing)
+}
 
 fn finding(problem: Problem, input: &RuleInput<'_>) -> Finding {
     Finding::new(problem, input.current.epoch)
@@ -488,9 +505,17 @@ fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     let large = update.is_some_and(|u| u > LARGE_UPDATE)
         && previous.is_some_and(|u| u > LARGE_UPDATE)
         && not_falling;
-    if rising || large {
+    // Oscillating: the last 4 epoch-to-epoch changes alternate in sign, each swing a sizable
+    // part of the starting loss, and no net progress over them.
+    let swing = oscillation(&losses);
+    if rising || large || swing.is_some() {
         let mut f = finding(Problem::LearningRateTooLarge, input);
-        if rising {
+        if let (false, Some(swing)) = (rising, swing) {
+            f.statistic =
+                "smallest of 4 alternating epoch-to-epoch loss swings / the first loss".into();
+            f.value = swing;
+            f.threshold = OSCILLATION;
+        } else if rising {
             f.statistic = "training loss / its best so far".into();
             f.value = losses.last().copied().unwrap_or(f64::NAN) / best.unwrap_or(f64::NAN);
             f.threshold = RISING_LOSS;
@@ -507,5 +532,22 @@ fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
             .into();
         f.lr_factor = Some(0.1);
         out.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alternating_loss_without_progress_oscillates() {
+        // A 2-cycle around 1.0 from a start of 2.0: swings of 0.4, no progress.
+        let cycle = [2.0, 1.2, 0.8, 1.2, 0.8, 1.2];
+        assert!((oscillation(&cycle).unwrap() - 0.2).abs() < 1e-12);
+        // Falling with noise is not oscillating, nor are tiny swings near the end of training.
+        assert_eq!(oscillation(&[2.0, 1.5, 1.6, 1.1, 1.2, 0.8]), None);
+        assert_eq!(oscillation(&[2.0, 0.10, 0.11, 0.10, 0.11, 0.10]), None);
+        // Too few epochs to tell.
+        assert_eq!(oscillation(&[2.0, 1.0, 2.0, 1.0]), None);
     }
 }

@@ -36,6 +36,14 @@ fn describe_values(t: &Tensor) -> String {
     s
 }
 
+/// `: the first op to break was ...`, from core's anomaly trace of the graph.
+fn op_detail(found: nabla_core::Result<Option<nabla_core::anomaly::Anomaly>>) -> String {
+    match found {
+        Ok(Some(a)) => format!("; the first op to break: {a}"),
+        _ => String::new(),
+    }
+}
+
 fn finite(t: &Tensor) -> bool {
     t.to_vec_f64().iter().all(|x| x.is_finite())
 }
@@ -96,8 +104,9 @@ pub fn trace_non_finite(
                 phase: "forward",
                 message: format!(
                     "layer {path} ({description}) produced non-finite outputs from an input \
-                     with {}",
-                    describe_values(&input)
+                     with {}{}",
+                    describe_values(&input),
+                    op_detail(y.first_non_finite())
                 ),
             };
         }
@@ -118,13 +127,21 @@ pub fn trace_non_finite(
             layer: None,
             phase: "loss",
             message: format!(
-                "the loss turned finite model outputs ({}) into {}",
+                "the loss turned finite model outputs ({}) into {}{}",
                 describe_values(&out),
-                value.to_vec_f64().first().copied().unwrap_or(f64::NAN)
+                value.to_vec_f64().first().copied().unwrap_or(f64::NAN),
+                op_detail(value.first_non_finite())
             ),
         };
     }
-    if let Ok(grads) = value.backward() {
+    if let Ok((grads, anomaly)) = value.backward_detect_anomaly() {
+        if let Some(a) = anomaly {
+            return Trace {
+                layer: None,
+                phase: "backward",
+                message: format!("backward: {a}"),
+            };
+        }
         for (path, y) in ctx.taps().iter().rev() {
             if let (Some((_, description)), Some(g)) =
                 (leaves.iter().find(|(p, _)| p == path), grads.get(y))
