@@ -369,7 +369,7 @@ impl<'a> Trainer<'a> {
                     &y,
                     step_rng(config.seed, step),
                 );
-                self.diagnose_failure(epoch, &trace, &layer_norm_sums, steps_in_epoch);
+                self.diagnose_failure(epoch, step, &trace, &layer_norm_sums, steps_in_epoch);
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
                     step,
@@ -447,8 +447,12 @@ impl<'a> Trainer<'a> {
             diagnostics: None,
         };
         if let Some(doctor) = &mut self.doctor {
-            record.diagnostics =
-                Some(doctor.end_epoch(&self.param_vars, &record, &self.history.epochs));
+            record.diagnostics = Some(doctor.end_epoch(
+                &self.param_vars,
+                &record,
+                &self.history.epochs,
+                first_step + steps_in_epoch.max(1) as u64 - 1,
+            ));
         }
         if config.verbose {
             eprintln!("{}", format_record(&record, config.epochs));
@@ -511,6 +515,7 @@ impl<'a> Trainer<'a> {
     fn diagnose_failure(
         &mut self,
         epoch: usize,
+        step: u64,
         trace: &crate::doctor::trace::Trace,
         layer_norm_sums: &[f64],
         steps: usize,
@@ -531,8 +536,10 @@ impl<'a> Trainer<'a> {
         let Some(doctor) = &mut self.doctor else {
             return;
         };
-        let mut diagnostics = doctor.end_epoch(&self.param_vars, &record, &self.history.epochs);
+        let mut diagnostics =
+            doctor.end_epoch(&self.param_vars, &record, &self.history.epochs, step);
         let mut f = Finding::new(Problem::NonFinite, epoch);
+        f.step = step;
         f.layers = trace.layer.iter().cloned().collect();
         f.statistic = format!("first non-finite value ({})", trace.phase);
         f.value = f64::NAN;

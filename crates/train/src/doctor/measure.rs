@@ -301,12 +301,14 @@ impl Doctor {
     }
 
     /// The epoch's statistics (the sums are reset), with the findings first seen now. `record`
-    /// is the epoch's record so far (metrics, gradient norms); `history` the epochs before it.
+    /// is the epoch's record so far (metrics, gradient norms); `history` the epochs before it;
+    /// `step` the last global step the epoch ran (when its findings were seen).
     pub fn end_epoch(
         &mut self,
         params: &[Var],
         record: &EpochRecord,
         history: &[EpochRecord],
+        step: u64,
     ) -> EpochDiagnostics {
         let sums = std::mem::replace(
             &mut self.sums,
@@ -333,6 +335,7 @@ impl Doctor {
         };
         for mut finding in rules::evaluate(&input) {
             if self.reported.insert(finding.key()) {
+                finding.step = step;
                 self.present(&mut finding);
                 diagnostics.findings.push(finding);
             }

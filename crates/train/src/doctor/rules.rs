@@ -61,6 +61,10 @@ pub struct Finding {
     pub threshold: f64,
     /// 1-based epoch in which it was first seen.
     pub epoch: usize,
+    /// The global step (0-based) at which it was seen: the failing step for NaN/Inf, the
+    /// epoch's last step for what the epoch's statistics show.
+    #[serde(default)]
+    pub step: u64,
     /// Why it happens (the theory).
     pub cause: String,
     /// What to do about it.
@@ -84,6 +88,7 @@ impl Finding {
             value: 0.0,
             threshold: 0.0,
             epoch: epoch + 1,
+            step: 0,
             cause: String::new(),
             remedy: String::new(),
             lr_factor: None,
@@ -126,9 +131,10 @@ impl Finding {
             )
         };
         format!(
-            "{}{at}: {measured}, epoch {}",
+            "{}{at}: {measured}, epoch {} (step {})",
             self.problem.title(),
-            self.epoch
+            self.epoch,
+            self.step
         )
     }
 }
