@@ -828,3 +828,41 @@ fn the_mnist_config_trains_on_idx_files() {
     assert!(!dir.join("bad").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tune_cross_validates_when_asked() {
+    let dir = scratch("tune-folds");
+    let config = tune_config(&dir);
+    // Without a validation split the plain search has nothing to rank on; 3 folds do.
+    let out = run(nabla()
+        .args(["tune", "--grid", "-q", "--json"])
+        .args([
+            "--set",
+            "data.valid_split=0",
+            "--set",
+            "tune.folds=3",
+            "--set",
+            "tune.space={\"optimizer.lr\" = { values = [1e-5, 0.03] }}",
+        ])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.join("cv")));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    for t in trials {
+        let folds: Vec<f64> = t["fold_scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(folds.len(), 3, "{t}");
+        let mean = folds.iter().sum::<f64>() / 3.0;
+        assert!((t["score"].as_f64().unwrap() - mean).abs() < 1e-12, "{t}");
+        // Different folds validate on different flowers: the scores differ.
+        assert!(folds.iter().any(|f| *f != folds[0]), "{t}");
+    }
+    assert_eq!(trials[0]["values"]["optimizer.lr"], 0.03);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,4 +22,4 @@ pub use error::{Error, Result};
 pub use idx::{IdxArray, decode_idx, read_idx, read_idx_table, read_idx_table_with};
 pub use loader::DataLoader;
 pub use preprocess::{Imputation, Preprocessor, Scaling};
-pub use split::{Split, split};
+pub use split::{Split, k_fold, split};

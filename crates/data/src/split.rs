@@ -76,3 +76,49 @@ pub fn split(
     }
     Ok(out)
 }
+
+/// Fold `fold` of `k` over `rows` (cross-validation): `(train, valid)`, where `valid` is about a
+/// `k`-th of the rows and the `k` folds' validation parts partition `rows`. Stratified by
+/// `labels` (indexed by row number) when given: each class is dealt round the folds, so every
+/// fold keeps the class shares. Seeded: the same seed gives the same folds.
+pub fn k_fold(
+    rows: &[usize],
+    k: usize,
+    fold: usize,
+    seed: u64,
+    labels: Option<&[i64]>,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    if k < 2 || k > rows.len() {
+        return Err(Error::Invalid(format!(
+            "cross-validation needs 2 to {} folds (one row each at least), got {k}",
+            rows.len()
+        )));
+    }
+    if fold >= k {
+        return Err(Error::Invalid(format!("fold {fold} of {k} does not exist")));
+    }
+    let mut groups: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &r in rows {
+        let class = labels.and_then(|l| l.get(r).copied()).unwrap_or(0);
+        groups.entry(class).or_default().push(r);
+    }
+    let mut rng = Rng::seed(seed ^ 0x6b66_6f6c_645f_7631);
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    // Deal each class round the folds, starting where the previous class stopped, so that the
+    // folds' sizes differ by at most one.
+    let mut next = 0;
+    for (_, mut members) in groups {
+        rng.shuffle(&mut members);
+        for r in members {
+            if next % k == fold {
+                valid.push(r);
+            } else {
+                train.push(r);
+            }
+            next += 1;
+        }
+    }
+    rng.shuffle(&mut train);
+    rng.shuffle(&mut valid);
+    Ok((train, valid))
+}

@@ -313,3 +313,32 @@ fn jacobi_eigendecomposition_satisfies_a_v_equals_lambda_v() {
         }
     }
 }
+
+#[test]
+fn k_folds_partition_the_rows_and_keep_class_shares() {
+    let rows: Vec<usize> = (0..103).collect();
+    let labels: Vec<i64> = (0..103).map(|i| if i % 4 == 0 { 1 } else { 0 }).collect();
+    let mut seen = vec![0; 103];
+    for fold in 0..5 {
+        let (train, valid) = nabla_data::k_fold(&rows, 5, fold, 7, Some(&labels)).unwrap();
+        assert_eq!(train.len() + valid.len(), 103);
+        assert!((20..=21).contains(&valid.len()), "{}", valid.len());
+        for &r in &valid {
+            seen[r] += 1;
+            assert!(!train.contains(&r));
+        }
+        // 26 of 103 rows are class 1: 5 or 6 of every fold's ~21.
+        let ones = valid.iter().filter(|&&r| labels[r] == 1).count();
+        assert!((5..=6).contains(&ones), "fold {fold}: {ones}");
+    }
+    assert!(
+        seen.iter().all(|&c| c == 1),
+        "each row validates exactly once"
+    );
+    assert_eq!(
+        nabla_data::k_fold(&rows, 5, 2, 7, Some(&labels)).unwrap(),
+        nabla_data::k_fold(&rows, 5, 2, 7, Some(&labels)).unwrap()
+    );
+    assert!(nabla_data::k_fold(&rows, 1, 0, 7, None).is_err());
+    assert!(nabla_data::k_fold(&rows, 5, 5, 7, None).is_err());
+}

@@ -145,6 +145,13 @@ fn located(l: &Located) -> impl Fn(KeyError) -> Error + '_ {
 /// everything before any training: an error names the config key (and its line) or the data
 /// file (and its line and column).
 pub fn prepare(l: &Located) -> Result<Experiment> {
+    prepare_fold(l, None)
+}
+
+/// [`prepare`] with fold `i` of `k` (cross-validation) as the validation data: the rows the
+/// config's split gives to training and validation are pooled and dealt into `k` stratified
+/// folds; the test rows stay out. The preprocessing is fitted on the other folds.
+pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experiment> {
     let config = &l.config;
     let data = &config.data;
     let spec_err = located(l);
@@ -203,6 +210,21 @@ pub fn prepare(l: &Located) -> Result<Experiment> {
         labels,
     )
     .map_err(|e| Error::Config(l.error("data.valid_split", e.to_string())))?;
+    let parts = match fold {
+        None => parts,
+        Some((i, k)) => {
+            let mut pool = parts.train;
+            pool.extend(parts.valid);
+            pool.sort_unstable();
+            let (train, valid) = nabla_data::k_fold(&pool, k, i, config.seed, labels)
+                .map_err(|e| Error::Config(l.error("tune.folds", e.to_string())))?;
+            nabla_data::Split {
+                train,
+                valid,
+                test: parts.test,
+            }
+        }
+    };
     if parts.train.is_empty() {
         return Err(Error::Config(l.error(
             "data.valid_split",

@@ -11,7 +11,7 @@
 
 use crate::config::{Config, ConfigError, Located, RangeSpec, TuneSpec};
 use crate::error::{Error, Result, io};
-use crate::experiment::prepare;
+use crate::experiment::prepare_fold;
 use crate::metrics::higher_is_better;
 use crate::trainer::output_kind;
 use nabla_core::Rng;
@@ -65,6 +65,9 @@ pub struct Trial {
     /// Why it diverged or failed.
     pub message: Option<String>,
     pub seconds: f64,
+    /// With cross-validation: the score on each fold (`score` is their mean).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_scores: Vec<f64>,
 }
 
 /// What `trials.json` in a tuning folder holds.
@@ -119,6 +122,8 @@ pub struct Plan {
     pub search: Search,
     pub metric: String,
     pub higher_is_better: bool,
+    /// Cross-validation folds per trial (1: the config's validation split).
+    pub folds: usize,
     pub trials: Vec<(TrialValues, Located)>,
 }
 
@@ -161,11 +166,17 @@ pub fn plan(located: &Located, search: Search) -> Result<Plan> {
             ),
         ))
     })?;
-    if config.data.valid_split <= 0.0 {
+    if spec.folds == 0 {
+        return Err(Error::Config(located.error(
+            "tune.folds",
+            "must be at least 1 (1: the validation split; 5: 5-fold cross-validation)",
+        )));
+    }
+    if spec.folds == 1 && config.data.valid_split <= 0.0 {
         return Err(Error::Config(located.error(
             "data.valid_split",
             "nabla tune ranks trials on the validation split, and there is none: set \
-             data.valid_split above 0 (e.g. 0.2)",
+             data.valid_split above 0 (e.g. 0.2), or cross-validate (tune.folds = 5)",
         )));
     }
     if spec.space.is_empty() {
@@ -210,6 +221,7 @@ pub fn plan(located: &Located, search: Search) -> Result<Plan> {
         search,
         metric: spec.metric.clone(),
         higher_is_better: higher,
+        folds: spec.folds,
         trials,
     })
 }
@@ -401,27 +413,42 @@ pub fn describe(values: &TrialValues) -> String {
         .join(" ")
 }
 
-/// Trains one trial's config in memory (no run folder), with validation after each epoch.
-fn train_trial(located: &Located, metric: &str) -> Result<crate::trainer::History> {
-    let mut exp = prepare(located)?;
-    let names = output_kind(&exp.train_config.loss).metric_names();
-    if !names.contains(&metric) {
-        return Err(Error::Config(located.error(
-            "tune.metric",
-            format!(
-                "`{metric}` is not measured for this task; its metrics are {}",
-                names.join(", ")
-            ),
-        )));
+/// Trains one trial's config in memory (no run folder), with validation after each epoch:
+/// once on the config's split, or once per fold.
+fn train_trial(
+    located: &Located,
+    metric: &str,
+    folds: usize,
+) -> Result<Vec<crate::trainer::History>> {
+    let runs: Vec<Option<(usize, usize)>> = if folds >= 2 {
+        (0..folds).map(|i| Some((i, folds))).collect()
+    } else {
+        vec![None]
+    };
+    let mut histories = Vec::with_capacity(runs.len());
+    for fold in runs {
+        let mut exp = prepare_fold(located, fold)?;
+        let names = output_kind(&exp.train_config.loss).metric_names();
+        if !names.contains(&metric) {
+            return Err(Error::Config(located.error(
+                "tune.metric",
+                format!(
+                    "`{metric}` is not measured for this task; its metrics are {}",
+                    names.join(", ")
+                ),
+            )));
+        }
+        histories.push(exp.fit()?);
     }
-    exp.fit()
+    Ok(histories)
 }
 
-/// A trial's record from how its training ended.
+/// A trial's record from how its training ended: the metric at each run's best epoch, averaged
+/// over the folds.
 fn outcome(
     index: usize,
     values: &TrialValues,
-    result: &Result<crate::trainer::History>,
+    result: &Result<Vec<crate::trainer::History>>,
     metric: &str,
     seconds: f64,
 ) -> Trial {
@@ -435,22 +462,41 @@ fn outcome(
         epochs: 0,
         message: None,
         seconds,
+        fold_scores: Vec::new(),
     };
     match result {
-        Ok(history) => {
-            trial.epochs = history.epochs.len();
-            trial.status = if history.stopped_early {
+        Ok(histories) => {
+            trial.epochs = histories.iter().map(|h| h.epochs.len()).max().unwrap_or(0);
+            trial.status = if histories.iter().any(|h| h.stopped_early) {
                 TrialStatus::StoppedEarly
             } else {
                 TrialStatus::Completed
             };
-            let best = history
-                .best_epoch
-                .and_then(|b| history.epochs.get(b).map(|r| (b, r)));
-            if let Some((b, record)) = best {
-                trial.best_epoch = Some(b + 1);
-                trial.valid = record.valid.clone();
-                trial.score = record.valid.as_ref().and_then(|v| v.get(metric).copied());
+            let bests: Vec<(usize, &BTreeMap<String, f64>)> = histories
+                .iter()
+                .filter_map(|h| {
+                    let b = h.best_epoch?;
+                    Some((b, h.epochs.get(b)?.valid.as_ref()?))
+                })
+                .collect();
+            if bests.len() == histories.len() && !bests.is_empty() {
+                let n = bests.len() as f64;
+                let mut mean: BTreeMap<String, f64> = BTreeMap::new();
+                for (_, v) in &bests {
+                    for (k, x) in *v {
+                        *mean.entry(k.clone()).or_default() += x / n;
+                    }
+                }
+                let epoch = bests.iter().map(|(b, _)| *b as f64).sum::<f64>() / n;
+                trial.best_epoch = Some(epoch.round() as usize + 1);
+                trial.score = mean.get(metric).copied();
+                if histories.len() > 1 {
+                    trial.fold_scores = bests
+                        .iter()
+                        .filter_map(|(_, v)| v.get(metric).copied())
+                        .collect();
+                }
+                trial.valid = Some(mean);
             }
         }
         Err(e @ Error::Diverged { epoch, .. }) => {
@@ -483,7 +529,7 @@ pub fn run(plan: &Plan, dir: &Path, mut on_trial: impl FnMut(&Trial)) -> Result<
     };
     for (i, (values, located)) in plan.trials.iter().enumerate() {
         let start = std::time::Instant::now();
-        let result = train_trial(located, &plan.metric);
+        let result = train_trial(located, &plan.metric, plan.folds);
         let seconds = start.elapsed().as_secs_f64();
         match result {
             // What fails the first trial (unreadable data, a bad metric) fails them all.
@@ -614,6 +660,7 @@ mod tests {
         let spec = TuneSpec {
             metric: "loss".into(),
             space,
+            folds: 1,
         };
         let trials = random(&spec, 10, 0);
         assert_eq!(trials.len(), 4);
@@ -636,6 +683,7 @@ mod tests {
             epochs: 1,
             message: None,
             seconds: 0.0,
+            fold_scores: Vec::new(),
         };
         let mut record = TuneRecord {
             search: Search::Grid,

@@ -564,6 +564,14 @@ pub struct TuneSpec {
     pub metric: String,
     /// Dotted config keys (`"optimizer.lr"`, `"model.layers.0.units"`) and their ranges.
     pub space: std::collections::BTreeMap<String, RangeSpec>,
+    /// Score each trial by k-fold cross-validation (the mean over `folds` stratified folds of
+    /// the training data) instead of the one validation split; 1 (the default) uses the split.
+    #[serde(default = "one_fold")]
+    pub folds: usize,
+}
+
+fn one_fold() -> usize {
+    1
 }
 
 fn default_metric() -> String {
