@@ -320,6 +320,13 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
             ));
         }
     }
+    for (key, v) in [("train.l2", train.l2), ("train.l1", train.l1)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::Config(
+                l.error(key, format!("must be finite and >= 0, got {v}")),
+            ));
+        }
+    }
     let early_stopping = train.early_stopping.as_ref().map(|e| EarlyStopping {
         patience: e.patience,
         min_delta: e.min_delta,
@@ -333,6 +340,8 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         schedule,
         clip_grad_norm: train.clip_grad_norm,
         clip_grad_value: train.clip_grad_value,
+        l2: train.l2,
+        l1: train.l1,
         early_stopping,
         metrics_log: None,
         verbose: false,

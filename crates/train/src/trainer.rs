@@ -38,6 +38,11 @@ pub struct TrainConfig {
     pub schedule: LrSchedule,
     pub clip_grad_norm: Option<f64>,
     pub clip_grad_value: Option<f64>,
+    /// L2 and L1 penalties on the weight matrices (parameters of rank 2 or more: not biases
+    /// or normalization scales), added to each batch's loss for the gradient; the reported
+    /// loss is the data loss alone.
+    pub l2: f64,
+    pub l1: f64,
     pub early_stopping: Option<EarlyStopping>,
     /// Append one JSON line per epoch to this file.
     pub metrics_log: Option<PathBuf>,
@@ -60,6 +65,8 @@ impl Default for TrainConfig {
             schedule: Schedule::Constant.into(),
             clip_grad_norm: None,
             clip_grad_value: None,
+            l2: 0.0,
+            l1: 0.0,
             early_stopping: None,
             metrics_log: None,
             verbose: false,
@@ -377,7 +384,7 @@ impl<'a> Trainer<'a> {
                     trace: trace.message,
                 });
             }
-            let mut grads = loss.backward()?;
+            let mut grads = self.penalized(loss)?.backward()?;
             // Norms before clipping: per layer (for the report) and global.
             let norms = grad_norms(&grads, &self.param_vars);
             layer_sq.fill(0.0);
@@ -499,6 +506,30 @@ impl<'a> Trainer<'a> {
             self.finished = true;
         }
         Ok(self.history.epochs.last().expect("just pushed"))
+    }
+
+    /// The loss plus the config's weight penalties (what the gradient is taken of).
+    fn penalized(&self, loss: Tensor) -> Result<Tensor> {
+        let (l1, l2) = (self.config.l1, self.config.l2);
+        if l1 == 0.0 && l2 == 0.0 {
+            return Ok(loss);
+        }
+        let matrices: Vec<Var> = self
+            .param_vars
+            .iter()
+            .filter(|v| v.shape().rank() >= 2)
+            .cloned()
+            .collect();
+        let mut total = loss;
+        if l2 != 0.0 {
+            let p = nabla_nn::loss::l2_penalty(&matrices, l2)?.to_dtype(total.dtype())?;
+            total = total.add(&p)?;
+        }
+        if l1 != 0.0 {
+            let p = nabla_nn::loss::l1_penalty(&matrices, l1)?.to_dtype(total.dtype())?;
+            total = total.add(&p)?;
+        }
+        Ok(total)
     }
 
     /// Per-layer sums over an epoch's steps as means, by layer path.

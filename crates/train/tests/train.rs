@@ -324,3 +324,41 @@ fn checkpoints_that_do_not_fit_are_rejected_with_names() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn l2_and_l1_penalize_the_weight_matrices_only() {
+    // One SGD step on a single example: x = 1, y = 0, w = 1, b = 1, so out = 2, the MSE is 4 and
+    // its gradient is 2·(out − y)·x = 4 for both w and b. The L2 penalty λ/2·w² adds λ·w to w's
+    // gradient only; L1 adds λ·sign(w).
+    for (l2, l1, w_grad) in [(0.5, 0.0, 4.5), (0.0, 0.25, 4.25)] {
+        let data = Dataset::new(
+            Tensor::from_vec(vec![1.0f64], [1, 1]).unwrap(),
+            Tensor::from_vec(vec![0.0f64], [1, 1]).unwrap(),
+        )
+        .unwrap();
+        let m = Linear::from_parameters(
+            &Tensor::from_vec(vec![1.0f64], [1, 1]).unwrap(),
+            Some(&Tensor::from_vec(vec![1.0f64], [1]).unwrap()),
+        )
+        .unwrap();
+        let mut sgd = nabla_nn::optim::Sgd::new(0.1).unwrap();
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: 1,
+            loss: Loss::Mse,
+            l2,
+            l1,
+            ..Default::default()
+        };
+        let h = fit(&m, &mut sgd, &data, None, &cfg, &mut []).unwrap();
+        let w = m.weight().as_tensor().to_vec_f64()[0];
+        let b = m.bias().unwrap().as_tensor().to_vec_f64()[0];
+        assert!((w - (1.0 - 0.1 * w_grad)).abs() < 1e-12, "w {w}");
+        assert!(
+            (b - (1.0 - 0.1 * 4.0)).abs() < 1e-12,
+            "the bias is not penalized: {b}"
+        );
+        // The reported loss is the data's alone.
+        assert_eq!(h.epochs[0].train["loss"], 4.0);
+    }
+}

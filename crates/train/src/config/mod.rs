@@ -503,6 +503,15 @@ pub struct TrainSpec {
     /// Clamp each gradient element to `[-v, v]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_grad_value: Option<f64>,
+    /// L2 penalty `λ/2 · Σ‖W‖²` on the weight matrices (not biases or normalization scales),
+    /// added to each batch's loss, as Keras' kernel regularizer and scikit-learn's `alpha`
+    /// (whose `alpha` is `l2 · batch_size`). The optimizer's `weight_decay` is the other kind:
+    /// on every parameter, inside the optimizer.
+    #[serde(default)]
+    pub l2: f64,
+    /// L1 penalty `λ · Σ|W|` on the weight matrices (sparse weights).
+    #[serde(default)]
+    pub l1: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStoppingSpec>,
     /// Commit a checkpoint after an epoch once this many seconds have passed since the last
@@ -524,6 +533,8 @@ impl Default for TrainSpec {
             warmup_epochs: 0,
             clip_grad_norm: None,
             clip_grad_value: None,
+            l2: 0.0,
+            l1: 0.0,
             early_stopping: None,
             checkpoint_seconds: default_checkpoint_seconds(),
         }
