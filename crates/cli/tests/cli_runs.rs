@@ -866,3 +866,29 @@ fn tune_cross_validates_when_asked() {
     assert_eq!(trials[0]["values"]["optimizer.lr"], 0.03);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_cnn_config_reaches_98_percent_on_the_digits() {
+    let dir = scratch("cnn");
+    let out = run(nabla()
+        .args(["train", "-q", "--json"])
+        .arg(repo().join("examples/digits_cnn.toml"))
+        .arg("--out")
+        .arg(dir.join("run")));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let acc = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.98, "{acc}");
+    // The checkpoint holds PyTorch's conv layout: [out, in, kh, kw].
+    let bytes = std::fs::read(dir.join("run/model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(
+        header["1.weight"]["shape"],
+        serde_json::json!([32, 1, 3, 3])
+    );
+    assert_eq!(
+        header["4.weight"]["shape"],
+        serde_json::json!([64, 32, 3, 3])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -290,3 +290,66 @@ fn activations_and_flatten_apply_their_functions() {
         [2, 60]
     );
 }
+
+#[test]
+fn conv_and_pool_layers_predict_their_output_shapes() {
+    use nabla_nn::layers::{AvgPool2d, Conv2d, GlobalAvgPool2d, MaxPool2d, Reshape};
+    let mut rng = Rng::seed(0);
+    let x = Tensor::randn([2, 3, 9, 7], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let mut ctx = Ctx::eval();
+    for (stride, padding, dilation) in [(1, 0, 1), (2, 1, 1), (1, 2, 2), (3, 0, 1)] {
+        let conv = Conv2d::builder(3, 5, [3, 3])
+            .stride([stride, stride])
+            .padding([padding, padding])
+            .dilation([dilation, dilation])
+            .build(&mut rng)
+            .unwrap();
+        let y = conv.forward(&x, &mut ctx).unwrap();
+        let [c, h, w] = conv.output_shape([3, 9, 7]).unwrap();
+        assert_eq!(
+            y.dims(),
+            [2, c, h, w],
+            "stride {stride} padding {padding} dilation {dilation}"
+        );
+        let names: Vec<String> = conv
+            .named_parameters()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["weight", "bias"]);
+    }
+    assert!(
+        Conv2d::builder(4, 5, [3, 3])
+            .build(&mut rng)
+            .unwrap()
+            .output_shape([3, 9, 7])
+            .is_err()
+    );
+    let mut pooled = |p: &dyn Module, shape: [usize; 3]| {
+        let y = p.forward(&x, &mut ctx).unwrap();
+        assert_eq!(y.dims()[1..], shape);
+    };
+    let max = MaxPool2d::new(2);
+    pooled(&max, max.output_shape([3, 9, 7]).unwrap());
+    let avg = AvgPool2d::new(3);
+    pooled(&avg, avg.output_shape([3, 9, 7]).unwrap());
+    assert!(MaxPool2d::new(8).output_shape([3, 9, 7]).is_err());
+    let g = GlobalAvgPool2d.forward(&x, &mut ctx).unwrap();
+    assert_eq!(g.dims(), [2, 3]);
+    // Global average pooling is the mean over each channel's plane.
+    let v = x.to_vec_f64();
+    let plane = &v[..63];
+    assert!((g.to_vec_f64()[0] - plane.iter().sum::<f64>() / 63.0).abs() < 1e-6);
+    let flat = Tensor::randn([2, 64], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let r = Reshape {
+        shape: vec![1, 8, 8],
+    };
+    assert_eq!(r.forward(&flat, &mut ctx).unwrap().dims(), [2, 1, 8, 8]);
+    assert!(
+        Reshape {
+            shape: vec![1, 8, 7]
+        }
+        .forward(&flat, &mut ctx)
+        .is_err()
+    );
+}

@@ -250,7 +250,7 @@ fn a_residual_block_must_keep_the_width_or_project() {
     let rest = "[[model.layers]]\ntype = \"linear\"\nunits = 10\n";
     let e = build_error_of(&digits(&format!("{block}{rest}")), &[]);
     assert!(e.contains("model.layers[0]"), "{e}");
-    assert!(e.contains("maps 64 features to 16"), "{e}");
+    assert!(e.contains("maps [64] to [16]"), "{e}");
     let ok = digits(&format!("{block}projection = true\n{rest}"));
     let l = load_str(&ok, None, &[]).unwrap();
     assert!(prepare(&l).is_ok());
@@ -293,4 +293,56 @@ fn a_model_too_large_for_memory_is_an_error_not_an_abort() {
     );
     let err = build_error_of(&text, &[]);
     assert!(err.contains("model.layers[0].layers[0]"), "{err}");
+}
+
+#[test]
+fn image_layers_check_their_shapes() {
+    let conv = "[[model.layers]]\ntype = \"conv2d\"\nfilters = 4\nkernel = 3\n";
+    let head = |layers: &str| {
+        digits(&format!(
+            "{layers}[[model.layers]]\ntype = \"flatten\"\n[[model.layers]]\ntype = \"linear\"\nunits = 10\n"
+        ))
+    };
+    // A convolution on flat rows: reshape first.
+    let e = build_error_of(&head(conv), &[]);
+    assert!(
+        e.contains("model.layers[0]: conv2d needs [channels, height, width]"),
+        "{e}"
+    );
+    assert!(e.contains("\"reshape\""), "{e}");
+    // A reshape that does not hold the row's 64 values.
+    let reshape = |s: &str| format!("[[model.layers]]\ntype = \"reshape\"\nshape = {s}\n");
+    let e = build_error_of(&head(&reshape("[1, 8, 7]")), &[]);
+    assert!(
+        e.contains("model.layers[0].shape: each example has 64 values"),
+        "{e}"
+    );
+    // A window larger than the image.
+    let e = build_error_of(
+        &head(&(reshape("[1, 8, 8]") + "[[model.layers]]\ntype = \"max_pool2d\"\nkernel = 9\n")),
+        &[],
+    );
+    assert!(
+        e.contains("model.layers[1]") && e.contains("does not fit"),
+        "{e}"
+    );
+    // A linear layer straight after a convolution: flatten first.
+    let text = digits(
+        &(reshape("[1, 8, 8]") + conv + "[[model.layers]]\ntype = \"linear\"\nunits = 10\n"),
+    );
+    let e = build_error_of(&text, &[]);
+    assert!(
+        e.contains(
+            "model.layers[2]: a linear layer needs flat inputs, but each example is [4, 6, 6]"
+        ),
+        "{e}"
+    );
+    // And a well-formed stack builds: 8x8 -> conv 3x3 -> [4, 6, 6] -> pool 2 -> [4, 3, 3].
+    let ok = head(
+        &(reshape("[1, 8, 8]") + conv + "[[model.layers]]\ntype = \"max_pool2d\"\nkernel = 2\n"),
+    );
+    let l = load_str(&ok, None, &[]).unwrap();
+    let exp = prepare(&l).unwrap();
+    let params: usize = nabla_nn::ModuleExt::parameter_count(&exp.model);
+    assert_eq!(params, 4 * 9 + 4 + 36 * 10 + 10);
 }

@@ -26,26 +26,8 @@ pub struct LinearBuilder {
 }
 
 impl LinearBuilder {
-    /// With or without a bias (default: with).
-    pub fn bias(mut self, bias: bool) -> Self {
-        self.bias = bias;
-        self
-    }
-    /// The weight initializer (default [`Init::XAVIER`]).
-    pub fn init(mut self, init: Init) -> Self {
-        self.init = init;
-        self
-    }
-    /// The bias initializer (default [`Init::Zeros`]).
-    pub fn bias_init(mut self, init: Init) -> Self {
-        self.bias_init = init;
-        self
-    }
-    /// The parameters' dtype (default f32).
-    pub fn dtype(mut self, dtype: DType) -> Self {
-        self.dtype = dtype;
-        self
-    }
+    weight_options!("[`Init::XAVIER`]");
+
     /// Draws the initial parameters from `rng`.
     pub fn build(self, rng: &mut Rng) -> Result<Linear> {
         if self.in_features == 0 || self.out_features == 0 {
@@ -60,15 +42,7 @@ impl LinearBuilder {
         let weight = self
             .init
             .tensor([self.out_features, self.in_features], self.dtype, rng)?;
-        let bias = if self.bias {
-            Some(Var::new(&self.bias_init.tensor(
-                [self.out_features],
-                self.dtype,
-                rng,
-            )?)?)
-        } else {
-            None
-        };
+        let bias = self.make_bias(self.out_features, rng)?;
         Ok(Linear {
             weight: Var::new(&weight)?,
             bias,

@@ -6,8 +6,9 @@ use super::{InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, ScheduleSpe
 use nabla_core::{DType, Rng};
 use nabla_nn::init::FanMode;
 use nabla_nn::layers::{
-    BatchNorm1d, Dropout, Elu, Flatten, Gelu, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax,
-    PRelu, Relu, Residual, Sequential, Sigmoid, Softmax, Tanh,
+    AvgPool2d, BatchNorm1d, Conv2d, Dropout, Elu, Flatten, Gelu, GlobalAvgPool2d, HardTanh,
+    LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, PRelu, Relu, Reshape, Residual,
+    Sequential, Sigmoid, Softmax, Tanh,
 };
 use nabla_nn::loss::{CrossEntropy, Loss};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
@@ -73,27 +74,64 @@ impl From<InitSpec> for Init {
     }
 }
 
-/// Builds the layers for inputs of `input_width` features; returns the model and its output
-/// width. `key` is the config path of the list (`model.layers`).
+/// The per-example shape as the config speaks of it: `[64]`, `[1, 8, 8]`.
+fn show(shape: &[usize]) -> String {
+    format!("{shape:?}")
+}
+
+/// The width of a flat per-example shape, or an error saying to flatten first.
+fn flat(shape: &[usize], here: &str, layer: &str) -> Result<usize, KeyError> {
+    match shape {
+        [w] => Ok(*w),
+        _ => Err(key_err(
+            here,
+            format!(
+                "{layer} needs flat inputs, but each example is {} here: add \
+                 {{ type = \"flatten\" }} before it",
+                show(shape)
+            ),
+        )),
+    }
+}
+
+/// `[channels, height, width]`, or an error saying to reshape first.
+fn image(shape: &[usize], here: &str, layer: &str) -> Result<[usize; 3], KeyError> {
+    match *shape {
+        [c, h, w] => Ok([c, h, w]),
+        _ => Err(key_err(
+            here,
+            format!(
+                "{layer} needs [channels, height, width] inputs, but each example is {} here: \
+                 add {{ type = \"reshape\", shape = [1, H, W] }} before it",
+                show(shape)
+            ),
+        )),
+    }
+}
+
+/// Builds the layers for examples of shape `input` (`[features]` for a table); returns the
+/// model and the output's per-example shape. `key` is the config path of the list
+/// (`model.layers`).
 fn build_layers(
     layers: &[LayerSpec],
-    input_width: usize,
+    input: &[usize],
     key: &str,
     params: &mut ParameterBudget,
     rng: &mut Rng,
-) -> Result<(Sequential, usize), KeyError> {
+) -> Result<(Sequential, Vec<usize>), KeyError> {
     let mut model = Sequential::new();
-    let mut width = input_width;
+    let mut shape = input.to_vec();
     for (i, layer) in layers.iter().enumerate() {
         let here = format!("{key}[{i}]");
         let err = |e: nabla_core::Error| key_err(&here, e);
-        width = match layer {
+        shape = match layer {
             LayerSpec::Linear {
                 units,
                 bias,
                 init,
                 bias_init,
             } => {
+                let width = flat(&shape, &here, "a linear layer")?;
                 if *units == 0 {
                     return Err(key_err(format!("{here}.units"), "must be at least 1"));
                 }
@@ -106,48 +144,146 @@ fn build_layers(
                     b = b.bias_init((*init).into());
                 }
                 model.push(Box::new(b.build(rng).map_err(err)?));
-                *units
+                vec![*units]
             }
-            LayerSpec::Relu => push(&mut model, Relu, width),
+            LayerSpec::Relu => push(&mut model, Relu, shape),
             LayerSpec::LeakyRelu { negative_slope } => {
-                push(&mut model, LeakyRelu::new(*negative_slope), width)
+                push(&mut model, LeakyRelu::new(*negative_slope), shape)
             }
             LayerSpec::Prelu { init, per_unit } => {
-                let n = if *per_unit { width } else { 1 };
+                let n = if *per_unit {
+                    flat(&shape, &here, "a per-unit PReLU")?
+                } else {
+                    1
+                };
                 push(
                     &mut model,
                     PRelu::new(n, *init, DType::F32).map_err(err)?,
-                    width,
+                    shape,
                 )
             }
-            LayerSpec::Elu { alpha } => push(&mut model, Elu::new(*alpha), width),
-            LayerSpec::Sigmoid => push(&mut model, Sigmoid, width),
-            LayerSpec::Tanh => push(&mut model, Tanh, width),
+            LayerSpec::Elu { alpha } => push(&mut model, Elu::new(*alpha), shape),
+            LayerSpec::Sigmoid => push(&mut model, Sigmoid, shape),
+            LayerSpec::Tanh => push(&mut model, Tanh, shape),
             LayerSpec::HardTanh { min, max } => {
                 if min.partial_cmp(max) != Some(std::cmp::Ordering::Less) {
                     return Err(key_err(&here, format!("needs min < max, got {min}, {max}")));
                 }
-                push(&mut model, HardTanh::new(*min, *max), width)
+                push(&mut model, HardTanh::new(*min, *max), shape)
             }
-            LayerSpec::Gelu => push(&mut model, Gelu, width),
-            LayerSpec::Softmax => push(&mut model, Softmax::default(), width),
-            LayerSpec::LogSoftmax => push(&mut model, LogSoftmax::default(), width),
+            LayerSpec::Gelu => push(&mut model, Gelu, shape),
+            LayerSpec::Softmax => push(&mut model, Softmax::default(), shape),
+            LayerSpec::LogSoftmax => push(&mut model, LogSoftmax::default(), shape),
             LayerSpec::Dropout { p } => push(
                 &mut model,
                 Dropout::new(*p).map_err(|e| key_err(format!("{here}.p"), e))?,
-                width,
+                shape,
             ),
-            LayerSpec::BatchNorm { eps, momentum } => push(
-                &mut model,
-                BatchNorm1d::with_options(width, *eps, *momentum, DType::F32).map_err(err)?,
-                width,
-            ),
+            LayerSpec::BatchNorm { eps, momentum } => {
+                let width = flat(&shape, &here, "batch_norm (1-D)")?;
+                push(
+                    &mut model,
+                    BatchNorm1d::with_options(width, *eps, *momentum, DType::F32).map_err(err)?,
+                    shape,
+                )
+            }
             LayerSpec::LayerNorm => push(
                 &mut model,
-                LayerNorm::new(&[width], DType::F32).map_err(err)?,
-                width,
+                LayerNorm::new(&shape, DType::F32).map_err(err)?,
+                shape,
             ),
-            LayerSpec::Flatten => push(&mut model, Flatten, width),
+            LayerSpec::Flatten => {
+                model.push(Box::new(Flatten));
+                vec![shape.iter().product()]
+            }
+            LayerSpec::Reshape { shape: to } => {
+                let (from, want): (usize, usize) = (shape.iter().product(), to.iter().product());
+                if to.is_empty() || to.contains(&0) || from != want {
+                    return Err(key_err(
+                        format!("{here}.shape"),
+                        format!(
+                            "each example has {from} values ({}), but {} holds {want}",
+                            show(&shape),
+                            show(to)
+                        ),
+                    ));
+                }
+                model.push(Box::new(Reshape { shape: to.clone() }));
+                to.clone()
+            }
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                bias,
+                init,
+            } => {
+                let [c, _, _] = image(&shape, &here, "conv2d")?;
+                if *filters == 0 {
+                    return Err(key_err(format!("{here}.filters"), "must be at least 1"));
+                }
+                params.add(c * kernel * kernel, *filters, &here)?;
+                let mut b = Conv2d::builder(c, *filters, [*kernel, *kernel])
+                    .stride([*stride, *stride])
+                    .padding([*padding, *padding])
+                    .dilation([*dilation, *dilation])
+                    .bias(*bias);
+                if let Some(init) = init {
+                    b = b.init((*init).into());
+                }
+                let conv = b.build(rng).map_err(err)?;
+                let out = conv
+                    .output_shape(image(&shape, &here, "conv2d")?)
+                    .map_err(err)?;
+                model.push(Box::new(conv));
+                out.to_vec()
+            }
+            LayerSpec::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+            }
+            | LayerSpec::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+            } => {
+                let input = image(&shape, &here, "pooling")?;
+                let options = nabla_core::Pool2dOptions {
+                    kernel: [*kernel, *kernel],
+                    stride: [stride.unwrap_or(*kernel); 2],
+                    padding: [*padding; 2],
+                };
+                if *kernel == 0 || options.stride[0] == 0 || 2 * padding > *kernel {
+                    return Err(key_err(
+                        &here,
+                        format!(
+                            "needs kernel >= 1, stride >= 1 and padding <= kernel / 2, got \
+                             kernel {kernel}, stride {}, padding {padding}",
+                            options.stride[0]
+                        ),
+                    ));
+                }
+                let out = if matches!(layer, LayerSpec::MaxPool2d { .. }) {
+                    let p = MaxPool2d { options };
+                    let out = p.output_shape(input).map_err(err)?;
+                    model.push(Box::new(p));
+                    out
+                } else {
+                    let p = AvgPool2d { options };
+                    let out = p.output_shape(input).map_err(err)?;
+                    model.push(Box::new(p));
+                    out
+                };
+                out.to_vec()
+            }
+            LayerSpec::GlobalAvgPool2d => {
+                let [c, _, _] = image(&shape, &here, "global_avg_pool2d")?;
+                model.push(Box::new(GlobalAvgPool2d));
+                vec![c]
+            }
             LayerSpec::Residual { layers, projection } => {
                 if layers.is_empty() {
                     return Err(key_err(
@@ -156,12 +292,14 @@ fn build_layers(
                     ));
                 }
                 let (block, out) =
-                    build_layers(layers, width, &format!("{here}.layers"), params, rng)?;
-                if out == width {
+                    build_layers(layers, &shape, &format!("{here}.layers"), params, rng)?;
+                if out == shape {
                     model.push(Box::new(Residual::new(block)));
                 } else if *projection {
-                    params.add(width, out, &here)?;
-                    let p = Linear::builder(width, out)
+                    let width = flat(&shape, &here, "a projection (linear)")?;
+                    let out_width = flat(&out, &here, "a projection (linear)")?;
+                    params.add(width, out_width, &here)?;
+                    let p = Linear::builder(width, out_width)
                         .bias(false)
                         .build(rng)
                         .map_err(err)?;
@@ -170,9 +308,11 @@ fn build_layers(
                     return Err(key_err(
                         &here,
                         format!(
-                            "the block maps {width} features to {out}, but a skip connection \
-                             adds its input to its output: make the block keep {width} units, \
-                             or set projection = true"
+                            "the block maps {} to {}, but a skip connection adds its input to \
+                             its output: make the block keep the shape, or set projection = \
+                             true",
+                            show(&shape),
+                            show(&out)
                         ),
                     ));
                 }
@@ -180,7 +320,7 @@ fn build_layers(
             }
         };
     }
-    Ok((model, width))
+    Ok((model, shape))
 }
 
 /// The weights a model may have on this machine, checked layer by layer before any is
@@ -244,9 +384,9 @@ fn available_memory() -> Option<u64> {
     kb.checked_mul(1024)
 }
 
-fn push(model: &mut Sequential, layer: impl Module + 'static, width: usize) -> usize {
+fn push(model: &mut Sequential, layer: impl Module + 'static, shape: Vec<usize>) -> Vec<usize> {
     model.push(Box::new(layer));
-    width
+    shape
 }
 
 /// Builds the model for `input_width` features and checks its output against the targets and
@@ -262,7 +402,18 @@ pub fn build_model(
         return Err(key_err("model.layers", "needs at least one layer"));
     }
     let mut params = ParameterBudget::of_this_machine();
-    let (model, width) = build_layers(&spec.layers, input_width, "model.layers", &mut params, rng)?;
+    let (model, out) = build_layers(
+        &spec.layers,
+        &[input_width],
+        "model.layers",
+        &mut params,
+        rng,
+    )?;
+    let width = flat(
+        &out,
+        &format!("model.layers[{}]", spec.layers.len() - 1),
+        "the output",
+    )?;
     let last = spec.layers.len() - 1;
     let last_key = format!("model.layers[{last}]");
     let binary = matches!(

@@ -204,6 +204,44 @@ pub enum LayerSpec {
     },
     LayerNorm,
     Flatten,
+    /// Gives each flat example the shape `[channels, height, width]` (pixels from a CSV or IDX).
+    Reshape {
+        shape: Vec<usize>,
+    },
+    /// A 2-D convolution with `filters` output channels over `[channels, height, width]`
+    /// inputs; default init He normal.
+    Conv2d {
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one_usize")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default = "one_usize")]
+        dilation: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<InitSpec>,
+    },
+    /// The maximum of each `kernel x kernel` window (stride: the kernel, unless given).
+    MaxPool2d {
+        kernel: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+        #[serde(default)]
+        padding: usize,
+    },
+    /// The mean of each window.
+    AvgPool2d {
+        kernel: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+        #[serde(default)]
+        padding: usize,
+    },
+    /// The mean of each channel: `[channels, height, width] -> [channels]`.
+    GlobalAvgPool2d,
     /// `y = x + F(x)` around the given layers (a skip connection); with `projection = true`
     /// the identity path goes through a bias-free linear map when `F` changes the width.
     Residual {
@@ -217,6 +255,9 @@ pub enum LayerSpec {
     },
 }
 
+fn one_usize() -> usize {
+    1
+}
 fn default_negative_slope() -> f64 {
     0.01
 }
