@@ -446,3 +446,38 @@ fn anomaly_tracing_names_the_first_op_that_broke() {
     assert!(found.is_none());
     assert_eq!(grads.get(&w).unwrap().to_vec::<f64>().unwrap(), [3.0, 3.0]);
 }
+
+#[test]
+fn conv2d_gradients_do_not_depend_on_thread_scheduling() {
+    // The weight gradient sums over the batch in parallel; the sum must come out bit-identical
+    // on 1, 2 or 3 threads and from run to run.
+    let mut rng = Rng::seed(5);
+    let x = Tensor::randn([37, 3, 12, 12], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let w =
+        Var::new(&Tensor::randn([8, 3, 3, 3], 0.0, 0.3, DType::F32, &mut rng).unwrap()).unwrap();
+    let grad_on = |threads: usize| -> Vec<f32> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let y = x
+                .conv2d(&w.as_tensor(), None, Default::default())
+                .unwrap()
+                .square()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            y.backward()
+                .unwrap()
+                .get(&w)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap()
+        })
+    };
+    let one = grad_on(1);
+    for threads in [2, 3, 2, 3] {
+        assert_eq!(grad_on(threads), one, "{threads} threads");
+    }
+}

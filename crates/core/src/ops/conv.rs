@@ -8,6 +8,10 @@ use crate::dtype::{Element, Float};
 use crate::tensor::float_dispatch;
 use crate::{Error, Result, Tensor};
 use rayon::prelude::*;
+
+/// How many chunks the batch is cut into for the weight gradient's sum (fixed, so that the
+/// sum's order does not depend on the machine's thread count).
+const DW_CHUNKS: usize = 16;
 use smallvec::smallvec;
 
 /// Stride, padding and dilation of a 2-D convolution, per axis `[h, w]`.
@@ -329,17 +333,18 @@ fn conv_backward<T: Float + Element>(
     let need_x = x.requires_grad();
     let mut dx = vec![T::zero(); if need_x { n * plane_in } else { 0 }];
     let dw = if need_w {
-        (0..n)
-            .into_par_iter()
-            .fold(
-                || {
-                    (
-                        vec![T::zero(); o * ckk],
-                        vec![T::zero(); ckk * p],
-                        vec![T::zero(); o * ckk],
-                    )
-                },
-                |(mut acc, mut cols, mut part), s| {
+        // dW = Σ_s G[s] · cols(x[s])ᵀ. The samples are cut into a fixed number of contiguous
+        // chunks, each summed in order on one thread, and the chunks' sums added in order:
+        // the same floating-point sum however the threads are scheduled (a work-stealing
+        // fold would group the samples differently from run to run).
+        let samples: Vec<usize> = (0..n).collect();
+        let partials: Vec<Vec<T>> = samples
+            .par_chunks(n.div_ceil(DW_CHUNKS).max(1))
+            .map(|chunk| {
+                let mut acc = vec![T::zero(); o * ckk];
+                let mut cols = vec![T::zero(); ckk * p];
+                let mut part = vec![T::zero(); o * ckk];
+                for &s in chunk {
                     im2col(&xd[s * plane_in..][..plane_in], g, &mut cols);
                     // part = G[s] [O, P] · colsᵀ [P, CKK]
                     matmul_into(
@@ -362,17 +367,15 @@ fn conv_backward<T: Float + Element>(
                         1,
                     );
                     acc.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
-                    (acc, cols, part)
-                },
-            )
-            .map(|(acc, _, _)| acc)
-            .reduce(
-                || vec![T::zero(); o * ckk],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
-                    a
-                },
-            )
+                }
+                acc
+            })
+            .collect();
+        let mut dw = vec![T::zero(); o * ckk];
+        for part in partials {
+            dw.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
+        }
+        dw
     } else {
         Vec::new()
     };
