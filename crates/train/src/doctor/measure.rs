@@ -24,24 +24,19 @@ impl InputScale {
     pub fn of(data: &Dataset) -> InputScale {
         let x = data.x();
         let width = x.dims().get(1).copied().unwrap_or(1).max(1);
-        let values = x.to_vec_f64();
-        let rows = values.len() / width;
+        // Two passes over the tensor's own buffer (no f64 copy of the whole training set).
+        let rows = x.elem_count() / width;
         if rows == 0 {
             return InputScale::default();
         }
         let mut mean = vec![0.0; width];
-        for row in values.chunks_exact(width) {
-            for (m, v) in mean.iter_mut().zip(row) {
-                *m += v;
-            }
-        }
+        for_each(x, |i, v| mean[i % width] += v);
         mean.iter_mut().for_each(|m| *m /= rows as f64);
         let mut var = vec![0.0; width];
-        for row in values.chunks_exact(width) {
-            for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
-                *s += (v - m) * (v - m);
-            }
-        }
+        for_each(x, |i, v| {
+            let d = v - mean[i % width];
+            var[i % width] += d * d;
+        });
         let std: Vec<f64> = var.iter().map(|s| (s / rows as f64).sqrt()).collect();
         let (largest_feature, largest) = mean
             .iter()
