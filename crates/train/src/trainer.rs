@@ -188,6 +188,8 @@ pub struct Trainer<'a> {
     loader: DataLoader,
     params: Vec<(String, Var)>,
     param_vars: Vec<Var>,
+    /// The weight matrices (parameters of rank 2 or more), which the L1/L2 penalties cover.
+    matrices: Vec<Var>,
     /// The layers' paths (parameter names without their last segment), and the index into
     /// them of each parameter.
     layer_names: Vec<String>,
@@ -218,7 +220,12 @@ impl<'a> Trainer<'a> {
         config.schedule.schedule.validate()?;
         let loader = DataLoader::new(config.batch_size, config.seed)?;
         let params = model.named_parameters();
-        let param_vars = params.iter().map(|(_, v)| v.clone()).collect();
+        let param_vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
+        let matrices = param_vars
+            .iter()
+            .filter(|v| v.shape().rank() >= 2)
+            .cloned()
+            .collect();
         let mut layer_names: Vec<String> = Vec::new();
         let param_layer = params
             .iter()
@@ -262,6 +269,7 @@ impl<'a> Trainer<'a> {
             loader,
             params,
             param_vars,
+            matrices,
             layer_names,
             param_layer,
             base_lr,
@@ -514,19 +522,13 @@ impl<'a> Trainer<'a> {
         if l1 == 0.0 && l2 == 0.0 {
             return Ok(loss);
         }
-        let matrices: Vec<Var> = self
-            .param_vars
-            .iter()
-            .filter(|v| v.shape().rank() >= 2)
-            .cloned()
-            .collect();
         let mut total = loss;
         if l2 != 0.0 {
-            let p = nabla_nn::loss::l2_penalty(&matrices, l2)?.to_dtype(total.dtype())?;
+            let p = nabla_nn::loss::l2_penalty(&self.matrices, l2)?.to_dtype(total.dtype())?;
             total = total.add(&p)?;
         }
         if l1 != 0.0 {
-            let p = nabla_nn::loss::l1_penalty(&matrices, l1)?.to_dtype(total.dtype())?;
+            let p = nabla_nn::loss::l1_penalty(&self.matrices, l1)?.to_dtype(total.dtype())?;
             total = total.add(&p)?;
         }
         Ok(total)

@@ -274,7 +274,7 @@ fn check_range(range: &RangeSpec) -> Result<(), String> {
 }
 
 /// `x` to 3 significant digits (so `10^-3` computed as `0.0009999…` reads `0.001`).
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     format!("{x:.2e}").parse().unwrap_or(x)
 }
 

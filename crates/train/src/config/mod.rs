@@ -13,7 +13,9 @@ pub mod parse;
 pub(crate) mod tagged;
 
 pub use build::{KeyError, OutputSpec, build_loss, build_model, build_optimizer, build_schedule};
-pub use parse::{ConfigError, Located, load, load_str, load_text_at, parse_literal, set_value};
+pub use parse::{
+    ConfigError, Located, load, load_str, load_text_at, parse_literal, parse_override, set_value,
+};
 
 use nabla_data::{Scaling, Task};
 use serde::{Deserialize, Serialize};

@@ -187,13 +187,12 @@ pub fn load_str(
     })?;
     let mut values = Vec::with_capacity(overrides.len());
     for o in overrides {
-        let (key, raw) = o.split_once('=').ok_or_else(|| ConfigError {
+        values.push(parse_override(o).ok_or_else(|| ConfigError {
             file: None,
             position: None,
             key: None,
             message: format!("--set {o:?}: expected key=value (e.g. optimizer.lr=0.01)"),
-        })?;
-        values.push((key.trim().to_string(), parse_literal(raw.trim())));
+        })?);
     }
     let config = with_values(&config, &values, file.as_deref()).map_err(|mut e| {
         if e.position.is_none() && e.file.is_none() {
@@ -250,6 +249,12 @@ fn with_values(
             message: message + " (after the overrides)",
         }
     })
+}
+
+/// `key=value` as `--set` takes it: the dotted key and the value parsed by [`parse_literal`].
+pub fn parse_override(change: &str) -> Option<(String, Value)> {
+    let (key, raw) = change.split_once('=')?;
+    Some((key.trim().to_string(), parse_literal(raw.trim())))
 }
 
 /// A command-line value: TOML (`0.01`, `true`, `[64, 32]`, `"adam"`), else a bare string.

@@ -54,8 +54,7 @@ fn linear_before<'a>(
 
 /// A number as TOML, in 3 significant digits.
 fn number(x: f64) -> String {
-    let rounded: f64 = format!("{x:.2e}").parse().unwrap_or(x);
-    let text = format!("{rounded}");
+    let text = format!("{}", crate::tune::round3(x));
     if text.contains('.') || text.contains('e') {
         text
     } else {

@@ -95,19 +95,15 @@ pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
 
 /// `located` with every finding's config changes applied: the config the remedies describe.
 pub fn apply_fixes(located: &Located, findings: &[Finding]) -> Result<Located> {
-    let mut changes: Vec<String> = Vec::new();
-    for f in findings {
-        for c in &f.fix {
-            // A later change to the same key wins (two findings may both scale the lr).
-            let key = c.split_once('=').map_or(c.as_str(), |(k, _)| k);
-            changes.retain(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) != key);
-            changes.push(c.clone());
-        }
-    }
-    let values: Vec<(String, toml::Value)> = changes
+    let mut values: Vec<(String, toml::Value)> = Vec::new();
+    for (key, value) in findings
         .iter()
-        .filter_map(|c| c.split_once('='))
-        .map(|(k, v)| (k.to_string(), crate::config::parse_literal(v)))
-        .collect();
+        .flat_map(|f| &f.fix)
+        .filter_map(|c| crate::config::parse_override(c))
+    {
+        // A later change to the same key wins (two findings may both scale the lr).
+        values.retain(|(k, _)| *k != key);
+        values.push((key, value));
+    }
     Ok(located.with_values(&values)?)
 }

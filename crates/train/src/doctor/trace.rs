@@ -3,6 +3,7 @@
 //! once, after the fact, and telling why): weights already non-finite (the previous update
 //! overflowed), a layer's forward output, the loss itself, or a gradient on the way back.
 
+use nabla_core::anomaly::{ValueStats, is_finite as finite};
 use nabla_core::{Rng, Tensor};
 use nabla_nn::loss::Loss;
 use nabla_nn::{Ctx, Module, ModuleExt};
@@ -18,20 +19,16 @@ pub struct Trace {
     pub message: String,
 }
 
-/// `max |x|`, `mean |x|` and the count of non-finite values, in words.
+/// `max |x|`, `mean |x|` and the count of non-finite values (core's [`ValueStats`]), in words.
 fn describe_values(t: &Tensor) -> String {
-    let v = t.to_vec_f64();
-    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    let bad = v.len() - finite.len();
-    let max = finite.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let mean = finite.iter().map(|x| x.abs()).sum::<f64>() / finite.len().max(1) as f64;
+    let v = ValueStats::of(t);
     let mut s = format!(
         "max |x| {}, mean |x| {}",
-        super::rules::sig(max),
-        super::rules::sig(mean)
+        super::rules::sig(v.max_abs),
+        super::rules::sig(v.mean_abs)
     );
-    if bad > 0 {
-        s += &format!(", {bad} of {} not finite", v.len());
+    if v.non_finite > 0 {
+        s += &format!(", {} of {} not finite", v.non_finite, t.elem_count());
     }
     s
 }
@@ -42,10 +39,6 @@ fn op_detail(found: nabla_core::Result<Option<nabla_core::anomaly::Anomaly>>) ->
         Ok(Some(a)) => format!("; the first op to break: {a}"),
         _ => String::new(),
     }
-}
-
-fn finite(t: &Tensor) -> bool {
-    t.to_vec_f64().iter().all(|x| x.is_finite())
 }
 
 /// Replays the step on `(x, y)` with the step's random numbers (`rng`) and finds the first
