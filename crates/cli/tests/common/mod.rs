@@ -59,3 +59,17 @@ pub fn run(cmd: &mut Command) -> Output {
     }
     out
 }
+
+/// Runs a command that must reject its input: exit code 2 and one line on stderr, returned.
+pub fn rejects(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
+/// A command's standard output as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
