@@ -36,6 +36,7 @@ pub use error::{Error, Result, ResultExt};
 pub use layout::Layout;
 pub use ops::conv::{Conv2dOptions, Pool2dOptions};
 pub use ops::loss::Reduction;
+pub use ops::recurrent::RecurrentCell;
 pub use random::Rng;
 pub use shape::Shape;
 pub use storage::Storage;

@@ -3,6 +3,7 @@
 
 pub(crate) mod conv;
 pub(crate) mod matmul;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod strided;
 

@@ -6,5 +6,6 @@ pub(crate) mod elementwise;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod shape;

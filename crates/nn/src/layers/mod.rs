@@ -42,9 +42,11 @@ macro_rules! weight_options {
 mod activation;
 mod conv;
 mod dropout;
+mod embedding;
 mod flatten;
 mod linear;
 mod norm;
+mod recurrent;
 mod residual;
 mod sequential;
 
@@ -53,8 +55,10 @@ pub use activation::{
 };
 pub use conv::{AvgPool2d, Conv2d, Conv2dBuilder, GlobalAvgPool2d, MaxPool2d, Reshape};
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use linear::{Linear, LinearBuilder};
 pub use norm::{BatchNorm1d, LayerNorm};
+pub use recurrent::{Recurrent, RecurrentBuilder, SequenceOutput};
 pub use residual::Residual;
 pub use sequential::Sequential;
