@@ -107,9 +107,10 @@ enum Command {
     /// Example: nabla bench mlp --threads 1
     Bench {
         /// Which suite: core (GEMM, op overhead, tiny MLP on raw ops), mlp (MLP and tiny-net
-        /// training throughput through the layer API, as the peers' "mlp" and "tiny"), or
+        /// training throughput through the layer API, as the peers' "mlp" and "tiny"), cnn and
+        /// lstm (the peers' CNN and LSTM workloads; lstm also times GRU and plain-RNN cells), or
         /// doctor (the convergence doctor's overhead per epoch at its default sampling).
-        #[arg(value_parser = ["core", "mlp", "doctor"])]
+        #[arg(value_parser = ["core", "mlp", "cnn", "lstm", "doctor"])]
         suite: String,
         /// Worker threads (default: all cores).
         #[arg(long)]
@@ -120,7 +121,24 @@ enum Command {
     },
 }
 
+/// Keeps freed tensor buffers in the process instead of handing them back to the kernel at
+/// every step. glibc serves allocations above its mmap threshold (128 KiB, raised dynamically
+/// only up to the size of buffers already freed) with fresh mappings, and trims the heap when
+/// its free top exceeds the trim threshold; a training step allocates and frees buffers of many
+/// megabytes, so each step paid page faults and page clearing again (about a fifth of an LSTM
+/// step in `nabla bench lstm`). Fixed thresholds: buffers up to 256 MiB come from the heap, and
+/// up to 1 GiB of freed heap is kept for the next step (never more than the run's own peak).
+fn keep_freed_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_buffers();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -236,6 +254,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
             match suite.as_str() {
                 "mlp" => bench::run_mlp(timing, threads, emit)?,
                 "doctor" => bench::run_doctor(timing, threads, emit)?,
+                "cnn" => bench::run_cnn(timing, threads, emit)?,
+                "lstm" => bench::run_lstm(timing, threads, emit)?,
                 _ => bench::run_core(timing, threads, emit)?,
             }
             Ok(ExitCode::SUCCESS)

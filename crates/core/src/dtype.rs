@@ -65,6 +65,10 @@ pub trait Float:
     fn to_f64(self) -> f64;
     /// The error function (for GELU), from `libm`.
     fn erf(self) -> Self;
+    /// `σ(x) = 1 / (1 + e⁻ˣ)` without overflow. f32: branch-free, so loops over it vectorize.
+    fn sigmoid(self) -> Self;
+    /// `tanh x`. f32: branch-free, so loops over it vectorize (within a few ulp of libm).
+    fn tanh_vectorized(self) -> Self;
 }
 
 impl Float for f32 {
@@ -81,6 +85,14 @@ impl Float for f32 {
     fn erf(self) -> Self {
         libm::erff(self)
     }
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        crate::cpu::fast_math::sigmoid_f32(self)
+    }
+    #[inline(always)]
+    fn tanh_vectorized(self) -> Self {
+        crate::cpu::fast_math::tanh_f32(self)
+    }
 }
 
 impl Float for f64 {
@@ -96,6 +108,20 @@ impl Float for f64 {
     #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        // Exp of a non-positive number only.
+        if self >= 0.0 {
+            1.0 / (1.0 + (-self).exp())
+        } else {
+            let e = self.exp();
+            e / (1.0 + e)
+        }
+    }
+    #[inline(always)]
+    fn tanh_vectorized(self) -> Self {
+        self.tanh()
     }
 }
 

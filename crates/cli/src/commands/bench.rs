@@ -307,6 +307,120 @@ pub fn run_mlp(
     Ok(())
 }
 
+/// One train step (forward, cross-entropy, backward, Adam lr 1e-3) of `model`, cycling over
+/// `nb` random batches of `batch` inputs of shape `input` and 10 classes.
+fn train_step(
+    model: impl nabla_nn::Module + 'static,
+    input: &[usize],
+    batch: usize,
+    nb: usize,
+) -> Result<impl FnMut() -> Result<()>> {
+    use nabla_nn::optim::{Adam, Optimizer};
+    use nabla_nn::{Ctx, ModuleExt};
+    let mut rng = Rng::seed(1);
+    let params = model.named_parameters();
+    let mut adam = Adam::new(1e-3)?;
+    let mut shape = vec![batch];
+    shape.extend_from_slice(input);
+    let batches: Vec<(Tensor, Tensor)> = (0..nb)
+        .map(|_| {
+            let x = randn(&shape, &mut rng);
+            let y: Vec<i64> = (0..batch).map(|_| rng.below(10) as i64).collect();
+            Ok((x, Tensor::from_vec(y, [batch])?))
+        })
+        .collect::<Result<_>>()?;
+    let mut i = 0;
+    Ok(move || -> Result<()> {
+        let (x, y) = &batches[i % nb];
+        i += 1;
+        let out = model.forward(x, &mut Ctx::eval())?;
+        let loss = out.cross_entropy(y, Reduction::Mean)?;
+        let grads = loss.backward()?;
+        drop((out, loss));
+        adam.step(&params, &grads)?;
+        Ok(())
+    })
+}
+
+/// The peers' "cnn" workload: 1x28x28 -> conv(8, 3x3) + ReLU + max-pool 2 -> conv(16, 3x3) +
+/// ReLU + max-pool 2 -> flatten (400) -> linear 10, batch 64, 16 random batches.
+pub fn cnn_step(batch: usize) -> Result<impl FnMut() -> Result<()>> {
+    use nabla_nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
+    let mut rng = Rng::seed(0);
+    let model = Sequential::new()
+        .with(Conv2d::builder(1, 8, [3, 3]).build(&mut rng)?)
+        .with(Relu)
+        .with(MaxPool2d::new(2))
+        .with(Conv2d::builder(8, 16, [3, 3]).build(&mut rng)?)
+        .with(Relu)
+        .with(MaxPool2d::new(2))
+        .with(Flatten)
+        .with(Linear::new(16 * 5 * 5, 10, &mut rng)?);
+    train_step(model, &[1, 28, 28], batch, 16)
+}
+
+/// The peers' "lstm" workload with `cell`: one recurrent layer, input 32, hidden 128, 50 steps,
+/// batch 32, the last hidden state -> linear 10; 8 random batches.
+pub fn recurrent_step(cell: nabla_core::RecurrentCell) -> Result<impl FnMut() -> Result<()>> {
+    use nabla_nn::layers::{Linear, Recurrent, SequenceOutput, Sequential};
+    let mut rng = Rng::seed(0);
+    let model = Sequential::new()
+        .with(
+            Recurrent::builder(cell, 32, 128)
+                .output(SequenceOutput::Last)
+                .build(&mut rng)?,
+        )
+        .with(Linear::new(128, 10, &mut rng)?);
+    train_step(model, &[50, 32], 32, 8)
+}
+
+/// The `cnn` suite: the peers' CNN at batch 64.
+pub fn run_cnn(
+    timing: Timing,
+    threads: usize,
+    mut emit: impl FnMut(&Value) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut step = cnn_step(64)?;
+    let samples = time_it(timing, || step().expect("cnn step"));
+    emit(&line(
+        "cnn",
+        json!({"batch": 64}),
+        "train_throughput",
+        "samples/s",
+        64.0 / median(&samples),
+        &samples,
+        threads,
+    ))?;
+    Ok(())
+}
+
+/// The `lstm` suite: the peers' LSTM workload, and the same with a GRU and a plain RNN cell.
+pub fn run_lstm(
+    timing: Timing,
+    threads: usize,
+    mut emit: impl FnMut(&Value) -> std::io::Result<()>,
+) -> Result<()> {
+    use nabla_core::RecurrentCell;
+    for (bench, cell) in [
+        ("lstm", RecurrentCell::Lstm),
+        ("gru", RecurrentCell::Gru),
+        ("rnn", RecurrentCell::RnnTanh),
+    ] {
+        let mut step = recurrent_step(cell)?;
+        let samples = time_it(timing, || step().expect("recurrent step"));
+        emit(&line(
+            bench,
+            json!({"batch": 32, "input": 32, "hidden": 128, "steps": 50}),
+            "train_throughput",
+            "samples/s",
+            32.0 / median(&samples),
+            &samples,
+            threads,
+        ))?;
+    }
+    Ok(())
+}
+
 /// All core benchmarks, one JSON value each, printed as they finish.
 /// Stops at the first error of `emit` (e.g. a closed pipe).
 pub fn run_core(

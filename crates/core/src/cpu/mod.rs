@@ -2,6 +2,7 @@
 //! the loops that touch memory live here, so that another device can slot in behind the same ops.
 
 pub(crate) mod conv;
+pub(crate) mod fast_math;
 pub(crate) mod matmul;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;

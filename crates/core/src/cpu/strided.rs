@@ -91,6 +91,17 @@ pub(crate) fn gather<T: Copy>(src: &[T], layout: &Layout) -> Vec<T> {
     out
 }
 
+/// Element `i` of each of `N` slices. A plain loop the compiler unrolls (`array::from_fn`'s
+/// drop guard kept elementwise loops from vectorizing).
+#[inline(always)]
+fn at<T: Copy, const N: usize>(slices: &[&[T]; N], i: usize) -> [T; N] {
+    let mut out = [slices[0][i]; N];
+    for k in 1..N {
+        out[k] = slices[k][i];
+    }
+    out
+}
+
 /// `f` applied elementwise to N operands that all have the layout's shape (broadcast views
 /// included), giving a contiguous result. Contiguous operands take a flat (and, when large,
 /// parallel) loop.
@@ -110,32 +121,56 @@ where
         .then(|| std::array::from_fn(|k| &srcs[k].0[srcs[k].1.offset..srcs[k].1.offset + n]));
     if let Some(flat) = contiguous {
         if n >= PARALLEL_THRESHOLD {
-            let mut out = vec![U::default(); n];
+            let mut out: Vec<U> = Vec::with_capacity(n);
             const CHUNK: usize = 1 << 14;
-            out.par_chunks_mut(CHUNK)
+            out.spare_capacity_mut()[..n]
+                .par_chunks_mut(CHUNK)
                 .enumerate()
                 .for_each(|(c, chunk)| {
                     let base = c * CHUNK;
-                    for (i, o) in chunk.iter_mut().enumerate() {
-                        *o = f(std::array::from_fn(|k| flat[k][base + i]));
+                    let parts: [&[T]; N] = std::array::from_fn(|k| &flat[k][base..][..chunk.len()]);
+                    for (i, slot) in chunk.iter_mut().enumerate() {
+                        slot.write(f(at(&parts, i)));
                     }
                 });
+            // SAFETY: the chunks cover all n elements, each written above.
+            unsafe { out.set_len(n) };
             return out;
         }
-        return (0..n)
-            .map(|i| f(std::array::from_fn(|k| flat[k][i])))
-            .collect();
+        let mut out = Vec::with_capacity(n);
+        for (i, slot) in out.spare_capacity_mut()[..n].iter_mut().enumerate() {
+            slot.write(f(at(&flat, i)));
+        }
+        // SAFETY: the loop above initialized all n elements.
+        unsafe { out.set_len(n) };
+        return out;
     }
-    let mut out = Vec::with_capacity(n);
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    let slots = &mut out.spare_capacity_mut()[..n];
+    let mut written = 0;
     let strides: [&[usize]; N] = std::array::from_fn(|k| srcs[k].1.strides());
     let starts: [usize; N] = std::array::from_fn(|k| srcs[k].1.offset);
     for_each_run(shape, strides, starts, |offsets, len, inner| {
-        out.extend((0..len).map(|i| {
-            f(std::array::from_fn(|k| {
-                srcs[k].0[offsets[k] + i * inner[k]]
-            }))
-        }));
+        let dst = &mut slots[written..][..len];
+        written += len;
+        if inner == [1; N] {
+            // Contiguous runs (a bias row added to every row of a matrix): slices of exactly
+            // `len`, so the loop has no bounds checks and vectorizes.
+            let runs: [&[T]; N] = std::array::from_fn(|k| &srcs[k].0[offsets[k]..][..len]);
+            for (i, slot) in dst.iter_mut().enumerate() {
+                slot.write(f(at(&runs, i)));
+            }
+        } else {
+            for (i, slot) in dst.iter_mut().enumerate() {
+                slot.write(f(std::array::from_fn(|k| {
+                    srcs[k].0[offsets[k] + i * inner[k]]
+                })));
+            }
+        }
     });
+    assert_eq!(written, n, "strided walk covered {written} of {n} elements");
+    // SAFETY: the runs cover the shape exactly once, so all n elements were written (checked).
+    unsafe { out.set_len(n) };
     out
 }
 

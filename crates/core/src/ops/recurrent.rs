@@ -10,7 +10,7 @@
 use crate::autograd::{Backward, InputGrads};
 use crate::cpu::matmul::{MatRef, matmul_into};
 pub use crate::cpu::recurrent::RecurrentCell;
-use crate::cpu::recurrent::StepForward;
+use crate::cpu::recurrent::{StepBackward, StepForward};
 use crate::dtype::{Element, Float};
 use crate::tensor::float_dispatch;
 use crate::{Error, Result, Shape, Tensor};
@@ -327,17 +327,17 @@ impl RecurrenceBackward {
                 } else {
                     &mut []
                 };
-                cell.backward_step(
-                    row(&acts, at, gh),
-                    extra_row,
+                cell.backward_step(StepBackward {
+                    acts: row(&acts, at, gh),
+                    extra: extra_row,
                     h_prev,
                     c_prev,
-                    dh_n,
-                    &mut dc[n * s.h..(n + 1) * s.h],
-                    &mut dgx[at * gh..(at + 1) * gh],
-                    dhh_row,
-                    direct_n,
-                );
+                    dh: dh_n,
+                    dc: &mut dc[n * s.h..(n + 1) * s.h],
+                    dgx: &mut dgx[at * gh..(at + 1) * gh],
+                    dhh: dhh_row,
+                    dh_direct: direct_n,
+                });
             }
             // ∂L/∂h_{t−1} = ∂L/∂hh_t · W_hh + the direct part.
             let dhh = if gru { &dhh_all } else { &dgx };
