@@ -217,8 +217,6 @@ pub fn tiny_mlp(timing: Timing, threads: usize) -> Result<Value> {
 /// forward, backward, Adam step.
 pub fn mlp_step(batch: usize) -> Result<impl FnMut() -> Result<()>> {
     use nabla_nn::layers::{Linear, Relu, Sequential};
-    use nabla_nn::optim::{Adam, Optimizer};
-    use nabla_nn::{Ctx, Module, ModuleExt};
     let mut rng = Rng::seed(0);
     let model = Sequential::new()
         .with(Linear::new(784, 256, &mut rng)?)
@@ -226,27 +224,7 @@ pub fn mlp_step(batch: usize) -> Result<impl FnMut() -> Result<()>> {
         .with(Linear::new(256, 128, &mut rng)?)
         .with(Relu)
         .with(Linear::new(128, 10, &mut rng)?);
-    let params = model.named_parameters();
-    let mut adam = Adam::new(1e-3)?;
-    let nb = (4096 / batch).max(1);
-    let batches: Vec<(Tensor, Tensor)> = (0..nb)
-        .map(|_| {
-            let x = randn(&[batch, 784], &mut rng);
-            let y: Vec<i64> = (0..batch).map(|_| rng.below(10) as i64).collect();
-            Ok((x, Tensor::from_vec(y, [batch])?))
-        })
-        .collect::<Result<_>>()?;
-    let mut i = 0;
-    Ok(move || -> Result<()> {
-        let (x, y) = &batches[i % nb];
-        i += 1;
-        let out = model.forward(x, &mut Ctx::eval())?;
-        let loss = out.cross_entropy(y, Reduction::Mean)?;
-        let grads = loss.backward()?;
-        drop((out, loss));
-        adam.step(&params, &grads)?;
-        Ok(())
-    })
+    train_step(model, &[784], batch, (4096 / batch).max(1))
 }
 
 /// The tiny 2-8-1 tanh XOR net of [`tiny_mlp_step`], built from nabla's layers and optimizer
