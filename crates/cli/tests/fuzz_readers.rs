@@ -354,7 +354,7 @@ fn config_reader_never_panics() {
         // Building never panics either (a bad value is an error naming its key).
         for output in [OutputSpec::Classes(3), OutputSpec::Values(1)] {
             if let Ok(loss) = config::build_loss(c.loss.as_ref(), output) {
-                let _ = config::build_model(&c.model, 4, output, &loss, &mut Rng::seed(0));
+                let _ = config::build_model(&c.model, &[4], output, &loss, &mut Rng::seed(0));
             }
         }
         let _ = config::build_optimizer(&c.optimizer);

@@ -11,6 +11,7 @@ pub mod error;
 pub mod idx;
 pub mod loader;
 pub mod preprocess;
+pub mod sequence;
 pub mod split;
 
 pub use csv::{
@@ -22,4 +23,5 @@ pub use error::{Error, Result};
 pub use idx::{IdxArray, decode_idx, read_idx, read_idx_table, read_idx_table_with};
 pub use loader::DataLoader;
 pub use preprocess::{Imputation, Preprocessor, Scaling};
+pub use sequence::{SequenceShape, SequenceSpec};
 pub use split::{Split, k_fold, split};

@@ -4,6 +4,7 @@
 //! `z = Vₖᵀ (x − μ) / √(λ + ε)` (decorrelated, unit-variance components).
 
 use crate::error::{Error, Result};
+use crate::sequence::SequenceShape;
 use serde::{Deserialize, Serialize};
 
 /// How to fill missing values (NaN) of each column, from training statistics.
@@ -52,6 +53,27 @@ pub struct Preprocessor {
     pub fill: Option<Vec<f64>>,
     /// The fitted scaler.
     pub scaler: Scaler,
+    /// For grouped sequences: the pipeline above is per channel (`width` = channels), applied
+    /// to every real step; padding steps pass unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceShape>,
+}
+
+/// Whether a step is padding: every channel equals the padding value.
+fn is_padding(step: &[f64], pad: f64) -> bool {
+    step.iter().all(|&v| v == pad)
+}
+
+impl SequenceShape {
+    /// The values of the real (not padding) steps of grouped sequences, in order.
+    fn real_steps(&self, features: &[f64]) -> Vec<f64> {
+        features
+            .chunks(self.channels)
+            .filter(|step| !is_padding(step, self.pad))
+            .flatten()
+            .copied()
+            .collect()
+    }
 }
 
 /// Fitted scaling parameters.
@@ -126,6 +148,7 @@ impl Preprocessor {
             width,
             fill,
             scaler: Scaler::None,
+            sequence: None,
         };
         let filled = pre.impute(features);
         let col = |j: usize| filled.iter().skip(j).step_by(width).copied();
@@ -171,8 +194,33 @@ impl Preprocessor {
         Ok(pre)
     }
 
-    /// Output width after scaling (PCA may keep fewer components).
+    /// Fits on grouped sequences (rows of `steps · channels`, see
+    /// [`SequenceSpec::group`](crate::SequenceSpec::group)): imputation and scaling statistics
+    /// per channel over the real steps, padding excluded, so that every step is scaled alike.
+    pub fn fit_sequences(
+        features: &[f64],
+        shape: SequenceShape,
+        imputation: Option<Imputation>,
+        scaling: Scaling,
+    ) -> Result<Preprocessor> {
+        if matches!(scaling, Scaling::PcaWhiten { .. }) {
+            return Err(Error::Invalid(
+                "scaling: pca_whiten mixes features into components, which sequences of steps \
+                 do not allow: use standardize or min_max"
+                    .into(),
+            ));
+        }
+        let real = shape.real_steps(features);
+        let mut pre = Preprocessor::fit(&real, shape.channels, imputation, scaling)?;
+        pre.sequence = Some(shape);
+        Ok(pre)
+    }
+
+    /// Output width after scaling (PCA may keep fewer components; sequences: steps · channels).
     pub fn output_width(&self) -> usize {
+        if let Some(s) = self.sequence {
+            return s.steps * s.channels;
+        }
         match &self.scaler {
             Scaler::Pca { scale, .. } => scale.len(),
             _ => self.width,
@@ -192,6 +240,39 @@ impl Preprocessor {
 
     /// Applies the fitted pipeline to features of the same width.
     pub fn transform(&self, features: &[f64]) -> Result<Vec<f64>> {
+        let Some(shape) = self.sequence else {
+            return self.transform_rows(features);
+        };
+        if !features.len().is_multiple_of(shape.steps * shape.channels) {
+            return Err(Error::Invalid(format!(
+                "preprocessing: fitted on sequences of {} steps x {} channels, got {} values",
+                shape.steps,
+                shape.channels,
+                features.len()
+            )));
+        }
+        // The real steps go through the per-channel pipeline; padding is left as it is.
+        let real = shape.real_steps(features);
+        let mut scaled = self.transform_rows(&real)?.into_iter();
+        let mut out = features.to_vec();
+        for step in out.chunks_mut(shape.channels) {
+            if !is_padding(step, shape.pad) {
+                step.iter_mut()
+                    .zip(scaled.by_ref())
+                    .for_each(|(v, s)| *v = s);
+                if is_padding(step, shape.pad) {
+                    // A real step that scaling mapped exactly onto the padding value (a value
+                    // equal to the channel mean, with pad 0): moved by one f32 ulp so that the
+                    // recurrent layer's mask still reads it as a step.
+                    step[0] = (step[0] as f32).next_up() as f64;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pipeline on rows of `width` values.
+    fn transform_rows(&self, features: &[f64]) -> Result<Vec<f64>> {
         if !features.len().is_multiple_of(self.width) {
             return Err(Error::Invalid(format!(
                 "preprocessing: fitted on {} features per row, got {} values",

@@ -342,3 +342,127 @@ fn k_folds_partition_the_rows_and_keep_class_shares() {
     assert!(nabla_data::k_fold(&rows, 1, 0, 7, None).is_err());
     assert!(nabla_data::k_fold(&rows, 5, 5, 7, None).is_err());
 }
+
+fn long_table(rows: &[[f64; 4]], target: Vec<i64>) -> nabla_data::Table {
+    nabla_data::Table {
+        feature_names: ["id", "t", "a", "b"].map(String::from).to_vec(),
+        features: rows.iter().flatten().copied().collect(),
+        rows: rows.len(),
+        target: Target::Classes(target),
+    }
+}
+
+#[test]
+fn long_rows_group_into_padded_sequences_in_step_order() {
+    use nabla_data::SequenceSpec;
+    // Sequence 5 arrives out of order and interleaved with sequence 2.
+    let table = long_table(
+        &[
+            [5.0, 1.0, 10.0, 11.0],
+            [2.0, 0.0, 20.0, 21.0],
+            [5.0, 0.0, 12.0, 13.0],
+            [5.0, 2.0, 14.0, 15.0],
+        ],
+        vec![1, 0, 1, 1],
+    );
+    let spec = SequenceSpec {
+        id: "id".into(),
+        step: Some("t".into()),
+        pad: 0.0,
+        max_steps: None,
+    };
+    let (wide, shape) = spec.group(&table, "f.csv", None).unwrap();
+    assert_eq!((shape.steps, shape.channels, wide.rows), (3, 2, 2));
+    assert_eq!(
+        wide.features,
+        vec![
+            12.0, 13.0, 10.0, 11.0, 14.0, 15.0, 20.0, 21.0, 0.0, 0.0, 0.0, 0.0
+        ]
+    );
+    assert_eq!(wide.target, Target::Classes(vec![1, 0]));
+    assert_eq!(wide.feature_names[..3], ["a@t0", "b@t0", "a@t1"]);
+    // A trained model's length: shorter sequences pad further, longer ones are an error.
+    assert_eq!(spec.group(&table, "f.csv", Some(4)).unwrap().1.steps, 4);
+    let e = spec
+        .group(&table, "f.csv", Some(2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("f.csv: sequence 5 (from line 2) has 3 steps, more than the 2"),
+        "{e}"
+    );
+
+    // Bad input, each named by its line.
+    let mut dup = table.clone();
+    dup.features[4 * 2 + 1] = 1.0; // row 3 (line 4) gets step 1 again
+    let e = spec.group(&dup, "f.csv", None).unwrap_err().to_string();
+    assert!(
+        e.contains("sequence 5 has step 1 twice") && e.contains("line"),
+        "{e}"
+    );
+    let mut mixed = table.clone();
+    mixed.target = Target::Classes(vec![1, 0, 0, 1]);
+    let e = spec.group(&mixed, "f.csv", None).unwrap_err().to_string();
+    assert!(
+        e.contains("line 4: the target changes within sequence 5"),
+        "{e}"
+    );
+    let mut zeros = table.clone();
+    zeros.features[3 * 4 + 2..3 * 4 + 4].copy_from_slice(&[0.0, 0.0]);
+    let e = spec.group(&zeros, "f.csv", None).unwrap_err().to_string();
+    assert!(
+        e.contains("line 5: every channel of this step equals the padding value"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sequence_scaling_is_per_channel_over_real_steps_and_keeps_padding() {
+    use nabla_data::{Preprocessor, Scaling, SequenceShape};
+    let shape = SequenceShape {
+        steps: 3,
+        channels: 2,
+        pad: 0.0,
+    };
+    // Two sequences: [1,10],[3,30],pad and [5,50],pad,pad. Channel means 3 and 30 over the
+    // three real steps (the padding would drag them towards 0).
+    let x = [
+        1.0, 10.0, 3.0, 30.0, 0.0, 0.0, 5.0, 50.0, 0.0, 0.0, 0.0, 0.0,
+    ];
+    let pre = Preprocessor::fit_sequences(&x, shape, None, Scaling::Standardize).unwrap();
+    let y = pre.transform(&x).unwrap();
+    let s = (8.0f64 / 3.0).sqrt(); // population std of 1, 3, 5
+    let want = [
+        -2.0 / s,
+        -2.0 / s,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        2.0 / s,
+        2.0 / s,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ];
+    // The real step at the mean [3, 30] scales to exactly the padding value, so it is nudged
+    // by one f32 ulp to stay a step.
+    assert!(y[2] > 0.0 && y[2] < 1e-30 && y[3] == 0.0, "{y:?}");
+    for (i, (a, b)) in y.iter().zip(want).enumerate() {
+        if i != 2 {
+            assert!((a - b).abs() < 1e-12, "{i}: {a} vs {b}");
+        }
+    }
+    assert_eq!(pre.output_width(), 6);
+    let e = Preprocessor::fit_sequences(
+        &x,
+        shape,
+        None,
+        Scaling::PcaWhiten {
+            components: None,
+            eps: 1e-5,
+        },
+    );
+    assert!(e.unwrap_err().to_string().contains("pca_whiten"));
+}

@@ -14,8 +14,8 @@ use crate::run_dir;
 use crate::trainer::{EarlyStopping, History, TrainConfig, Trainer, evaluate_scaled, record_json};
 use nabla_core::{DType, Rng, Tensor};
 use nabla_data::{
-    CsvOptions, CsvSchema, Dataset, Missing, Preprocessor, Table, Target, Task, read_csv,
-    read_csv_with, split,
+    CsvOptions, CsvSchema, Dataset, Missing, Preprocessor, SequenceSpec, Table, Target, Task,
+    read_csv, read_csv_with, split,
 };
 use nabla_nn::ModuleExt;
 use nabla_nn::layers::Sequential;
@@ -35,19 +35,38 @@ pub struct Preprocessing {
     pub target_scale: Option<(f64, f64)>,
     /// The targets are 0/1 values `[n, 1]` (binary cross-entropy) rather than class indices.
     pub binary_target: bool,
+    /// How rows group into sequences (long tables); the length is the preprocessor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceSpec>,
 }
 
 impl Preprocessing {
     /// Reads a CSV with the training schema (`with_target`: the target column must be there).
     pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
-        Ok(read_csv_with(path, &self.schema, with_target)?)
+        let table = read_csv_with(path, &self.schema, with_target)?;
+        match (&self.sequence, self.preprocessor.sequence) {
+            (Some(spec), Some(shape)) => {
+                let file = path.display().to_string();
+                Ok(spec.group(&table, &file, Some(shape.steps))?.0)
+            }
+            _ => Ok(table),
+        }
     }
 
-    /// The model's input `[rows, width]` for a table: preprocessing applied.
+    /// The shape of one example as the model reads it: `[features]`, or `[steps, channels]`.
+    pub fn input_shape(&self) -> Vec<usize> {
+        match self.preprocessor.sequence {
+            Some(s) => vec![s.steps, s.channels],
+            None => vec![self.preprocessor.output_width()],
+        }
+    }
+
+    /// The model's input `[rows, ...input_shape]` for a table: preprocessing applied.
     pub fn features(&self, table: &Table) -> Result<Tensor> {
         let x = self.preprocessor.transform(&table.features)?;
-        let width = self.preprocessor.output_width();
-        Ok(Tensor::from_vec(x, [table.rows, width])?.to_dtype(DType::F32)?)
+        let mut shape = vec![table.rows];
+        shape.extend(self.input_shape());
+        Ok(Tensor::from_vec(x, shape)?.to_dtype(DType::F32)?)
     }
 
     /// A dataset for a table with targets: features preprocessed, targets as the loss wants
@@ -182,6 +201,19 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
             read_csv(&data.train, &options)?
         }
     };
+    let (table, sequence_shape) = match &data.sequence {
+        Some(spec) => {
+            if data.train_labels.is_some() {
+                return Err(Error::Config(l.error(
+                    "data.sequence",
+                    "groups the rows of a CSV into sequences; IDX images are not sequences",
+                )));
+            }
+            let (table, shape) = spec.group(&table, &data.train.display().to_string(), None)?;
+            (table, Some(shape))
+        }
+        None => (table, None),
+    };
     if let nabla_data::Scaling::Divide(by) = data.scaling
         && !(by.is_finite() && by > 0.0)
     {
@@ -232,12 +264,17 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         )));
     }
     let train_table = select_rows(&table, &parts.train);
-    let preprocessor = Preprocessor::fit(
-        &train_table.features,
-        train_table.width(),
-        data.impute,
-        data.scaling,
-    )?;
+    let preprocessor = match sequence_shape {
+        Some(shape) => {
+            Preprocessor::fit_sequences(&train_table.features, shape, data.impute, data.scaling)?
+        }
+        None => Preprocessor::fit(
+            &train_table.features,
+            train_table.width(),
+            data.impute,
+            data.scaling,
+        )?,
+    };
     let target_scale = match (&train_table.target, data.scale_target) {
         // The features' standardization, fitted on the target as one column.
         (Target::Values(v), true) => {
@@ -268,6 +305,7 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
             loss_spec,
             LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
         ),
+        sequence: data.sequence.clone(),
     };
     let subset = |rows: &[usize]| -> Result<Option<Dataset>> {
         if rows.is_empty() {
@@ -294,9 +332,14 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
     };
 
     let mut rng = Rng::seed(config.seed);
-    let input_width = preprocessing.preprocessor.output_width();
-    let model =
-        build_model(&config.model, input_width, output, &loss_spec, &mut rng).map_err(&spec_err)?;
+    let model = build_model(
+        &config.model,
+        &preprocessing.input_shape(),
+        output,
+        &loss_spec,
+        &mut rng,
+    )
+    .map_err(&spec_err)?;
     let optimizer = build_optimizer(&config.optimizer).map_err(&spec_err)?;
     let schedule = build_schedule(&config.schedule, &config.train).map_err(&spec_err)?;
     let train = &config.train;
@@ -787,7 +830,7 @@ pub fn load_model(dir: &Path) -> Result<SavedModel> {
     let loss_spec = build_loss(l.config.loss.as_ref(), output).map_err(located(&l))?;
     let model = build_model(
         &l.config.model,
-        preprocessing.preprocessor.output_width(),
+        &preprocessing.input_shape(),
         output,
         &loss_spec,
         &mut Rng::seed(l.config.seed),

@@ -18,9 +18,11 @@ unary_fn!(
 );
 
 // σ(x) computed without overflow for any x (f32: branch-free, so the loop vectorizes).
-unary_fn!(Sigmoid, "sigmoid", |x| x.sigmoid(), |x, y| y * (T::one() - y));
+unary_fn!(Sigmoid, "sigmoid", |x| x.sigmoid(), |x, y| y
+    * (T::one() - y));
 
-unary_fn!(Tanh, "tanh", |x| x.tanh_vectorized(), |x, y| T::one() - y * y);
+unary_fn!(Tanh, "tanh", |x| x.tanh_vectorized(), |x, y| T::one()
+    - y * y);
 
 // GELU(x) = x Φ(x) with the exact normal CDF Φ(x) = (1 + erf(x/√2)) / 2 (PyTorch's default);
 // GELU'(x) = Φ(x) + x φ(x).

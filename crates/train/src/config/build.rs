@@ -2,13 +2,16 @@
 //! width, the last one checked against the targets), the loss (checked against the task and the
 //! model's last layer), the optimizer and the schedule. Every error names the config key.
 
-use super::{InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec};
-use nabla_core::{DType, Rng};
+use super::{
+    InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, RecurrentSpec, RnnNonlinearity,
+    ScheduleSpec, SequenceOutputSpec, TrainSpec,
+};
+use nabla_core::{DType, RecurrentCell, Rng};
 use nabla_nn::init::FanMode;
 use nabla_nn::layers::{
-    AvgPool2d, BatchNorm1d, Conv2d, Dropout, Elu, Flatten, Gelu, GlobalAvgPool2d, HardTanh,
-    LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, PRelu, Relu, Reshape, Residual,
-    Sequential, Sigmoid, Softmax, Tanh,
+    AvgPool2d, BatchNorm1d, Conv2d, Dropout, Elu, Embedding, Flatten, Gelu, GlobalAvgPool2d,
+    HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, PRelu, Recurrent, Relu, Reshape,
+    Residual, SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
 };
 use nabla_nn::loss::{CrossEntropy, Loss};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
@@ -107,6 +110,89 @@ fn image(shape: &[usize], here: &str, layer: &str) -> Result<[usize; 3], KeyErro
             ),
         )),
     }
+}
+
+/// `[time, features]`, or an error saying to reshape first.
+fn sequence(shape: &[usize], here: &str, layer: &str) -> Result<[usize; 2], KeyError> {
+    match *shape {
+        [t, f] => Ok([t, f]),
+        [w] => Err(key_err(
+            here,
+            format!(
+                "{layer} needs [time, features] sequences, but each example is {}: add \
+                 {{ type = \"reshape\", shape = [{w}, 1] }} before it for a univariate series \
+                 (or [T, F] with T * F = {w})",
+                show(shape)
+            ),
+        )),
+        _ => Err(key_err(
+            here,
+            format!(
+                "{layer} needs [time, features] sequences, but each example is {}: add a \
+                 reshape before it",
+                show(shape)
+            ),
+        )),
+    }
+}
+
+/// A recurrent layer from its config; returns it and its per-example output shape.
+fn recurrent(
+    layer: &LayerSpec,
+    spec: &RecurrentSpec,
+    shape: &[usize],
+    here: &str,
+    params: &mut ParameterBudget,
+    rng: &mut Rng,
+) -> Result<(Recurrent, Vec<usize>), KeyError> {
+    let (cell, name) = match (layer, spec.nonlinearity) {
+        (LayerSpec::Lstm(_), None) => (RecurrentCell::Lstm, "lstm"),
+        (LayerSpec::Gru(_), None) => (RecurrentCell::Gru, "gru"),
+        (LayerSpec::Rnn(_), None | Some(RnnNonlinearity::Tanh)) => (RecurrentCell::RnnTanh, "rnn"),
+        (LayerSpec::Rnn(_), Some(RnnNonlinearity::Relu)) => (RecurrentCell::RnnRelu, "rnn"),
+        _ => {
+            return Err(key_err(
+                format!("{here}.nonlinearity"),
+                "applies to type = \"rnn\" only (LSTM and GRU gates have fixed activations)",
+            ));
+        }
+    };
+    let [time, features] = sequence(shape, here, name)?;
+    for (key, value) in [("units", spec.units), ("layers", spec.layers)] {
+        if value == 0 {
+            return Err(key_err(format!("{here}.{key}"), "must be at least 1"));
+        }
+    }
+    if spec.forget_bias.is_some() && cell != RecurrentCell::Lstm {
+        return Err(key_err(
+            format!("{here}.forget_bias"),
+            "applies to type = \"lstm\" only",
+        ));
+    }
+    let gates = cell.gates() * spec.units;
+    params.add(features + spec.units, gates, here)?;
+    for _ in 1..spec.layers {
+        params.add(2 * spec.units, gates, here)?;
+    }
+    let mut b = Recurrent::builder(cell, features, spec.units)
+        .layers(spec.layers)
+        .dropout(spec.dropout)
+        .output(match spec.output {
+            SequenceOutputSpec::Last => SequenceOutput::Last,
+            SequenceOutputSpec::All => SequenceOutput::All,
+        });
+    if let Some(v) = spec.mask_value {
+        b = b.mask_value(v);
+    }
+    if let Some(v) = spec.forget_bias {
+        b = b.forget_bias(v);
+    }
+    let layer = b.build(rng).map_err(|e| key_err(here, e))?;
+    let out = match spec.output {
+        SequenceOutputSpec::Last => vec![spec.units],
+        SequenceOutputSpec::All => vec![time, spec.units],
+    };
+    Ok((layer, out))
 }
 
 /// Builds the layers for examples of shape `input` (`[features]` for a table); returns the
@@ -284,6 +370,21 @@ fn build_layers(
                 model.push(Box::new(GlobalAvgPool2d));
                 vec![c]
             }
+            LayerSpec::Lstm(spec) | LayerSpec::Gru(spec) | LayerSpec::Rnn(spec) => {
+                let (layer, out) = recurrent(layer, spec, &shape, &here, params, rng)?;
+                model.push(Box::new(layer));
+                out
+            }
+            LayerSpec::Embedding { vocab, dim } => {
+                let time = flat(&shape, &here, "an embedding (ids per step)")?;
+                if *vocab == 0 || *dim == 0 {
+                    return Err(key_err(&here, "vocab and dim must be at least 1"));
+                }
+                params.add(*vocab, *dim, &here)?;
+                let table = Embedding::new(*vocab, *dim, rng).map_err(err)?;
+                model.push(Box::new(table));
+                vec![time, *dim]
+            }
             LayerSpec::Residual { layers, projection } => {
                 if layers.is_empty() {
                     return Err(key_err(
@@ -389,11 +490,11 @@ fn push(model: &mut Sequential, layer: impl Module + 'static, shape: Vec<usize>)
     shape
 }
 
-/// Builds the model for `input_width` features and checks its output against the targets and
-/// the loss.
+/// Builds the model for examples of shape `input` (`[features]` for a table, `[steps,
+/// channels]` for sequences) and checks its output against the targets and the loss.
 pub fn build_model(
     spec: &ModelSpec,
-    input_width: usize,
+    input: &[usize],
     output: OutputSpec,
     loss: &LossSpec,
     rng: &mut Rng,
@@ -402,13 +503,7 @@ pub fn build_model(
         return Err(key_err("model.layers", "needs at least one layer"));
     }
     let mut params = ParameterBudget::of_this_machine();
-    let (model, out) = build_layers(
-        &spec.layers,
-        &[input_width],
-        "model.layers",
-        &mut params,
-        rng,
-    )?;
+    let (model, out) = build_layers(&spec.layers, input, "model.layers", &mut params, rng)?;
     let width = flat(
         &out,
         &format!("model.layers[{}]", spec.layers.len() - 1),
@@ -435,11 +530,13 @@ pub fn build_model(
             .map_or(String::new(), |i| {
                 format!(": set model.layers[{i}].units = {want}")
             });
+        let input: Vec<String> = input.iter().map(ToString::to_string).collect();
         return Err(key_err(
             &last_key,
             format!(
-                "the model maps [batch, {input_width}] to [batch, {width}], but the data needs \
-                 {what}{last_linear}"
+                "the model maps [batch, {}] to [batch, {width}], but the data needs \
+                 {what}{last_linear}",
+                input.join(", ")
             ),
         ));
     }

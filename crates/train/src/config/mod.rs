@@ -134,6 +134,11 @@ pub struct DataSpec {
     /// Keep each class's share in every split (classification).
     #[serde(default = "yes")]
     pub stratify: bool,
+    /// The CSV is long, one row per time step: `{ id = "series_id", step = "t" }` groups the
+    /// rows into sequences (examples of `[steps, channels]`, padded with `pad`, default 0, to
+    /// `max_steps`, default the longest training sequence). Scaling is per channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<nabla_data::SequenceSpec>,
 }
 
 fn default_valid_split() -> f64 {
@@ -244,6 +249,18 @@ pub enum LayerSpec {
     },
     /// The mean of each channel: `[channels, height, width] -> [channels]`.
     GlobalAvgPool2d,
+    /// An LSTM over `[time, features]` examples (reshape flat rows first).
+    Lstm(RecurrentSpec),
+    /// A GRU over `[time, features]` examples.
+    Gru(RecurrentSpec),
+    /// A plain (Elman) RNN over `[time, features]` examples.
+    Rnn(RecurrentSpec),
+    /// A table of `dim`-long vectors looked up by id: `[time]` ids in `0..vocab` (whole
+    /// numbers) -> `[time, dim]`.
+    Embedding {
+        vocab: usize,
+        dim: usize,
+    },
     /// `y = x + F(x)` around the given layers (a skip connection); with `projection = true`
     /// the identity path goes through a bias-free linear map when `F` changes the width.
     Residual {
@@ -259,6 +276,52 @@ pub enum LayerSpec {
 
 fn one_usize() -> usize {
     1
+}
+
+/// The options of a recurrent layer (`type = "lstm"`, `"gru"` or `"rnn"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrentSpec {
+    /// Hidden units per layer.
+    pub units: usize,
+    /// Stacked layers (default 1).
+    #[serde(default = "one_usize")]
+    pub layers: usize,
+    /// `"last"` (default): the state after the last step, `[units]`, for classifying or
+    /// forecasting a sequence; `"all"`: every step's state, `[time, units]`.
+    #[serde(default)]
+    pub output: SequenceOutputSpec,
+    /// Steps whose features all equal this value are padding (variable-length sequences): the
+    /// state passes through them unchanged. Sequence data read with `data.sequence` is padded
+    /// with `data.sequence.pad` (default 0), so set the same value here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_value: Option<f64>,
+    /// Dropout between stacked layers, in training (default 0).
+    #[serde(default)]
+    pub dropout: f64,
+    /// LSTM only: the forget gate's initial bias (1 keeps the cell's memory early in training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget_bias: Option<f64>,
+    /// RNN only: `"tanh"` (default) or `"relu"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonlinearity: Option<RnnNonlinearity>,
+}
+
+/// What a recurrent layer passes on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceOutputSpec {
+    #[default]
+    Last,
+    All,
+}
+
+/// The plain RNN's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RnnNonlinearity {
+    Tanh,
+    Relu,
 }
 fn default_negative_slope() -> f64 {
     0.01

@@ -20,10 +20,15 @@ pub struct InputScale {
 }
 
 impl InputScale {
-    /// Measured on a dataset's features `[rows, width]`.
+    /// Measured on a dataset's features `[rows, width]` (sequences `[rows, steps, channels]`:
+    /// per channel over all steps).
     pub fn of(data: &Dataset) -> InputScale {
         let x = data.x();
-        let width = x.dims().get(1).copied().unwrap_or(1).max(1);
+        let width = if x.rank() >= 2 {
+            x.dims()[x.rank() - 1].max(1)
+        } else {
+            1
+        };
         // Two passes over the tensor's own buffer (no f64 copy of the whole training set).
         let rows = x.elem_count() / width;
         if rows == 0 {
