@@ -346,3 +346,45 @@ fn image_layers_check_their_shapes() {
     let params: usize = nabla_nn::ModuleExt::parameter_count(&exp.model);
     assert_eq!(params, 4 * 9 + 4 + 36 * 10 + 10);
 }
+
+#[test]
+fn recurrent_and_embedding_layers_check_their_shapes() {
+    let layer = |s: &str| format!("[[model.layers]]\n{s}\n");
+    let head =
+        |layers: &str| digits(&(layers.to_string() + &layer("type = \"linear\"\nunits = 10")));
+    // Each 64-pixel row read as 8 steps of 8 pixels by a 2-layer GRU: the parameter count is
+    // PyTorch's: 3·h·(in + h) + 2·3·h per layer.
+    let reshape = layer("type = \"reshape\"\nshape = [8, 8]");
+    let gru = layer("type = \"gru\"\nunits = 5\nlayers = 2");
+    let l = load_str(&head(&(reshape.clone() + &gru)), None, &[]).unwrap();
+    let exp = prepare(&l).unwrap();
+    let params = nabla_nn::ModuleExt::parameter_count(&exp.model);
+    let per_layer = |inputs: usize| 15 * (inputs + 5) + 30;
+    assert_eq!(params, per_layer(8) + per_layer(5) + 5 * 10 + 10);
+    // output = "all" keeps the steps: a linear head then needs a flatten.
+    let all = layer("type = \"lstm\"\nunits = 4\noutput = \"all\"");
+    let e = build_error_of(&head(&(reshape.clone() + &all)), &[]);
+    assert!(
+        e.contains("model.layers[2]: a linear layer needs flat inputs, but each example is [8, 4]"),
+        "{e}"
+    );
+    let flat = layer("type = \"flatten\"");
+    let l = load_str(&head(&(reshape + &all + &flat)), None, &[]).unwrap();
+    assert!(prepare(&l).is_ok());
+    // Ids through an embedding: 64 ids per row (pixel counts 0-16 are valid ids of a table of
+    // 17) -> [64, 3] -> an RNN -> [6].
+    let emb = layer("type = \"embedding\"\nvocab = 17\ndim = 3");
+    let rnn = layer("type = \"rnn\"\nunits = 6\nnonlinearity = \"relu\"");
+    let text =
+        head(&(emb.clone() + &rnn)).replace("scaling = \"standardize\"", "scaling = \"none\"");
+    let l = load_str(&text, None, &[]).unwrap();
+    let exp = prepare(&l).unwrap();
+    assert_eq!(
+        nabla_nn::ModuleExt::parameter_count(&exp.model),
+        17 * 3 + (6 * (3 + 6) + 12) + 6 * 10 + 10
+    );
+    // An empty table is a config error.
+    let small = emb.replace("vocab = 17", "vocab = 0");
+    let e = build_error_of(&head(&(small + &rnn)), &[]);
+    assert!(e.contains("vocab and dim must be at least 1"), "{e}");
+}
