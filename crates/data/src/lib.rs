@@ -1,8 +1,8 @@
 //! # nabla-data
 //!
 //! Getting real data into tensors: CSV (columns by name, errors that name file, line and
-//! column, one-hot categories, missing values), IDX (MNIST, optionally gzip), in-memory
-//! datasets, seeded mini-batching, seeded (stratified) splits, and preprocessing fitted on the
+//! column, one-hot categories, missing values), IDX (MNIST, optionally gzip), sequences stored
+//! one row per time step (grouped and padded), in-memory datasets, seeded mini-batching, seeded (stratified) splits, and preprocessing fitted on the
 //! training split only (imputation, standardization, min-max, PCA whitening).
 
 pub mod csv;

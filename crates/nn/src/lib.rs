@@ -1,9 +1,9 @@
 //! # nabla-nn
 //!
-//! Layers (Linear and activations as separate modules, Sequential, Residual, normalization,
-//! dropout), losses (including penalties on hidden activations), initializers, optimizers
-//! matching PyTorch's update rules, learning-rate schedules and gradient clipping, on top of
-//! `nabla-core`.
+//! Layers (Linear and activations as separate modules, Sequential, Residual, convolution and
+//! pooling, RNN/LSTM/GRU and Embedding, normalization, dropout), losses (including penalties on
+//! hidden activations), initializers, optimizers matching PyTorch's update rules, learning-rate
+//! schedules and gradient clipping, on top of `nabla-core`.
 //!
 //! ```
 //! use nabla_core::{Rng, Tensor, DType};
