@@ -10,21 +10,19 @@ const B: usize = 3;
 const T: usize = 4;
 const H: usize = 3;
 
-fn gates(cell: RecurrentCell) -> usize {
-    cell.gates()
-}
+const CELLS: [RecurrentCell; 4] = [
+    RecurrentCell::RnnTanh,
+    RecurrentCell::RnnRelu,
+    RecurrentCell::Lstm,
+    RecurrentCell::Gru,
+];
 
 /// Finite differences for every input of every cell, with an initial state and with padding.
 #[test]
 fn gradients_match_finite_differences() {
     let mask: Vec<bool> = (0..B * T).map(|i| !(i == 3 || i == 7 || i == 6)).collect();
-    for cell in [
-        RecurrentCell::RnnTanh,
-        RecurrentCell::RnnRelu,
-        RecurrentCell::Lstm,
-        RecurrentCell::Gru,
-    ] {
-        let g = gates(cell);
+    for cell in CELLS {
+        let g = cell.gates();
         let mut inputs = vec![
             input(&[B, T, g * H], 1, true),
             input(&[g * H, H], 2, true).mul_scalar(0.5).unwrap(),
@@ -43,10 +41,6 @@ fn gradients_match_finite_differences() {
             );
         }
     }
-}
-
-fn sigmoid(x: &Tensor) -> Result<Tensor> {
-    x.sigmoid()
 }
 
 /// The same recurrence written with primitive ops, one step at a time (PyTorch's equations).
@@ -70,18 +64,18 @@ fn reference(
             RecurrentCell::RnnRelu => x.add(&hh)?.relu()?,
             RecurrentCell::Lstm => {
                 let a = x.add(&hh)?;
-                let i = sigmoid(&part(&a, 0)?)?;
-                let f = sigmoid(&part(&a, 1)?)?;
+                let i = part(&a, 0)?.sigmoid()?;
+                let f = part(&a, 1)?.sigmoid()?;
                 let g = part(&a, 2)?.tanh()?;
-                let o = sigmoid(&part(&a, 3)?)?;
+                let o = part(&a, 3)?.sigmoid()?;
                 let c_new = f.mul(c.as_ref().unwrap())?.add(&i.mul(&g)?)?;
                 let h_new = o.mul(&c_new.tanh()?)?;
                 c = Some(c_new);
                 h_new
             }
             RecurrentCell::Gru => {
-                let r = sigmoid(&part(&x, 0)?.add(&part(&hh, 0)?)?)?;
-                let z = sigmoid(&part(&x, 1)?.add(&part(&hh, 1)?)?)?;
+                let r = part(&x, 0)?.add(&part(&hh, 0)?)?.sigmoid()?;
+                let z = part(&x, 1)?.add(&part(&hh, 1)?)?.sigmoid()?;
                 let n = part(&x, 2)?.add(&r.mul(&part(&hh, 2)?)?)?.tanh()?;
                 z.neg()?.add_scalar(1.0)?.mul(&n)?.add(&z.mul(&h)?)?
             }
@@ -93,13 +87,8 @@ fn reference(
 
 #[test]
 fn values_and_gradients_match_the_step_by_step_cells() {
-    for cell in [
-        RecurrentCell::RnnTanh,
-        RecurrentCell::RnnRelu,
-        RecurrentCell::Lstm,
-        RecurrentCell::Gru,
-    ] {
-        let g = gates(cell);
+    for cell in CELLS {
+        let g = cell.gates();
         let vars: Vec<Var> = [
             input(&[B, T, g * H], 11, true),
             input(&[g * H, H], 12, true),
@@ -158,7 +147,7 @@ fn padded_steps_pass_the_state_through() {
         RecurrentCell::Gru,
         RecurrentCell::RnnTanh,
     ] {
-        let g = gates(cell);
+        let g = cell.gates();
         let gx = Var::new(&input(&[1, T, g * H], 21, true)).unwrap();
         let w = input(&[g * H, H], 22, true);
         let short = gx.as_tensor().narrow(1, 0, 2).unwrap();

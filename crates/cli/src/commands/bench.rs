@@ -251,6 +251,27 @@ pub fn tiny_layers_step() -> Result<impl FnMut() -> Result<()>> {
     })
 }
 
+/// Times a training step on `batch` samples and gives its throughput line (samples/s).
+fn train_throughput(
+    bench: &str,
+    config: Value,
+    batch: usize,
+    mut step: impl FnMut() -> Result<()>,
+    timing: Timing,
+    threads: usize,
+) -> Value {
+    let samples = time_it(timing, || step().expect("train step"));
+    line(
+        bench,
+        config,
+        "train_throughput",
+        "samples/s",
+        batch as f64 / median(&samples),
+        &samples,
+        threads,
+    )
+}
+
 /// The `mlp` suite: MLP training throughput at batch 32, 128, 512 and the tiny net through the
 /// layer API, one JSON value each.
 pub fn run_mlp(
@@ -270,15 +291,13 @@ pub fn run_mlp(
         threads,
     ))?;
     for batch in [32, 128, 512] {
-        let mut step = mlp_step(batch)?;
-        let samples = time_it(timing, || step().expect("mlp step"));
-        emit(&line(
+        let step = mlp_step(batch)?;
+        emit(&train_throughput(
             "mlp",
             json!({"batch": batch}),
-            "train_throughput",
-            "samples/s",
-            batch as f64 / median(&samples),
-            &samples,
+            batch,
+            step,
+            timing,
             threads,
         ))?;
     }
@@ -358,15 +377,13 @@ pub fn run_cnn(
     threads: usize,
     mut emit: impl FnMut(&Value) -> std::io::Result<()>,
 ) -> Result<()> {
-    let mut step = cnn_step(64)?;
-    let samples = time_it(timing, || step().expect("cnn step"));
-    emit(&line(
+    let step = cnn_step(64)?;
+    emit(&train_throughput(
         "cnn",
         json!({"batch": 64}),
-        "train_throughput",
-        "samples/s",
-        64.0 / median(&samples),
-        &samples,
+        64,
+        step,
+        timing,
         threads,
     ))?;
     Ok(())
@@ -384,15 +401,13 @@ pub fn run_lstm(
         ("gru", RecurrentCell::Gru),
         ("rnn", RecurrentCell::RnnTanh),
     ] {
-        let mut step = recurrent_step(cell)?;
-        let samples = time_it(timing, || step().expect("recurrent step"));
-        emit(&line(
+        let step = recurrent_step(cell)?;
+        emit(&train_throughput(
             bench,
             json!({"batch": 32, "input": 32, "hidden": 128, "steps": 50}),
-            "train_throughput",
-            "samples/s",
-            32.0 / median(&samples),
-            &samples,
+            32,
+            step,
+            timing,
             threads,
         ))?;
     }

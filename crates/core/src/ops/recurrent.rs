@@ -132,7 +132,6 @@ impl Tensor {
         let mask = step_mask.map(<[bool]>::to_vec);
         float_dispatch!(dtype, op, |T| {
             let saved = forward::<T>(cell, sizes, self, w_hh, &b_hh, &h0, &c0, mask.as_deref());
-            let extra_len = if cell.gates() == 1 { 0 } else { b * t * h };
             Ok(Tensor::record_vec(
                 saved.hs,
                 [b, t, h].into(),
@@ -142,7 +141,10 @@ impl Tensor {
                     sizes,
                     mask,
                     acts: Tensor::from_parts(saved.acts, Shape::from([b, t, g * h].as_slice())),
-                    extra: Tensor::from_parts(saved.extra, Shape::from([extra_len].as_slice())),
+                    extra: {
+                        let len = saved.extra.len();
+                        Tensor::from_parts(saved.extra, Shape::from([len].as_slice()))
+                    },
                 },
             ))
         })
