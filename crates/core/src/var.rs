@@ -1,5 +1,7 @@
 //! `Var`: a trainable parameter. Its value is a tensor that gradients flow to, and that an
-//! optimizer replaces after each step, in place when no graph still holds the old value.
+//! optimizer replaces after each step, in place when no graph still holds the old value. A `Var`
+//! made by [`Var::buffer`] is model state that no gradient reaches (BatchNorm's running
+//! statistics and its integer batch count).
 
 use crate::dtype::Element;
 use crate::layout::Layout;
@@ -20,6 +22,16 @@ impl Var {
     /// A parameter initialized with a copy of `value`'s data (contiguous, detached from any graph).
     pub fn new(value: &Tensor) -> Result<Var> {
         value.expect_float("Var::new")?;
+        Ok(Var::with_grad(value, true))
+    }
+
+    /// Model state that is updated in place but never differentiated (a buffer): any dtype,
+    /// including i64 counters. Its value does not require a gradient.
+    pub fn buffer(value: &Tensor) -> Var {
+        Var::with_grad(value, false)
+    }
+
+    fn with_grad(value: &Tensor, requires_grad: bool) -> Var {
         let storage = match value.layout().contiguous_range() {
             Some(r) if r.start == 0 && r.len() == value.storage().len() => {
                 Arc::clone(&value.0.storage)
@@ -27,9 +39,11 @@ impl Var {
             _ => Arc::new(value.contiguous().storage_copy()),
         };
         let layout = Layout::contiguous(value.shape().clone());
-        Ok(Var(Arc::new(RwLock::new(Tensor::from_shared(
-            storage, layout, true,
-        )))))
+        let mut tensor = Tensor::from_shared(storage, layout, true);
+        Arc::get_mut(&mut tensor.0)
+            .expect("a fresh tensor has one handle")
+            .requires_grad = requires_grad;
+        Var(Arc::new(RwLock::new(tensor)))
     }
 
     /// The current value, as a tensor that records gradients (use it in the forward pass).
@@ -73,7 +87,7 @@ impl Var {
         match value.dtype() {
             crate::DType::F32 => self.set_from::<f32>(value),
             crate::DType::F64 => self.set_from::<f64>(value),
-            crate::DType::I64 => unreachable!("a Var is always float"),
+            crate::DType::I64 => self.set_from::<i64>(value),
         }
     }
 
@@ -102,7 +116,7 @@ impl Var {
                 id: tensor.id(),
                 storage: Arc::clone(&tensor.0.storage),
                 layout: tensor.0.layout.clone(),
-                requires_grad: true,
+                requires_grad: tensor.requires_grad(),
                 is_var: true,
                 node: Mutex::new(crate::autograd::NodeSlot::None),
             };

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use nabla_core::{Tensor, Var};
+use serde_json::Value;
 
 /// A deterministic f64 tensor with distinct, moderate values.
 pub fn input(shape: &[usize], salt: u64) -> Tensor {
@@ -40,5 +41,37 @@ pub fn check_fd(vars: &[Var], loss: impl Fn() -> Tensor, tol: f64) {
                 analytic[i]
             );
         }
+    }
+}
+
+/// The numbers of a JSON array.
+pub fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// A tensor from a JSON `{shape, data}` object.
+pub fn tensor(v: &Value) -> Tensor {
+    let shape: Vec<usize> = v["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    Tensor::from_vec(floats(&v["data"]), shape).unwrap()
+}
+
+/// Asserts `got` matches PyTorch's float64 `want` at the oracle's tolerance,
+/// |got − want| ≤ 1e-9 + 1e-7·|want|.
+pub fn close_to_torch(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 + 1e-7 * w.abs(),
+            "{what}[{i}]: nabla {g} vs PyTorch {w}"
+        );
     }
 }

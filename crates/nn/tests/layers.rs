@@ -75,6 +75,7 @@ fn sequential_names_parameters_like_pytorch() {
             "2.bias",
             "2.running_mean",
             "2.running_var",
+            "2.num_batches_tracked",
             "3.weight"
         ]
     );
@@ -90,7 +91,7 @@ fn sequential_names_parameters_like_pytorch() {
     assert_eq!(model.parameter_count(), 4 * 8 + 8 + 8 + 8 + 8 * 2);
     let mut kinds = Vec::new();
     model.visit(&mut |_, _, k| kinds.push(k));
-    assert_eq!(kinds.iter().filter(|k| **k == VarKind::Buffer).count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == VarKind::Buffer).count(), 3);
 }
 
 #[test]

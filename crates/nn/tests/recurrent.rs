@@ -4,38 +4,11 @@
 //! own options: the last step, padding masks, stacking, Embedding.
 
 mod common;
+use common::{close_to_torch as close, floats, tensor};
 use nabla_core::{DType, RecurrentCell, Rng, Tensor, Var};
 use nabla_nn::layers::{Embedding, Recurrent, SequenceOutput};
 use nabla_nn::{Ctx, Module, ModuleExt};
 use serde_json::Value;
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
-fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    Tensor::from_vec(floats(&v["data"]), shape).unwrap()
-}
-
-fn close(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-9 + 1e-7 * w.abs(),
-            "{what}[{i}]: nabla {g} vs PyTorch {w}"
-        );
-    }
-}
 
 #[test]
 fn outputs_and_gradients_match_pytorch() {

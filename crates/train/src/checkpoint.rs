@@ -2,8 +2,8 @@
 //! (a temporary file in the same folder, flushed to disk, then renamed over the target), so that
 //! a crash at any moment leaves either the old complete file or the new one.
 //!
-//! Names and layouts are PyTorch's (`0.weight` is `[out, in]`, BatchNorm buffers
-//! `running_mean` / `running_var`), so a `Sequential` of the same layers loads the file with
+//! Names, layouts and dtypes are PyTorch's (`0.weight` is `[out, in]`, BatchNorm buffers
+//! `running_mean` / `running_var` and the i64 scalar `num_batches_tracked`), so a `Sequential` of the same layers loads the file with
 //! `load_state_dict(safetensors.torch.load_file(path), strict=True)`.
 
 use crate::error::{Error, Result, io};
@@ -165,14 +165,21 @@ pub fn weights_bytes(vars: &[(String, Var)]) -> Result<Vec<u8>> {
 }
 
 /// Loads weights saved by [`save_weights`] (or by PyTorch's `safetensors.torch.save_file` on a
-/// `state_dict`) into `vars`. Every variable must be present with its shape and dtype; names
-/// the model lacks are an error too (PyTorch's `strict=True`), except `num_batches_tracked`.
+/// `state_dict`) into `vars`. Every variable must be present with its shape and dtype, and names
+/// the model lacks are an error too (PyTorch's `strict=True`). The one exception is as in
+/// PyTorch: a file without BatchNorm's `num_batches_tracked` (saved before it existed) loads,
+/// and the count stays as it is.
 pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
     let (tensors, _) = read_tensors(path)?;
     let bad = |message: String| Error::Checkpoint {
         path: path.to_path_buf(),
         message,
     };
+    let optional = |name: &str| name.ends_with("num_batches_tracked");
+    let vars: Vec<&(String, Var)> = vars
+        .iter()
+        .filter(|(n, _)| tensors.contains_key(n) || !optional(n))
+        .collect();
     let missing: Vec<&str> = vars
         .iter()
         .filter(|(n, _)| !tensors.contains_key(n))
@@ -180,7 +187,7 @@ pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
         .collect();
     let unexpected: Vec<&str> = tensors
         .keys()
-        .filter(|k| !k.ends_with("num_batches_tracked") && !vars.iter().any(|(n, _)| n == *k))
+        .filter(|k| !vars.iter().any(|(n, _)| n == *k))
         .map(String::as_str)
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
@@ -189,7 +196,7 @@ pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
         )));
     }
     // Check everything before changing anything.
-    for (name, var) in vars {
+    for (name, var) in &vars {
         let t = &tensors[name];
         if t.shape() != &var.shape() || t.dtype() != var.dtype() {
             return Err(bad(format!(
@@ -201,7 +208,7 @@ pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
             )));
         }
     }
-    for (name, var) in vars {
+    for (name, var) in &vars {
         var.set(&tensors[name])?;
     }
     Ok(())

@@ -348,6 +348,59 @@ fn image_layers_check_their_shapes() {
 }
 
 #[test]
+fn batch_norm_is_per_feature_on_flat_inputs_and_per_channel_on_images() {
+    let layer = |t: &str| format!("[[model.layers]]\ntype = \"{t}\"\n");
+    let text = digits(
+        &("[[model.layers]]\ntype = \"reshape\"\nshape = [1, 8, 8]\n".to_string()
+            + "[[model.layers]]\ntype = \"conv2d\"\nfilters = 4\nkernel = 3\n"
+            + &layer("batch_norm")
+            + &layer("relu")
+            + &layer("flatten")
+            + "[[model.layers]]\ntype = \"linear\"\nunits = 10\n"
+            + &layer("batch_norm")),
+    );
+    let exp = prepare(&load_str(&text, None, &[]).unwrap()).unwrap();
+    let buffers: Vec<(String, Vec<usize>)> = nabla_nn::ModuleExt::named_buffers(&exp.model)
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().dims().to_vec()))
+        .collect();
+    let want = |i: usize, c: usize| {
+        [
+            (format!("{i}.running_mean"), vec![c]),
+            (format!("{i}.running_var"), vec![c]),
+            (format!("{i}.num_batches_tracked"), vec![]),
+        ]
+    };
+    assert_eq!(buffers, [want(2, 4), want(6, 10)].concat());
+    let kinds: Vec<String> = nabla_nn::Module::children(&exp.model)
+        .iter()
+        .map(|(_, m)| m.describe())
+        .collect();
+    assert_eq!(
+        (kinds[2].as_str(), kinds[6].as_str()),
+        ("BatchNorm2d(4)", "BatchNorm1d(10)")
+    );
+    // A [time, units] sequence has no channel axis batch_norm could pick without surprise.
+    let text = "seed = 0\n[data]\ntrain = \"../../data/italy_power_demand/train.csv\"\n\
+                target = \"label\"\n"
+        .to_string()
+        + "[[model.layers]]\ntype = \"reshape\"\nshape = [24, 1]\n"
+        + &layer("batch_norm");
+    let l = load_text_at(
+        &text,
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("x.toml")
+            .as_path(),
+        &[],
+    );
+    let e = prepare(&l.unwrap()).err().unwrap().to_string();
+    assert!(
+        e.contains("model.layers[1]: batch_norm normalizes [features] or [channels, height, width], but each example is [24, 1]"),
+        "{e}"
+    );
+}
+
+#[test]
 fn recurrent_and_embedding_layers_check_their_shapes() {
     let layer = |s: &str| format!("[[model.layers]]\n{s}\n");
     let head =

@@ -59,7 +59,7 @@ else:
     write_st(weights, m.state_dict())
 m.eval()
 with torch.no_grad():
-    write_st(out, {"y": m(x)})
+    write_st(out, {"y": m(x), "count": m[1].num_batches_tracked})
 "#;
 
 fn torch_python() -> Option<String> {
@@ -86,7 +86,9 @@ fn nabla_model(seed: u64) -> Sequential {
         .with(Linear::new(8, 3, &mut rng).unwrap())
 }
 
-fn run_python(py: &str, dir: &Path, mode: &str) -> Tensor {
+/// PyTorch's prediction for `x`, and its BatchNorm's `num_batches_tracked` after the load or the
+/// training passes.
+fn run_python(py: &str, dir: &Path, mode: &str) -> (Tensor, i64) {
     let script = dir.join("interop.py");
     std::fs::write(&script, SCRIPT).unwrap();
     let out = Command::new(py)
@@ -105,7 +107,9 @@ fn run_python(py: &str, dir: &Path, mode: &str) -> Tensor {
         "python failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    read_tensors(&dir.join("y.safetensors")).unwrap().0["y"].clone()
+    let out = read_tensors(&dir.join("y.safetensors")).unwrap().0;
+    let count = out["count"].to_vec::<i64>().unwrap();
+    (out["y"].clone(), count[0])
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -147,7 +151,11 @@ fn a_nabla_checkpoint_loads_into_pytorch_and_predicts_the_same() {
             .unwrap();
     }
     save_weights(&dir.join("weights.safetensors"), &model.state_vars()).unwrap();
-    let torch_y = run_python(&py, &dir, "load");
+    let (torch_y, torch_count) = run_python(&py, &dir, "load");
+    assert_eq!(
+        torch_count, 3,
+        "the batch count travels as PyTorch's i64 scalar"
+    );
     let nabla_y = model.predict(&x).unwrap();
     let diff = max_diff(&nabla_y, &torch_y);
     assert!(diff <= 1e-5, "max |nabla - torch| = {diff}");
@@ -157,9 +165,15 @@ fn a_nabla_checkpoint_loads_into_pytorch_and_predicts_the_same() {
 #[test]
 fn a_pytorch_state_dict_loads_into_nabla_and_predicts_the_same() {
     let Some((py, dir, x)) = setup() else { return };
-    let torch_y = run_python(&py, &dir, "save");
+    let (torch_y, torch_count) = run_python(&py, &dir, "save");
     let model = nabla_model(42);
     load_weights(&dir.join("weights.safetensors"), &model.state_vars()).unwrap();
+    let count = model
+        .state_vars()
+        .into_iter()
+        .find(|(n, _)| n == "1.num_batches_tracked");
+    let count = count.unwrap().1.as_tensor().to_vec::<i64>().unwrap();
+    assert_eq!((count[0], torch_count), (3, 3));
     let nabla_y = model.predict(&x).unwrap();
     let diff = max_diff(&nabla_y, &torch_y);
     assert!(diff <= 1e-5, "max |nabla - torch| = {diff}");

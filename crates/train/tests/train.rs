@@ -3,10 +3,10 @@
 
 use nabla_core::{DType, Rng, Tensor};
 use nabla_data::Dataset;
-use nabla_nn::layers::{Dropout, Linear, Relu, Sequential, Tanh};
+use nabla_nn::layers::{BatchNorm2d, Conv2d, Dropout, Linear, Relu, Sequential, Tanh};
 use nabla_nn::loss::Loss;
 use nabla_nn::optim::{Adam, Optimizer};
-use nabla_nn::{ModuleExt, schedule::Schedule};
+use nabla_nn::{Module, ModuleExt, schedule::Schedule};
 use nabla_train::checkpoint::{
     load_history, load_optimizer, load_weights, save_history, save_optimizer, save_weights,
 };
@@ -322,6 +322,72 @@ fn checkpoints_that_do_not_fit_are_rejected_with_names() {
         copy.weight().as_tensor().to_vec::<f64>().unwrap(),
         m64.weight().as_tensor().to_vec::<f64>().unwrap()
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn batchnorm_buffers_and_batch_count_round_trip_and_old_files_without_the_count_load() {
+    let dir = std::env::temp_dir().join(format!("nabla-bn-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cnn = |seed| {
+        let mut rng = Rng::seed(seed);
+        Sequential::new()
+            .with(
+                Conv2d::builder(1, 4, [3, 3])
+                    .padding([1, 1])
+                    .build(&mut rng)
+                    .unwrap(),
+            )
+            .with(BatchNorm2d::new(4, DType::F32).unwrap())
+            .with(Relu)
+    };
+    let trained = cnn(0);
+    for s in 0..5 {
+        let x = Tensor::randn([3, 1, 6, 6], 0.5, 2.0, DType::F32, &mut Rng::seed(s)).unwrap();
+        trained
+            .forward(&x, &mut nabla_nn::Ctx::train(Rng::seed(s)))
+            .unwrap();
+    }
+    let path = dir.join("model.safetensors");
+    save_weights(&path, &trained.state_vars()).unwrap();
+    let (saved, _) = nabla_train::checkpoint::read_tensors(&path).unwrap();
+    let count = &saved["1.num_batches_tracked"];
+    assert_eq!((count.dtype(), count.dims()), (DType::I64, &[][..]));
+    let copy = cnn(1);
+    load_weights(&path, &copy.state_vars()).unwrap();
+    for ((name, a), (_, b)) in trained.state_vars().iter().zip(copy.state_vars()) {
+        assert_eq!(
+            a.as_tensor().to_vec_f64(),
+            b.as_tensor().to_vec_f64(),
+            "{name}"
+        );
+    }
+    let count = copy
+        .state_vars()
+        .into_iter()
+        .find(|(n, _)| n == "1.num_batches_tracked");
+    assert_eq!(count.unwrap().1.as_tensor().to_vec::<i64>().unwrap(), [5]);
+    // A file written before the count existed (or by code that drops it) still loads, as in
+    // PyTorch; any other missing name is an error.
+    let mut old: Vec<(String, Tensor)> = saved.into_iter().collect();
+    old.retain(|(n, _)| !n.ends_with("num_batches_tracked"));
+    let old_path = dir.join("old.safetensors");
+    std::fs::write(
+        &old_path,
+        nabla_train::checkpoint::serialize(&old, None).unwrap(),
+    )
+    .unwrap();
+    load_weights(&old_path, &cnn(2).state_vars()).unwrap();
+    old.retain(|(n, _)| n != "1.running_var");
+    std::fs::write(
+        &old_path,
+        nabla_train::checkpoint::serialize(&old, None).unwrap(),
+    )
+    .unwrap();
+    let err = load_weights(&old_path, &cnn(2).state_vars())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing [\"1.running_var\"]"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

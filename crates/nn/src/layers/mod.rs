@@ -58,7 +58,7 @@ pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use linear::{Linear, LinearBuilder};
-pub use norm::{BatchNorm1d, LayerNorm};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
 pub use recurrent::{Recurrent, RecurrentBuilder, SequenceOutput};
 pub use residual::Residual;
 pub use sequential::Sequential;

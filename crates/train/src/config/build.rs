@@ -9,9 +9,9 @@ use super::{
 use nabla_core::{DType, RecurrentCell, Rng};
 use nabla_nn::init::FanMode;
 use nabla_nn::layers::{
-    AvgPool2d, BatchNorm1d, Conv2d, Dropout, Elu, Embedding, Flatten, Gelu, GlobalAvgPool2d,
-    HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, PRelu, Recurrent, Relu, Reshape,
-    Residual, SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
+    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Elu, Embedding, Flatten, Gelu,
+    GlobalAvgPool2d, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, PRelu,
+    Recurrent, Relu, Reshape, Residual, SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
 };
 use nabla_nn::loss::{CrossEntropy, Loss};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
@@ -266,12 +266,25 @@ fn build_layers(
                 shape,
             ),
             LayerSpec::BatchNorm { eps, momentum } => {
-                let width = flat(&shape, &here, "batch_norm (1-D)")?;
-                push(
-                    &mut model,
-                    BatchNorm1d::with_options(width, *eps, *momentum, DType::F32).map_err(err)?,
-                    shape,
-                )
+                // Per feature after a linear layer, per channel after a convolution.
+                let layer = match *shape {
+                    [width] => BatchNorm1d::with_options(width, *eps, *momentum, DType::F32),
+                    [channels, _, _] => {
+                        BatchNorm2d::with_options(channels, *eps, *momentum, DType::F32)
+                    }
+                    _ => {
+                        return Err(key_err(
+                            &here,
+                            format!(
+                                "batch_norm normalizes [features] or [channels, height, width], \
+                                 but each example is {} here: add {{ type = \"flatten\" }} \
+                                 before it, or use layer_norm",
+                                show(&shape)
+                            ),
+                        ));
+                    }
+                };
+                push(&mut model, layer.map_err(err)?, shape)
             }
             LayerSpec::LayerNorm => push(
                 &mut model,
