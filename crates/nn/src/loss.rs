@@ -216,6 +216,43 @@ pub fn kl_sparsity(h: &Tensor, rho: f64, beta: f64) -> Result<Tensor> {
     term1.add(&term2)?.sum_all()?.mul_scalar(beta)
 }
 
+/// A sparsity penalty on one hidden layer's output, named by its path (`"2"`, `"1.block.0"`, as
+/// [`crate::Ctx::tap`] names it): the loss at a hidden node of a sparse autoencoder. The forward
+/// pass must record taps ([`crate::Ctx::with_taps`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityPenalty {
+    pub layer: String,
+    pub kind: Sparsity,
+}
+
+/// Which sparsity penalty: see [`activity_l1`] and [`kl_sparsity`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sparsity {
+    /// `λ · Σ|h| / N`.
+    L1 { weight: f64 },
+    /// `β · Σ_j KL(ρ ‖ ρ̂_j)`, for activations in (0, 1).
+    Kl { target: f64, weight: f64 },
+}
+
+impl ActivityPenalty {
+    /// The penalty on the layer's output recorded in `ctx`.
+    pub fn compute(&self, ctx: &crate::Ctx) -> Result<Tensor> {
+        let h = ctx.tap(&self.layer).ok_or_else(|| {
+            Error::invalid(
+                "ActivityPenalty",
+                format!(
+                    "no layer output named {:?} was recorded (taps are off, or no such layer)",
+                    self.layer
+                ),
+            )
+        })?;
+        match self.kind {
+            Sparsity::L1 { weight } => activity_l1(h, weight),
+            Sparsity::Kl { target, weight } => kl_sparsity(h, target, weight),
+        }
+    }
+}
+
 fn batch_size(op: &'static str, h: &Tensor) -> Result<usize> {
     match h.dims().first() {
         Some(&n) if n > 0 => Ok(n),

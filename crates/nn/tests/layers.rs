@@ -354,3 +354,62 @@ fn conv_and_pool_layers_predict_their_output_shapes() {
         .is_err()
     );
 }
+
+#[test]
+fn noise_layers_corrupt_in_training_only_and_pass_gradients_through() {
+    let x = Var::new(&input(&[200, 50], 3)).unwrap();
+    let xv = x.as_tensor().to_vec::<f64>().unwrap();
+    // Gaussian: x̃ − x has the asked-for spread, is seeded, and ∂x̃/∂x = 1.
+    let gauss = GaussianNoise::new(0.3).unwrap();
+    let a = gauss
+        .forward(&x.as_tensor(), &mut Ctx::train(Rng::seed(1)))
+        .unwrap();
+    let b = gauss
+        .forward(&x.as_tensor(), &mut Ctx::train(Rng::seed(1)))
+        .unwrap();
+    let av = a.to_vec::<f64>().unwrap();
+    assert_eq!(av, b.to_vec::<f64>().unwrap());
+    let diffs: Vec<f64> = av.iter().zip(&xv).map(|(a, x)| a - x).collect();
+    let n = diffs.len() as f64;
+    let mean = diffs.iter().sum::<f64>() / n;
+    let std = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!(
+        mean.abs() < 0.02 && (std - 0.3).abs() < 0.01,
+        "{mean} {std}"
+    );
+    let g = a.sum_all().unwrap().backward().unwrap();
+    assert!(
+        g.get(&x)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap()
+            .iter()
+            .all(|v| *v == 1.0)
+    );
+    // Masking: about p of the elements become 0, the rest are unchanged (not rescaled), and
+    // the gradient is the mask.
+    let mask = MaskingNoise::new(0.25).unwrap();
+    let m = mask
+        .forward(&x.as_tensor(), &mut Ctx::train(Rng::seed(2)))
+        .unwrap();
+    let mv = m.to_vec::<f64>().unwrap();
+    let g = m.sum_all().unwrap().backward().unwrap();
+    let kept = g.get(&x).unwrap().to_vec::<f64>().unwrap();
+    assert!(kept.iter().all(|k| *k == 0.0 || *k == 1.0));
+    let masked = kept.iter().filter(|k| **k == 0.0).count() as f64 / n;
+    assert!((masked - 0.25).abs() < 0.02, "{masked}");
+    for ((m, x), k) in mv.iter().zip(&xv).zip(&kept) {
+        assert_eq!(*m, if *k == 1.0 { *x } else { 0.0 });
+    }
+    // Evaluation: the identity.
+    for layer in [&gauss as &dyn Module, &mask] {
+        let e = layer.forward(&x.as_tensor(), &mut Ctx::eval()).unwrap();
+        assert_eq!(e.to_vec::<f64>().unwrap(), xv, "{}", layer.describe());
+    }
+    assert!(GaussianNoise::new(-1.0).is_err() && GaussianNoise::new(f64::NAN).is_err());
+    let err = MaskingNoise::new(1.0).unwrap_err().to_string();
+    assert!(
+        err.contains("MaskingNoise") && err.contains("[0, 1)"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@
 use crate::checkpoint::{optimizer_bytes, read_tensors, weights_bytes};
 use crate::config::{
     Config, KeyError, Located, LossSpec, OutputSpec, build_loss, build_model, build_optimizer,
-    build_schedule,
+    build_schedule, build_sparsity,
 };
 use crate::doctor::{Doctor, DoctorConfig};
 use crate::error::{Error, Result, io};
@@ -38,6 +38,9 @@ pub struct Preprocessing {
     /// How rows group into sequences (long tables); the length is the preprocessor's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<SequenceSpec>,
+    /// An autoencoder's: the targets are the preprocessed inputs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconstruct: bool,
 }
 
 impl Preprocessing {
@@ -74,6 +77,10 @@ impl Preprocessing {
     pub fn dataset(&self, table: &Table) -> Result<Dataset> {
         let x = self.features(table)?;
         let n = table.rows;
+        if self.reconstruct {
+            let y = x.reshape([n, self.preprocessor.output_width()])?;
+            return Ok(Dataset::new(x, y)?);
+        }
         let y = match &table.target {
             Target::Classes(c) if self.binary_target => {
                 let v: Vec<f32> = c.iter().map(|&k| k as f32).collect();
@@ -94,6 +101,9 @@ impl Preprocessing {
 
     /// What the targets demand of the model's output.
     pub fn output(&self) -> OutputSpec {
+        if self.reconstruct {
+            return OutputSpec::Values(self.preprocessor.output_width());
+        }
         output_of(&self.schema)
     }
 }
@@ -222,8 +232,20 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
             format!("divide needs a finite number > 0, got {by}"),
         )));
     }
-    let output = output_of(&schema);
-    let loss_spec = build_loss(config.loss.as_ref(), output).map_err(&spec_err)?;
+    if data.reconstruct {
+        for (key, set) in [
+            ("data.sequence", data.sequence.is_some()),
+            ("data.scale_target", data.scale_target),
+        ] {
+            if set {
+                return Err(Error::Config(l.error(
+                    key,
+                    "does not apply to an autoencoder (data.reconstruct = true), whose targets \
+                     are its flat inputs",
+                )));
+            }
+        }
+    }
     // Hold out validation (and test, without a test file) before fitting anything.
     let labels = match (&table.target, data.stratify) {
         (Target::Classes(c), true) => Some(c.as_slice()),
@@ -297,7 +319,23 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         }
         _ => None,
     };
+    let output = if data.reconstruct {
+        OutputSpec::Values(preprocessor.output_width())
+    } else {
+        output_of(&schema)
+    };
+    let loss_spec = match build_loss(config.loss.as_ref(), output) {
+        Err((key, _)) if data.reconstruct => {
+            return Err(Error::Config(l.error(
+                &key,
+                "an autoencoder (data.reconstruct = true) reconstructs its inputs: use mse, l1 \
+                 or huber",
+            )));
+        }
+        other => other.map_err(&spec_err)?,
+    };
     let preprocessing = Preprocessing {
+        reconstruct: data.reconstruct,
         schema,
         preprocessor,
         target_scale,
@@ -385,6 +423,10 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         clip_grad_value: train.clip_grad_value,
         l2: train.l2,
         l1: train.l1,
+        activity: match &train.sparsity {
+            Some(spec) => Some(build_sparsity(spec, &config.model.layers).map_err(&spec_err)?),
+            None => None,
+        },
         early_stopping,
         metrics_log: None,
         verbose: false,
@@ -464,6 +506,9 @@ pub struct RunRecord {
     pub test: Option<BTreeMap<String, f64>>,
     /// Wall-clock seconds spent training, over all sessions of the run.
     pub train_seconds: f64,
+    /// An autoencoder's code statistics on the test (or validation) data, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<crate::autoencoder::CodeStats>,
 }
 
 /// A run's final figures, by where they come from.
@@ -708,6 +753,14 @@ fn train_from(
         )?),
         None => None,
     };
+    if exp.preprocessing.reconstruct
+        && let Some((split, data)) = evaluation_split(&exp)
+        && let Some(layer) = crate::autoencoder::code_layer(&exp.config, &exp.model, data)?
+    {
+        record.code = Some(crate::autoencoder::code_stats(
+            &exp.model, layer, data, split,
+        )?);
+    }
     let files: Vec<(&str, Vec<u8>)> = vec![
         (run_dir::MODEL, weights_bytes(&model_vars)?),
         (run_dir::HISTORY, json_bytes(&record)?),
@@ -731,6 +784,9 @@ pub enum Predictions {
     },
     /// One value per row, in the target's units.
     Values(Vec<f64>),
+    /// An autoencoder's reconstruction of each row (in the preprocessed units it was trained
+    /// on), one column per input value.
+    Reconstructions(Vec<Vec<f64>>),
 }
 
 impl Predictions {
@@ -746,7 +802,7 @@ impl Predictions {
                         .0
                 })
                 .collect(),
-            Predictions::Values(_) => Vec::new(),
+            Predictions::Values(_) | Predictions::Reconstructions(_) => Vec::new(),
         }
     }
 
@@ -772,6 +828,15 @@ impl Predictions {
                 w.write_record(["predicted"]).map_err(err)?;
                 for x in v {
                     w.write_record([x.to_string()]).map_err(err)?;
+                }
+            }
+            Predictions::Reconstructions(rows) => {
+                let width = rows.first().map_or(0, Vec::len);
+                w.write_record((0..width).map(|i| format!("reconstructed_{i}")))
+                    .map_err(err)?;
+                for row in rows {
+                    w.write_record(row.iter().map(|v| format!("{v:.6}")))
+                        .map_err(err)?;
                 }
             }
         }
@@ -804,6 +869,11 @@ fn read_outputs(out: &Tensor, loss: &Loss, pre: &Preprocessing) -> Result<Predic
                 classes: classes.clone(),
                 probabilities: p.iter().map(|&q| vec![1.0 - q, q]).collect(),
             }
+        }
+        _ if pre.reconstruct => {
+            let v = out.to_vec_f64();
+            let width = v.len() / n.max(1);
+            Predictions::Reconstructions(v.chunks(width.max(1)).map(<[f64]>::to_vec).collect())
         }
         _ => {
             let (mean, std) = pre.target_scale.unwrap_or((0.0, 1.0));
@@ -868,13 +938,20 @@ impl SavedModel {
     }
 }
 
+/// The split the final figures are shown on: the test data, else the validation data.
+fn evaluation_split(exp: &Experiment) -> Option<(&'static str, &Dataset)> {
+    match (&exp.data.test, &exp.data.valid) {
+        (Some(t), _) => Some(("test", t)),
+        (None, Some(v)) => Some(("validation", v)),
+        (None, None) => None,
+    }
+}
+
 /// The final model on the test split (or else the validation split), for the report.
 pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>> {
     use crate::report::Evaluation;
-    let (split, data) = match (&exp.data.test, &exp.data.valid) {
-        (Some(t), _) => ("test", t),
-        (None, Some(v)) => ("validation", v),
-        (None, None) => return Ok(None),
+    let Some((split, data)) = evaluation_split(exp) else {
+        return Ok(None);
     };
     let out = crate::trainer::predict(&exp.model, data.x(), 256)?;
     let pred = read_outputs(&out, &exp.train_config.loss, &exp.preprocessing)?;
@@ -903,6 +980,9 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
                     .collect(),
             }
         }
+        Predictions::Reconstructions(_) => Evaluation::Reconstruction(
+            crate::autoencoder::reconstructions(&exp.config, &exp.model, data, split, 12)?,
+        ),
     }))
 }
 

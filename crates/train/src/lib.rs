@@ -7,11 +7,13 @@
 //! Hyperparameter search over a config's ranges (`tune`). Convergence diagnostics land here
 //! next.
 
+pub mod autoencoder;
 pub mod checkpoint;
 pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod experiment;
+pub mod image_grid;
 pub mod metrics;
 pub mod report;
 pub mod run_dir;

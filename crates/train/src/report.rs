@@ -23,6 +23,8 @@ pub enum Evaluation {
         split: String,
         pairs: Vec<(f64, f64)>,
     },
+    /// An autoencoder's examples and reconstructions.
+    Reconstruction(crate::autoencoder::Reconstructions),
 }
 
 /// What a report shows.
@@ -264,6 +266,70 @@ fn scatter_chart(pairs: &[(f64, f64)], split: &str) -> Result<String> {
     Ok(svg)
 }
 
+/// The examples above their reconstructions (and the corrupted copies a denoising autoencoder
+/// reads between them), as one PNG grid, or a note when the inputs are not square images.
+fn reconstruction_figure(r: &crate::autoencoder::Reconstructions) -> String {
+    let Some([height, width]) = r.image else {
+        return format!(
+            "<p class=\"empty\">Reconstructions on the {} data: the inputs ({} values) are not \
+             square images, so there is no picture of them.</p>",
+            escape(&r.split),
+            r.inputs.first().map_or(0, Vec::len)
+        );
+    };
+    // One scale for every row: the inputs' range, so that a washed-out reconstruction shows.
+    let (low, high) = r
+        .inputs
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let mut rows = vec![view(&r.inputs)];
+    let mut caption = String::from("top: inputs");
+    if let Some(c) = &r.corrupted {
+        rows.push(view(c));
+        caption.push_str("; middle: the corrupted copies the model reads");
+    }
+    rows.push(view(&r.outputs));
+    caption.push_str("; bottom: reconstructions");
+    let png = crate::image_grid::grid_png(&rows, height, width, (low, high));
+    let columns = r.inputs.len();
+    // Scaled up without smoothing: about 48 screen pixels per image side.
+    let zoom = (48 / height.max(1)).max(2);
+    format!(
+        "<p><b>Reconstructions on the {split} data</b> ({caption})</p>\
+         <img alt=\"{split} examples and their reconstructions\" style=\"image-rendering:pixelated;\
+         width:{w}px\" src=\"data:image/png;base64,{data}\">",
+        split = escape(&r.split),
+        w = (columns * (width + 1) + 1) * zoom,
+        data = crate::image_grid::base64(&png)
+    )
+}
+
+fn view(rows: &[Vec<f64>]) -> Vec<&[f64]> {
+    rows.iter().map(Vec::as_slice).collect()
+}
+
+/// An autoencoder's code statistics, when the run has them.
+fn code_table(record: &RunRecord) -> String {
+    let Some(c) = &record.code else {
+        return String::new();
+    };
+    format!(
+        "<h2>Code</h2><p>Layer {layer} ({desc}), {units} units, on the {split} data: mean \
+         activation |h| {mean:.4}; {near:.1}% of the activations are near zero (|h| ≤ {t} · \
+         max |h|).</p>\n",
+        layer = c.layer,
+        desc = escape(&c.description),
+        units = c.units,
+        split = escape(&c.split),
+        mean = c.mean_activation,
+        near = 100.0 * c.near_zero,
+        t = crate::autoencoder::NEAR_ZERO,
+    )
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -495,6 +561,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
             matrix,
         }) => figures.push(confusion_chart(classes, matrix, split)?),
         Some(Evaluation::Regression { split, pairs }) => figures.push(scatter_chart(pairs, split)?),
+        Some(Evaluation::Reconstruction(r)) => figures.push(reconstruction_figure(r)),
         None => {}
     }
     let mut html = String::new();
@@ -524,10 +591,11 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
     };
     let _ = write!(
         html,
-        "<p>{} epochs{best}{stopped} ({state}); {:.1} s of training.</p>\n{}\n{}<h2>Training</h2>\n<div class=\"figures\">",
+        "<p>{} epochs{best}{stopped} ({state}); {:.1} s of training.</p>\n{}\n{}{}<h2>Training</h2>\n<div class=\"figures\">",
         h.epochs.len(),
         record.train_seconds,
         metrics_table(record),
+        code_table(record),
         diagnosis(record)
     );
     for f in figures {

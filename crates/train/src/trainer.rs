@@ -9,7 +9,7 @@ use crate::metrics::{MetricAccumulator, OutputKind};
 use nabla_core::{Rng, Tensor, Var, with_no_grad};
 use nabla_data::{DataLoader, Dataset};
 use nabla_nn::clip::{clip_grad_value, clip_to_norm, grad_norms};
-use nabla_nn::loss::Loss;
+use nabla_nn::loss::{ActivityPenalty, Loss};
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::{LrSchedule, Schedule};
 use nabla_nn::{Ctx, Module, ModuleExt};
@@ -43,6 +43,9 @@ pub struct TrainConfig {
     /// loss is the data loss alone.
     pub l2: f64,
     pub l1: f64,
+    /// A sparsity penalty on a hidden layer's output (sparse autoencoders), added to each
+    /// batch's loss for the gradient like `l1` and `l2`.
+    pub activity: Option<ActivityPenalty>,
     pub early_stopping: Option<EarlyStopping>,
     /// Append one JSON line per epoch to this file.
     pub metrics_log: Option<PathBuf>,
@@ -67,6 +70,7 @@ impl Default for TrainConfig {
             clip_grad_value: None,
             l2: 0.0,
             l1: 0.0,
+            activity: None,
             early_stopping: None,
             metrics_log: None,
             verbose: false,
@@ -370,7 +374,7 @@ impl<'a> Trainer<'a> {
                 .as_ref()
                 .is_some_and(|d| d.samples(index, step, batches));
             let mut ctx = Ctx::train(step_rng(config.seed, step));
-            if sampled {
+            if sampled || config.activity.is_some() {
                 ctx = ctx.with_taps();
             }
             let out = self.model.forward(&x, &mut ctx)?;
@@ -392,7 +396,7 @@ impl<'a> Trainer<'a> {
                     trace: trace.message,
                 });
             }
-            let mut grads = self.penalized(loss)?.backward()?;
+            let mut grads = self.penalized(loss, &ctx)?.backward()?;
             // Norms before clipping: per layer (for the report) and global.
             let norms = grad_norms(&grads, &self.param_vars);
             layer_sq.fill(0.0);
@@ -516,13 +520,15 @@ impl<'a> Trainer<'a> {
         Ok(self.history.epochs.last().expect("just pushed"))
     }
 
-    /// The loss plus the config's weight penalties (what the gradient is taken of).
-    fn penalized(&self, loss: Tensor) -> Result<Tensor> {
+    /// The loss plus the config's weight and activity penalties (what the gradient is taken of);
+    /// `ctx` is the forward pass's, with the hidden layer's output.
+    fn penalized(&self, loss: Tensor, ctx: &Ctx) -> Result<Tensor> {
         let (l1, l2) = (self.config.l1, self.config.l2);
-        if l1 == 0.0 && l2 == 0.0 {
-            return Ok(loss);
-        }
         let mut total = loss;
+        if let Some(activity) = &self.config.activity {
+            let p = activity.compute(ctx)?.to_dtype(total.dtype())?;
+            total = total.add(&p)?;
+        }
         if l2 != 0.0 {
             let p = nabla_nn::loss::l2_penalty(&self.matrices, l2)?.to_dtype(total.dtype())?;
             total = total.add(&p)?;

@@ -441,3 +441,119 @@ fn recurrent_and_embedding_layers_check_their_shapes() {
     let e = build_error_of(&head(&(small + &rnn)), &[]);
     assert!(e.contains("vocab and dim must be at least 1"), "{e}");
 }
+
+#[test]
+fn autoencoder_options_are_checked_with_their_keys() {
+    let ae = |extra_data: &str, layers: &str, train: &str| {
+        let dir = digits_dir();
+        format!(
+            "seed = 0\n[data]\ntrain = {:?}\ntarget = \"digit\"\nreconstruct = true\n{extra_data}\n\
+             {layers}[train]\nepochs = 1\n{train}",
+            dir.join("train.csv")
+        )
+    };
+    let lin = |u: usize| format!("[[model.layers]]\ntype = \"linear\"\nunits = {u}\n");
+    let act = |t: &str| format!("[[model.layers]]\ntype = \"{t}\"\n");
+    let model = lin(16) + &act("relu") + &lin(64);
+    // It builds: the output is as wide as the input, and the targets are the inputs.
+    let exp = prepare(&load_str(&ae("", &model, ""), None, &[]).unwrap()).unwrap();
+    assert_eq!(
+        exp.data.train.x().to_vec_f64(),
+        exp.data.train.y().to_vec_f64()
+    );
+    // A model whose output is not the input's width.
+    let e = build_error_of(&ae("", &(lin(16) + &act("relu") + &lin(10)), ""), &[]);
+    assert!(e.contains("64"), "{e}");
+    // A classification loss, a standardized target, sequences: named, with the reason.
+    let e = build_error_of(
+        &(ae("", &model, "") + "[loss]\ntype = \"cross_entropy\"\n"),
+        &[],
+    );
+    assert!(
+        e.contains("loss.type") && e.contains("use mse, l1 or huber"),
+        "{e}"
+    );
+    let e = build_error_of(&ae("scale_target = true", &model, ""), &[]);
+    assert!(
+        e.contains("data.scale_target") && e.contains("autoencoder"),
+        "{e}"
+    );
+    // Sparsity: a layer that does not exist, kl on a non-sigmoid, a target for l1.
+    let sparsity = |s: &str| format!("sparsity = {s}\n");
+    let e = build_error_of(
+        &ae(
+            "",
+            &model,
+            &sparsity("{ layer = 7, penalty = \"l1\", weight = 1e-3 }"),
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("train.sparsity.layer") && e.contains("has 3 layers (0 to 2)"),
+        "{e}"
+    );
+    let e = build_error_of(
+        &ae(
+            "",
+            &model,
+            &sparsity("{ layer = 1, penalty = \"kl\", weight = 3.0 }"),
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("train.sparsity.layer") && e.contains("not a sigmoid"),
+        "{e}"
+    );
+    let e = build_error_of(
+        &ae(
+            "",
+            &model,
+            &sparsity("{ layer = 1, penalty = \"l1\", weight = 1e-3, target = 0.1 }"),
+        ),
+        &[],
+    );
+    assert!(e.contains("train.sparsity.target"), "{e}");
+    let e = build_error_of(
+        &ae(
+            "",
+            &model,
+            &sparsity("{ layer = 1, penalty = \"l1\", weight = -1.0 }"),
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("train.sparsity.weight") && e.contains(">= 0"),
+        "{e}"
+    );
+    let sig = lin(16) + &act("sigmoid") + &lin(64);
+    let e = build_error_of(
+        &ae(
+            "",
+            &sig,
+            &sparsity("{ layer = 1, penalty = \"kl\", weight = 3.0, target = 1.5 }"),
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("train.sparsity.target") && e.contains("(0, 1)"),
+        "{e}"
+    );
+    // Noise layers check their parameters.
+    let noisy =
+        |t: &str, param: &str| format!("[[model.layers]]\ntype = \"{t}\"\n{param}\n") + &model;
+    let e = error_of(&ae("", &noisy("masking_noise", ""), ""));
+    assert!(
+        e.contains("model.layers[0]") && e.contains("missing field `p`"),
+        "{e}"
+    );
+    let e = build_error_of(&ae("", &noisy("masking_noise", "p = 1.0"), ""), &[]);
+    assert!(
+        e.contains("model.layers[0].p") && e.contains("[0, 1)"),
+        "{e}"
+    );
+    let e = build_error_of(&ae("", &noisy("gaussian_noise", "std = -0.5"), ""), &[]);
+    assert!(
+        e.contains("model.layers[0].std") && e.contains(">= 0"),
+        "{e}"
+    );
+}

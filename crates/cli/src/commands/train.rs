@@ -122,6 +122,7 @@ pub fn summary_json(s: &RunSummary) -> serde_json::Value {
         "valid": last.valid,
         "test": last.test,
         "train_seconds": s.record.train_seconds,
+        "code": s.record.code,
         "report": s.dir.join(run_dir::REPORT),
     })
 }
@@ -145,6 +146,18 @@ pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
         s.record.train_seconds
     )?;
     write_table(&rows, out)?;
+    if let Some(c) = &s.record.code {
+        writeln!(
+            out,
+            "\ncode:   layer {} ({}, {} units) on the {} data: mean |h| {:.4}, {:.1}% near zero",
+            c.layer,
+            c.description,
+            c.units,
+            c.split,
+            c.mean_activation,
+            100.0 * c.near_zero
+        )?;
+    }
     writeln!(out, "\nrun:    {}", s.dir.display())?;
     writeln!(out, "report: {}", s.dir.join(run_dir::REPORT).display())?;
     Ok(())

@@ -4,16 +4,17 @@
 
 use super::{
     InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, RecurrentSpec, RnnNonlinearity,
-    ScheduleSpec, SequenceOutputSpec, TrainSpec,
+    ScheduleSpec, SequenceOutputSpec, SparsityPenalty, SparsitySpec, TrainSpec,
 };
 use nabla_core::{DType, RecurrentCell, Rng};
 use nabla_nn::init::FanMode;
 use nabla_nn::layers::{
-    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Elu, Embedding, Flatten, Gelu,
-    GlobalAvgPool2d, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, PRelu,
-    Recurrent, Relu, Reshape, Residual, SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
+    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Elu, Embedding, Flatten, GaussianNoise,
+    Gelu, GlobalAvgPool2d, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaskingNoise,
+    MaxPool2d, PRelu, Recurrent, Relu, Reshape, Residual, SequenceOutput, Sequential, Sigmoid,
+    Softmax, Tanh,
 };
-use nabla_nn::loss::{CrossEntropy, Loss};
+use nabla_nn::loss::{ActivityPenalty, CrossEntropy, Loss, Sparsity};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
 use nabla_nn::schedule::{LrSchedule, Schedule};
 use nabla_nn::{Init, Module};
@@ -263,6 +264,16 @@ fn build_layers(
             LayerSpec::Dropout { p } => push(
                 &mut model,
                 Dropout::new(*p).map_err(|e| key_err(format!("{here}.p"), e))?,
+                shape,
+            ),
+            LayerSpec::GaussianNoise { std } => push(
+                &mut model,
+                GaussianNoise::new(*std).map_err(|e| key_err(format!("{here}.std"), e))?,
+                shape,
+            ),
+            LayerSpec::MaskingNoise { p } => push(
+                &mut model,
+                MaskingNoise::new(*p).map_err(|e| key_err(format!("{here}.p"), e))?,
                 shape,
             ),
             LayerSpec::BatchNorm { eps, momentum } => {
@@ -583,6 +594,72 @@ pub fn build_model(
         }
         _ => Ok(model),
     }
+}
+
+/// The sparsity penalty of `train.sparsity` on a layer of `layers` (`model.layers`).
+pub fn build_sparsity(
+    spec: &SparsitySpec,
+    layers: &[LayerSpec],
+) -> Result<ActivityPenalty, KeyError> {
+    let key = "train.sparsity";
+    let Some(layer) = layers.get(spec.layer) else {
+        return Err(key_err(
+            format!("{key}.layer"),
+            format!(
+                "is {}, but model.layers has {} layers (0 to {})",
+                spec.layer,
+                layers.len(),
+                layers.len().saturating_sub(1)
+            ),
+        ));
+    };
+    if !(spec.weight.is_finite() && spec.weight >= 0.0) {
+        return Err(key_err(
+            format!("{key}.weight"),
+            format!("must be finite and >= 0, got {}", spec.weight),
+        ));
+    }
+    let kind = match spec.penalty {
+        SparsityPenalty::L1 => {
+            if spec.target.is_some() {
+                return Err(key_err(
+                    format!("{key}.target"),
+                    "is the target activation of the kl penalty; l1 has none",
+                ));
+            }
+            Sparsity::L1 {
+                weight: spec.weight,
+            }
+        }
+        SparsityPenalty::Kl => {
+            // KL(ρ ‖ ρ̂) needs mean activations in (0, 1): a sigmoid's.
+            if *layer != LayerSpec::Sigmoid {
+                return Err(key_err(
+                    format!("{key}.layer"),
+                    format!(
+                        "the kl penalty reads activations in (0, 1), but model.layers[{}] is not \
+                         a sigmoid: point it at a sigmoid, or use penalty = \"l1\"",
+                        spec.layer
+                    ),
+                ));
+            }
+            let target = spec.target.unwrap_or(0.05);
+            if !(target > 0.0 && target < 1.0) {
+                return Err(key_err(
+                    format!("{key}.target"),
+                    format!("must be in (0, 1), got {target}"),
+                ));
+            }
+            Sparsity::Kl {
+                target,
+                weight: spec.weight,
+            }
+        }
+    };
+    Ok(ActivityPenalty {
+        layer: spec.layer.to_string(),
+        kind,
+    })
 }
 
 /// The loss, checked against the task: classification needs a classification loss and

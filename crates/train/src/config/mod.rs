@@ -12,7 +12,9 @@ pub mod build;
 pub mod parse;
 pub(crate) mod tagged;
 
-pub use build::{KeyError, OutputSpec, build_loss, build_model, build_optimizer, build_schedule};
+pub use build::{
+    KeyError, OutputSpec, build_loss, build_model, build_optimizer, build_schedule, build_sparsity,
+};
 pub use parse::{
     ConfigError, Located, load, load_str, load_text_at, parse_literal, parse_override, set_value,
 };
@@ -139,6 +141,15 @@ pub struct DataSpec {
     /// `max_steps`, default the longest training sequence). Scaling is per channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<nabla_data::SequenceSpec>,
+    /// An autoencoder: the targets are the preprocessed inputs themselves (the target column,
+    /// if there is one, only stratifies the split). The model ends in as many units as there
+    /// are inputs; the loss is `mse` (default), `l1` or `huber`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reconstruct: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_valid_split() -> f64 {
@@ -201,6 +212,15 @@ pub enum LayerSpec {
     Softmax,
     LogSoftmax,
     Dropout {
+        p: f64,
+    },
+    /// Adds `N(0, std²)` noise to each value in training (a denoising autoencoder's input).
+    GaussianNoise {
+        std: f64,
+    },
+    /// Sets each value to 0 with probability `p` in training, without rescaling (a denoising
+    /// autoencoder's input).
+    MaskingNoise {
         p: f64,
     },
     BatchNorm {
@@ -618,6 +638,9 @@ pub struct TrainSpec {
     /// L1 penalty `λ · Σ|W|` on the weight matrices (sparse weights).
     #[serde(default)]
     pub l1: f64,
+    /// A sparsity penalty on one hidden layer's output (a sparse autoencoder's code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<SparsitySpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStoppingSpec>,
     /// Commit a checkpoint after an epoch once this many seconds have passed since the last
@@ -641,6 +664,7 @@ impl Default for TrainSpec {
             clip_grad_value: None,
             l2: 0.0,
             l1: 0.0,
+            sparsity: None,
             early_stopping: None,
             checkpoint_seconds: default_checkpoint_seconds(),
         }
@@ -652,6 +676,28 @@ fn default_epochs() -> usize {
 }
 fn default_batch_size() -> usize {
     32
+}
+
+/// A sparsity penalty on the output of `model.layers[layer]`, added to each batch's loss:
+/// `l1`: `weight · Σ|h| / N`; `kl` (Ng's sparse autoencoder, on a sigmoid's output):
+/// `weight · Σ_j KL(target ‖ ρ̂_j)`, with `ρ̂_j` unit j's mean activation over the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparsitySpec {
+    pub layer: usize,
+    pub penalty: SparsityPenalty,
+    pub weight: f64,
+    /// `kl` only: the target mean activation ρ (default 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+}
+
+/// The kind of [`SparsitySpec`] penalty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SparsityPenalty {
+    L1,
+    Kl,
 }
 
 /// Stop when the validation loss has not improved for `patience` epochs.

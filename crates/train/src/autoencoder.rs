@@ -1,0 +1,153 @@
+//! What a report and a run record say about an autoencoder (`data.reconstruct`): examples of a
+//! split beside their reconstructions (for the report's image grid), and the statistics of the
+//! code, the hidden layer the input is squeezed through, which show whether a sparsity penalty
+//! made it sparse.
+
+use crate::config::{Config, LayerSpec};
+use crate::error::Result;
+use nabla_core::{Rng, Tensor, with_no_grad};
+use nabla_data::Dataset;
+use nabla_nn::layers::Sequential;
+use nabla_nn::{Ctx, Module, ModuleExt};
+use serde::{Deserialize, Serialize};
+
+/// An activation counts as "near zero" when `|h| ≤ NEAR_ZERO · max|h|` over the split: a
+/// threshold relative to the code's own scale, so that sigmoid and ReLU codes compare.
+pub const NEAR_ZERO: f64 = 0.05;
+
+/// Statistics of an autoencoder's code over a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeStats {
+    /// The code layer's index in `model.layers`.
+    pub layer: usize,
+    /// The layer (`Sigmoid`).
+    pub description: String,
+    /// Which split (`test` or `validation`).
+    pub split: String,
+    pub units: usize,
+    /// Mean of `|h|` over the split's examples and the units (ρ̂ of a sigmoid code).
+    pub mean_activation: f64,
+    /// Fraction of the activations with `|h| ≤ NEAR_ZERO · max|h|`.
+    pub near_zero: f64,
+}
+
+/// The examples of a split shown in the report: inputs, their corrupted copies (when the model
+/// starts with a noise layer: a denoising autoencoder reconstructs from those), and the
+/// reconstructions, each as flat preprocessed values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconstructions {
+    pub split: String,
+    /// `[height, width]` when the inputs are square grayscale images.
+    pub image: Option<[usize; 2]>,
+    pub inputs: Vec<Vec<f64>>,
+    pub corrupted: Option<Vec<Vec<f64>>>,
+    pub outputs: Vec<Vec<f64>>,
+}
+
+/// The code layer: the one `train.sparsity` penalizes, or else the narrowest layer output
+/// before the decoder's last linear (or convolution) map; of several that narrow, the last (the
+/// activation after a linear map, not the map).
+pub fn code_layer(config: &Config, model: &Sequential, data: &Dataset) -> Result<Option<usize>> {
+    if let Some(s) = &config.train.sparsity {
+        return Ok(Some(s.layer));
+    }
+    let last_map = config
+        .model
+        .layers
+        .iter()
+        .rposition(|l| matches!(l, LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. }));
+    let widths = layer_widths(model, &data.x().narrow(0, 0, 1.min(data.len()))?)?;
+    let hidden = &widths[..last_map.unwrap_or(0).min(widths.len())];
+    let Some(&narrowest) = hidden.iter().min() else {
+        return Ok(None);
+    };
+    Ok(hidden.iter().rposition(|&w| w == narrowest))
+}
+
+/// Per example, the number of values each top-level layer outputs.
+fn layer_widths(model: &Sequential, x: &Tensor) -> Result<Vec<usize>> {
+    let taps = forward_taps(model, x)?;
+    Ok(top_level(&taps)
+        .map(|(_, t)| t.elem_count() / t.dims()[0].max(1))
+        .collect())
+}
+
+fn forward_taps(model: &Sequential, x: &Tensor) -> Result<Vec<(String, Tensor)>> {
+    with_no_grad(|| {
+        let mut ctx = Ctx::eval().with_taps();
+        model.forward(x, &mut ctx)?;
+        Ok(ctx.taps().to_vec())
+    })
+}
+
+/// The outputs of `model.layers[i]` (path `"i"`), in order.
+fn top_level(taps: &[(String, Tensor)]) -> impl Iterator<Item = &(String, Tensor)> {
+    taps.iter().filter(|(p, _)| !p.contains('.'))
+}
+
+/// The code's statistics over `data` (in evaluation mode).
+pub fn code_stats(
+    model: &Sequential,
+    layer: usize,
+    data: &Dataset,
+    split: &str,
+) -> Result<CodeStats> {
+    let taps = forward_taps(model, data.x())?;
+    let name = layer.to_string();
+    let (_, h) = top_level(&taps)
+        .find(|(p, _)| *p == name)
+        .ok_or_else(|| crate::error::Error::Invalid(format!("no output of layer {layer}")))?;
+    let values: Vec<f64> = h.to_vec_f64().iter().map(|v| v.abs()).collect();
+    let n = values.len().max(1) as f64;
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let near_zero = values.iter().filter(|&&v| v <= NEAR_ZERO * max).count() as f64 / n;
+    let children = model.children();
+    Ok(CodeStats {
+        layer,
+        description: children
+            .get(layer)
+            .map_or(String::new(), |(_, m)| m.describe()),
+        split: split.to_string(),
+        units: h.elem_count() / h.dims()[0].max(1),
+        mean_activation: values.iter().sum::<f64>() / n,
+        near_zero,
+    })
+}
+
+/// The first `count` examples of `data` and their reconstructions. A model whose first layer
+/// adds noise reconstructs a corrupted copy (noise drawn with `seed`), as it was trained to.
+pub fn reconstructions(
+    config: &Config,
+    model: &Sequential,
+    data: &Dataset,
+    split: &str,
+    count: usize,
+) -> Result<Reconstructions> {
+    let x = data.x().narrow(0, 0, count.min(data.len()))?;
+    let noisy_first = matches!(
+        config.model.layers.first(),
+        Some(LayerSpec::GaussianNoise { .. } | LayerSpec::MaskingNoise { .. })
+    );
+    let corrupted = if noisy_first {
+        let (_, noise) = &model.children()[0];
+        let mut ctx = Ctx::train(Rng::seed(config.seed));
+        Some(with_no_grad(|| noise.forward(&x, &mut ctx))?)
+    } else {
+        None
+    };
+    let outputs = model.predict(corrupted.as_ref().unwrap_or(&x))?;
+    let rows = |t: &Tensor| -> Vec<Vec<f64>> {
+        let v = t.to_vec_f64();
+        let width = v.len() / x.dims()[0].max(1);
+        v.chunks(width.max(1)).map(<[f64]>::to_vec).collect()
+    };
+    let width = x.elem_count() / x.dims()[0].max(1);
+    let side = (width as f64).sqrt().round() as usize;
+    Ok(Reconstructions {
+        split: split.to_string(),
+        image: (side * side == width).then_some([side, side]),
+        inputs: rows(&x),
+        corrupted: corrupted.as_ref().map(rows),
+        outputs: rows(&outputs),
+    })
+}
