@@ -175,10 +175,9 @@ pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
         path: path.to_path_buf(),
         message,
     };
-    let optional = |name: &str| name.ends_with("num_batches_tracked");
     let vars: Vec<&(String, Var)> = vars
         .iter()
-        .filter(|(n, _)| tensors.contains_key(n) || !optional(n))
+        .filter(|(n, _)| tensors.contains_key(n) || !may_be_missing(n))
         .collect();
     let missing: Vec<&str> = vars
         .iter()
@@ -212,6 +211,13 @@ pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
         var.set(&tensors[name])?;
     }
     Ok(())
+}
+
+/// Whether a saved file may lack the variable `name`: BatchNorm's `num_batches_tracked`, which
+/// files from before it was saved (and PyTorch state dicts of old versions) do not have. Loading
+/// leaves such a variable as it is.
+pub fn may_be_missing(name: &str) -> bool {
+    name.ends_with("num_batches_tracked")
 }
 
 /// Saves an optimizer's state: its buffers as tensors, its step counts and learning rate as

@@ -659,11 +659,13 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
         exp.model
             .state_vars()
             .iter()
-            .map(|(n, _)| {
-                tensors.get(n).cloned().ok_or_else(|| Error::Checkpoint {
+            .map(|(n, var)| match tensors.get(n) {
+                Some(t) => Ok(t.clone()),
+                None if crate::checkpoint::may_be_missing(n) => Ok(var.as_tensor().detach()),
+                None => Err(Error::Checkpoint {
                     path: best_path.clone(),
                     message: format!("{n} is missing"),
-                })
+                }),
             })
             .collect::<Result<Vec<_>>>()?
     } else {

@@ -428,3 +428,30 @@ fn l2_and_l1_penalize_the_weight_matrices_only() {
         assert_eq!(h.epochs[0].train["loss"], 4.0);
     }
 }
+
+#[test]
+fn the_doctor_does_not_read_token_ids_as_unscaled_features() {
+    use nabla_nn::layers::{Embedding, Flatten};
+    use nabla_train::doctor::{Doctor, DoctorConfig};
+    // Ids 0..199, eight per row: as features they are far from scaled.
+    let n = 64;
+    let ids: Vec<f32> = (0..n * 8).map(|i| ((i * 37) % 200) as f32).collect();
+    let data = Dataset::new(
+        Tensor::from_vec(ids, [n, 8]).unwrap(),
+        Tensor::from_vec((0..n as i64).map(|i| i % 2).collect::<Vec<_>>(), [n]).unwrap(),
+    )
+    .unwrap();
+    let mut rng = Rng::seed(0);
+    let embedded = Sequential::new()
+        .with(Embedding::new(200, 4, &mut rng).unwrap())
+        .with(Flatten)
+        .with(Linear::new(32, 2, &mut rng).unwrap());
+    let dense = Sequential::new().with(Linear::new(8, 2, &mut rng).unwrap());
+    let scale = |m: &Sequential| {
+        Doctor::new(DoctorConfig::default(), m, &m.named_parameters(), &data)
+            .input_scale()
+            .largest
+    };
+    assert!(scale(&dense) > nabla_train::doctor::rules::UNSCALED_SCALE);
+    assert_eq!(scale(&embedded), 0.0, "ids are not measured");
+}

@@ -153,11 +153,18 @@ impl Doctor {
                 description,
             })
             .collect();
+        // A model that starts with an embedding reads token ids, not features: their size says
+        // nothing about scaling.
+        let reads_ids = layers.first().is_some_and(|l| l.kind == "Embedding");
         Doctor {
             config,
             sums: vec![LayerSums::default(); layers.len()],
             layers,
-            input: InputScale::of(train),
+            input: if reads_ids {
+                InputScale::default()
+            } else {
+                InputScale::of(train)
+            },
             samples: 0,
             reported: Default::default(),
             present: None,
