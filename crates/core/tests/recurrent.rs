@@ -3,7 +3,7 @@
 //! step by step with primitive ops, and padding masks.
 
 mod common;
-use common::{check, input};
+use common::{check, input, vjp};
 use nabla_core::{RecurrentCell, Result, Tensor, Var};
 
 const B: usize = 3;
@@ -110,20 +110,8 @@ fn values_and_gradients_match_the_step_by_step_cells() {
             assert!((u - v).abs() < 1e-12, "{}: {u} vs {v}", cell.name());
         }
         let cot = input(&[B, T, H], 16, false);
-        let gf = fused
-            .mul(&cot)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gs = stepwise
-            .mul(&cot)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let gf = vjp(&fused, &cot);
+        let gs = vjp(&stepwise, &cot);
         let used = if cell.has_cell_state() { 5 } else { 4 };
         for (k, v) in vars.iter().enumerate().take(used) {
             let (u, w) = (gf.get(v).unwrap(), gs.get(v).unwrap());

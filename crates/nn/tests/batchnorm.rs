@@ -5,7 +5,7 @@
 //! same evaluation output. Then the errors.
 
 mod common;
-use common::{close_to_torch as close, floats};
+use common::{close_to_torch as close, floats, vjp};
 use nabla_core::{DType, Rng, Tensor, Var};
 use nabla_nn::layers::{BatchNorm, BatchNorm1d, BatchNorm2d};
 use nabla_nn::{Ctx, Module, ModuleExt};
@@ -63,7 +63,7 @@ fn training_steps_and_evaluation_match_pytorch() {
                 &floats(&step["output"]),
             );
             let cot = Tensor::from_vec(floats(&step["cotangent"]), shape.clone()).unwrap();
-            let grads = y.mul(&cot).unwrap().sum_all().unwrap().backward().unwrap();
+            let grads = vjp(&y, &cot);
             for (var, key) in [
                 (&x, "grad_x"),
                 (&weight, "grad_weight"),

@@ -75,3 +75,9 @@ pub fn close_to_torch(what: &str, got: &[f64], want: &[f64]) {
         );
     }
 }
+
+/// The gradients of `sum(out ⊙ cot)`: the vector-Jacobian product with cotangent `cot` for
+/// every tensor `out` depends on.
+pub fn vjp(out: &Tensor, cot: &Tensor) -> nabla_core::Grads {
+    out.mul(cot).unwrap().sum_all().unwrap().backward().unwrap()
+}

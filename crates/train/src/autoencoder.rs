@@ -44,74 +44,63 @@ pub struct Reconstructions {
     pub outputs: Vec<Vec<f64>>,
 }
 
-/// The code layer: the one `train.sparsity` penalizes, or else the narrowest layer output
-/// before the decoder's last linear (or convolution) map; of several that narrow, the last (the
-/// activation after a linear map, not the map).
-pub fn code_layer(config: &Config, model: &Sequential, data: &Dataset) -> Result<Option<usize>> {
-    if let Some(s) = &config.train.sparsity {
-        return Ok(Some(s.layer));
-    }
-    let last_map = config
-        .model
-        .layers
-        .iter()
-        .rposition(|l| matches!(l, LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. }));
-    let widths = layer_widths(model, &data.x().narrow(0, 0, 1.min(data.len()))?)?;
-    let hidden = &widths[..last_map.unwrap_or(0).min(widths.len())];
-    let Some(&narrowest) = hidden.iter().min() else {
-        return Ok(None);
-    };
-    Ok(hidden.iter().rposition(|&w| w == narrowest))
-}
-
-/// Per example, the number of values each top-level layer outputs.
-fn layer_widths(model: &Sequential, x: &Tensor) -> Result<Vec<usize>> {
-    let taps = forward_taps(model, x)?;
-    Ok(top_level(&taps)
-        .map(|(_, t)| t.elem_count() / t.dims()[0].max(1))
-        .collect())
-}
-
-fn forward_taps(model: &Sequential, x: &Tensor) -> Result<Vec<(String, Tensor)>> {
-    with_no_grad(|| {
-        let mut ctx = Ctx::eval().with_taps();
-        model.forward(x, &mut ctx)?;
-        Ok(ctx.taps().to_vec())
-    })
-}
-
-/// The outputs of `model.layers[i]` (path `"i"`), in order.
-fn top_level(taps: &[(String, Tensor)]) -> impl Iterator<Item = &(String, Tensor)> {
-    taps.iter().filter(|(p, _)| !p.contains('.'))
-}
-
-/// The code's statistics over `data` (in evaluation mode).
+/// The code's statistics over `data` (in evaluation mode), or `None` when the model has no
+/// hidden layer before its last map. The code layer is the one `train.sparsity` penalizes, or
+/// else the narrowest layer output before the decoder's last linear (or convolution) map; of
+/// several that narrow, the last (the activation after a linear map, not the map).
 pub fn code_stats(
+    config: &Config,
     model: &Sequential,
-    layer: usize,
     data: &Dataset,
     split: &str,
-) -> Result<CodeStats> {
-    let taps = forward_taps(model, data.x())?;
-    let name = layer.to_string();
-    let (_, h) = top_level(&taps)
-        .find(|(p, _)| *p == name)
+) -> Result<Option<CodeStats>> {
+    let taps = with_no_grad(|| {
+        let mut ctx = Ctx::eval().with_taps();
+        model.forward(data.x(), &mut ctx)?;
+        Ok::<_, nabla_core::Error>(ctx.taps().to_vec())
+    })?;
+    // The outputs of `model.layers[i]` (path `"i"`), in order.
+    let outputs: Vec<&Tensor> = taps
+        .iter()
+        .filter(|(p, _)| !p.contains('.'))
+        .map(|(_, t)| t)
+        .collect();
+    let width = |t: &Tensor| t.elem_count() / t.dims()[0].max(1);
+    let layer = match &config.train.sparsity {
+        Some(s) => s.layer,
+        None => {
+            let last_map =
+                config.model.layers.iter().rposition(|l| {
+                    matches!(l, LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. })
+                });
+            let hidden = &outputs[..last_map.unwrap_or(0).min(outputs.len())];
+            let Some(narrowest) = hidden.iter().map(|t| width(t)).min() else {
+                return Ok(None);
+            };
+            hidden
+                .iter()
+                .rposition(|t| width(t) == narrowest)
+                .expect("the narrowest is among them")
+        }
+    };
+    let h = outputs
+        .get(layer)
         .ok_or_else(|| crate::error::Error::Invalid(format!("no output of layer {layer}")))?;
     let values: Vec<f64> = h.to_vec_f64().iter().map(|v| v.abs()).collect();
     let n = values.len().max(1) as f64;
     let max = values.iter().copied().fold(0.0, f64::max);
     let near_zero = values.iter().filter(|&&v| v <= NEAR_ZERO * max).count() as f64 / n;
-    let children = model.children();
-    Ok(CodeStats {
+    Ok(Some(CodeStats {
         layer,
-        description: children
+        description: model
+            .children()
             .get(layer)
             .map_or(String::new(), |(_, m)| m.describe()),
         split: split.to_string(),
-        units: h.elem_count() / h.dims()[0].max(1),
+        units: width(h),
         mean_activation: values.iter().sum::<f64>() / n,
         near_zero,
-    })
+    }))
 }
 
 /// The first `count` examples of `data` and their reconstructions. A model whose first layer
@@ -136,12 +125,11 @@ pub fn reconstructions(
         None
     };
     let outputs = model.predict(corrupted.as_ref().unwrap_or(&x))?;
+    // Inputs, corrupted copies and reconstructions all have `width` values per example.
+    let width = (x.elem_count() / x.dims()[0].max(1)).max(1);
     let rows = |t: &Tensor| -> Vec<Vec<f64>> {
-        let v = t.to_vec_f64();
-        let width = v.len() / x.dims()[0].max(1);
-        v.chunks(width.max(1)).map(<[f64]>::to_vec).collect()
+        t.to_vec_f64().chunks(width).map(<[f64]>::to_vec).collect()
     };
-    let width = x.elem_count() / x.dims()[0].max(1);
     let side = (width as f64).sqrt().round() as usize;
     Ok(Reconstructions {
         split: split.to_string(),

@@ -757,11 +757,8 @@ fn train_from(
     };
     if exp.preprocessing.reconstruct
         && let Some((split, data)) = evaluation_split(&exp)
-        && let Some(layer) = crate::autoencoder::code_layer(&exp.config, &exp.model, data)?
     {
-        record.code = Some(crate::autoencoder::code_stats(
-            &exp.model, layer, data, split,
-        )?);
+        record.code = crate::autoencoder::code_stats(&exp.config, &exp.model, data, split)?;
     }
     let files: Vec<(&str, Vec<u8>)> = vec![
         (run_dir::MODEL, weights_bytes(&model_vars)?),
@@ -955,6 +952,11 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
     let Some((split, data)) = evaluation_split(exp) else {
         return Ok(None);
     };
+    if exp.preprocessing.reconstruct {
+        // A few examples, not the whole split: the grid is all the report shows of them.
+        let shown = crate::autoencoder::reconstructions(&exp.config, &exp.model, data, split, 12)?;
+        return Ok(Some(Evaluation::Reconstruction(shown)));
+    }
     let out = crate::trainer::predict(&exp.model, data.x(), 256)?;
     let pred = read_outputs(&out, &exp.train_config.loss, &exp.preprocessing)?;
     let truth = data.y().to_vec_f64();
@@ -982,9 +984,7 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
                     .collect(),
             }
         }
-        Predictions::Reconstructions(_) => Evaluation::Reconstruction(
-            crate::autoencoder::reconstructions(&exp.config, &exp.model, data, split, 12)?,
-        ),
+        Predictions::Reconstructions(_) => unreachable!("an autoencoder's report returns above"),
     }))
 }
 
