@@ -73,6 +73,23 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Draw examples from a GAN run's generator (a config with [gan]): one CSV row per sample,
+    /// in the training file's feature columns and units.
+    ///
+    /// Example: nabla sample runs/digits_gan -n 100 -o samples.csv
+    Sample {
+        /// The run directory.
+        run: PathBuf,
+        /// How many samples.
+        #[arg(short, long, default_value_t = 64)]
+        n: usize,
+        /// Seeds the noise (the same seed gives the same samples).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the samples here (atomically) instead of to stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Rebuild a run's report.html from its files.
     ///
     /// Example: nabla report runs/digits
@@ -210,6 +227,15 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         }
         Command::Predict { run, data, output } => {
             use_model::predict(&run, &data, output.as_deref(), out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sample {
+            run,
+            n,
+            seed,
+            output,
+        } => {
+            use_model::sample(&run, n, seed, output.as_deref(), out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { run } => {

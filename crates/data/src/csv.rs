@@ -66,6 +66,21 @@ pub struct CsvSchema {
     pub missing: Missing,
 }
 
+impl CsvSchema {
+    /// The names of the encoded feature columns: a numeric column's name, and `name=category`
+    /// for each one-hot column of a categorical one.
+    pub fn encoded_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for f in &self.features {
+            match &f.categories {
+                None => names.push(f.name.clone()),
+                Some(cats) => names.extend(cats.iter().map(|c| format!("{}={c}", f.name))),
+            }
+        }
+        names
+    }
+}
+
 /// The target values of a table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
@@ -390,13 +405,9 @@ fn infer_classes(path: &Path, raw: &RawCsv, index: usize, name: &str) -> Result<
 
 fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> Result<Table> {
     let mut columns = Vec::new();
-    let mut names = Vec::new();
+    let names = schema.encoded_names();
     for f in &schema.features {
         let i = column_index(path, &raw.header, &f.name, "feature")?;
-        match &f.categories {
-            None => names.push(f.name.clone()),
-            Some(cats) => names.extend(cats.iter().map(|c| format!("{}={c}", f.name))),
-        }
         columns.push((i, f));
     }
     let target_index = if with_target || raw.header.contains(&schema.target) {

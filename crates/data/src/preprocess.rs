@@ -238,6 +238,26 @@ impl Preprocessor {
         }
     }
 
+    /// Maps scaled rows back to the features' own units (`x = x' · scale + shift`), for
+    /// values a model made (a GAN's samples). `None` where the scaling has no exact inverse:
+    /// PCA whitening (it may drop directions) and grouped sequences.
+    pub fn inverse_transform(&self, scaled: &[f64]) -> Option<Vec<f64>> {
+        if self.sequence.is_some() || !scaled.len().is_multiple_of(self.width.max(1)) {
+            return None;
+        }
+        match &self.scaler {
+            Scaler::None => Some(scaled.to_vec()),
+            Scaler::Affine { shift, scale } => Some(
+                scaled
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| v * scale[i % self.width] + shift[i % self.width])
+                    .collect(),
+            ),
+            Scaler::Pca { .. } => None,
+        }
+    }
+
     /// Applies the fitted pipeline to features of the same width.
     pub fn transform(&self, features: &[f64]) -> Result<Vec<f64>> {
         let Some(shape) = self.sequence else {

@@ -130,12 +130,24 @@ pub fn reconstructions(
     let rows = |t: &Tensor| -> Vec<Vec<f64>> {
         t.to_vec_f64().chunks(width).map(<[f64]>::to_vec).collect()
     };
-    let side = (width as f64).sqrt().round() as usize;
     Ok(Reconstructions {
         split: split.to_string(),
-        image: (side * side == width).then_some([side, side]),
+        image: square_image(&[width]),
         inputs: rows(&x),
         corrupted: corrupted.as_ref().map(rows),
         outputs: rows(&outputs),
     })
+}
+
+/// `[height, width]` when examples of shape `example` are square grayscale images: a flat
+/// `[n²]` row of pixels, or `[1, n, n]`.
+pub fn square_image(example: &[usize]) -> Option<[usize; 2]> {
+    match *example {
+        [1, h, w] if h == w => Some([h, w]),
+        [width] => {
+            let side = (width as f64).sqrt().round() as usize;
+            (side * side == width && width > 0).then_some([side, side])
+        }
+        _ => None,
+    }
 }

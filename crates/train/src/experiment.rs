@@ -181,6 +181,107 @@ pub fn prepare(l: &Located) -> Result<Experiment> {
 /// config's split gives to training and validation are pooled and dealt into `k` stratified
 /// folds; the test rows stay out. The preprocessing is fitted on the other folds.
 pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experiment> {
+    if l.config.gan.is_some() {
+        return Err(Error::Config(l.error(
+            "gan",
+            "makes this a GAN config, which `nabla train` runs (as `nabla_train::gan::run`); \
+             the supervised trainer, and `nabla tune` and `nabla doctor` with it, train a \
+             [model] of the targets",
+        )));
+    }
+    let config = &l.config;
+    let spec_err = located(l);
+    let PreparedData {
+        preprocessing,
+        splits,
+        output,
+        loss: loss_spec,
+    } = prepare_data(l, fold)?;
+
+    let mut rng = Rng::seed(config.seed);
+    let model = build_model(
+        &config.model,
+        &preprocessing.input_shape(),
+        output,
+        &loss_spec,
+        &mut rng,
+    )
+    .map_err(&spec_err)?;
+    let optimizer = build_optimizer(&config.optimizer).map_err(&spec_err)?;
+    let schedule = build_schedule(&config.schedule, &config.train).map_err(&spec_err)?;
+    let train = &config.train;
+    if train.epochs == 0 {
+        return Err(Error::Config(l.error("train.epochs", "must be at least 1")));
+    }
+    if train.batch_size == 0 {
+        return Err(Error::Config(
+            l.error("train.batch_size", "must be at least 1"),
+        ));
+    }
+    for (key, v) in [
+        ("train.clip_grad_norm", train.clip_grad_norm),
+        ("train.clip_grad_value", train.clip_grad_value),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Error::Config(
+                l.error(key, format!("must be finite and > 0, got {v}")),
+            ));
+        }
+    }
+    for (key, v) in [("train.l2", train.l2), ("train.l1", train.l1)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::Config(
+                l.error(key, format!("must be finite and >= 0, got {v}")),
+            ));
+        }
+    }
+    let early_stopping = train.early_stopping.as_ref().map(|e| EarlyStopping {
+        patience: e.patience,
+        min_delta: e.min_delta,
+        restore_best: e.restore_best,
+    });
+    let train_config = TrainConfig {
+        epochs: train.epochs,
+        batch_size: train.batch_size,
+        seed: config.seed,
+        loss: Loss::from(&loss_spec),
+        schedule,
+        clip_grad_norm: train.clip_grad_norm,
+        clip_grad_value: train.clip_grad_value,
+        l2: train.l2,
+        l1: train.l1,
+        activity: match &train.sparsity {
+            Some(spec) => Some(build_sparsity(spec, &config.model.layers).map_err(&spec_err)?),
+            None => None,
+        },
+        early_stopping,
+        metrics_log: None,
+        verbose: false,
+        target_scale: preprocessing.target_scale,
+    };
+    Ok(Experiment {
+        config: config.clone(),
+        preprocessing,
+        data: splits,
+        model,
+        optimizer,
+        train_config,
+    })
+}
+
+/// A config's data read, split and preprocessed (fitted on the training split only), with
+/// what the targets demand of a model and the loss that reads them.
+pub(crate) struct PreparedData {
+    pub preprocessing: Preprocessing,
+    pub splits: Splits,
+    pub output: OutputSpec,
+    pub loss: LossSpec,
+}
+
+/// The data half of [`prepare_fold`] (a GAN's run reads its data the same way).
+pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<PreparedData> {
     let config = &l.config;
     let data = &config.data;
     let spec_err = located(l);
@@ -368,77 +469,11 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         valid: subset(&parts.valid)?,
         test,
     };
-
-    let mut rng = Rng::seed(config.seed);
-    let model = build_model(
-        &config.model,
-        &preprocessing.input_shape(),
-        output,
-        &loss_spec,
-        &mut rng,
-    )
-    .map_err(&spec_err)?;
-    let optimizer = build_optimizer(&config.optimizer).map_err(&spec_err)?;
-    let schedule = build_schedule(&config.schedule, &config.train).map_err(&spec_err)?;
-    let train = &config.train;
-    if train.epochs == 0 {
-        return Err(Error::Config(l.error("train.epochs", "must be at least 1")));
-    }
-    if train.batch_size == 0 {
-        return Err(Error::Config(
-            l.error("train.batch_size", "must be at least 1"),
-        ));
-    }
-    for (key, v) in [
-        ("train.clip_grad_norm", train.clip_grad_norm),
-        ("train.clip_grad_value", train.clip_grad_value),
-    ] {
-        if let Some(v) = v
-            && !(v.is_finite() && v > 0.0)
-        {
-            return Err(Error::Config(
-                l.error(key, format!("must be finite and > 0, got {v}")),
-            ));
-        }
-    }
-    for (key, v) in [("train.l2", train.l2), ("train.l1", train.l1)] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(Error::Config(
-                l.error(key, format!("must be finite and >= 0, got {v}")),
-            ));
-        }
-    }
-    let early_stopping = train.early_stopping.as_ref().map(|e| EarlyStopping {
-        patience: e.patience,
-        min_delta: e.min_delta,
-        restore_best: e.restore_best,
-    });
-    let train_config = TrainConfig {
-        epochs: train.epochs,
-        batch_size: train.batch_size,
-        seed: config.seed,
-        loss: Loss::from(&loss_spec),
-        schedule,
-        clip_grad_norm: train.clip_grad_norm,
-        clip_grad_value: train.clip_grad_value,
-        l2: train.l2,
-        l1: train.l1,
-        activity: match &train.sparsity {
-            Some(spec) => Some(build_sparsity(spec, &config.model.layers).map_err(&spec_err)?),
-            None => None,
-        },
-        early_stopping,
-        metrics_log: None,
-        verbose: false,
-        target_scale,
-    };
-    Ok(Experiment {
-        config: config.clone(),
+    Ok(PreparedData {
         preprocessing,
-        data: splits,
-        model,
-        optimizer,
-        train_config,
+        splits,
+        output,
+        loss: loss_spec,
     })
 }
 
@@ -509,6 +544,9 @@ pub struct RunRecord {
     /// An autoencoder's code statistics on the test (or validation) data, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<crate::autoencoder::CodeStats>,
+    /// A GAN's final samples measured against real data, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gan: Option<crate::gan::run::GanOutcome>,
 }
 
 /// A run's final figures, by where they come from.
@@ -630,6 +668,9 @@ pub fn train(exp: Experiment, dir: &Path, progress: Progress) -> Result<RunSumma
 /// stopped), or reports it finished.
 pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
     run_dir::open(dir)?;
+    if is_gan_run(dir)? {
+        return crate::gan::run::resume(dir, progress);
+    }
     let record: RunRecord = read_json(&dir.join(run_dir::HISTORY))?;
     if record.finished {
         // A run stopped after its last checkpoint but before its report: finish the report.
@@ -674,14 +715,30 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
     train_from(exp, dir, record, best, progress)
 }
 
+/// Whether the run in `dir` trains a GAN (its config has `[gan]`).
+pub fn is_gan_run(dir: &Path) -> Result<bool> {
+    Ok(crate::config::load(&dir.join(run_dir::CONFIG), &[])?
+        .config
+        .gan
+        .is_some())
+}
+
 /// The experiment of a run directory, with the saved weights loaded (data read again, with the
 /// same seed: the same splits and preprocessing).
 pub fn open_experiment(dir: &Path) -> Result<Experiment> {
     let config_path = dir.join(run_dir::CONFIG);
     let l = crate::config::load(&config_path, &[])?;
     let exp = prepare(&l)?;
+    check_same_data(dir, &exp.preprocessing)?;
+    crate::checkpoint::load_weights(&dir.join(run_dir::MODEL), &exp.model.state_vars())?;
+    Ok(exp)
+}
+
+/// Checks that the data read again for the run in `dir` was preprocessed as when the run
+/// started (else the saved weights would meet other inputs).
+pub(crate) fn check_same_data(dir: &Path, preprocessing: &Preprocessing) -> Result<()> {
     let saved: Preprocessing = read_json(&dir.join(run_dir::PREPROCESSING))?;
-    if saved != exp.preprocessing {
+    if &saved != preprocessing {
         return Err(Error::Checkpoint {
             path: dir.join(run_dir::PREPROCESSING),
             message: "the training data changed since this run started (the fitted \
@@ -689,8 +746,7 @@ pub fn open_experiment(dir: &Path) -> Result<Experiment> {
                 .into(),
         });
     }
-    crate::checkpoint::load_weights(&dir.join(run_dir::MODEL), &exp.model.state_vars())?;
-    Ok(exp)
+    Ok(())
 }
 
 /// Reads a JSON file of a run, with an error naming it.
@@ -894,6 +950,14 @@ pub struct SavedModel {
 pub fn load_model(dir: &Path) -> Result<SavedModel> {
     run_dir::open(dir)?;
     let l = crate::config::load(&dir.join(run_dir::CONFIG), &[])?;
+    if l.config.gan.is_some() {
+        return Err(Error::Checkpoint {
+            path: dir.to_path_buf(),
+            message: "is a GAN run: its generator makes examples from noise and has nothing to \
+                      evaluate or predict on a file; draw samples with `nabla sample`"
+                .into(),
+        });
+    }
     let preprocessing: Preprocessing = read_json(&dir.join(run_dir::PREPROCESSING))?;
     let output = preprocessing.output();
     let loss_spec = build_loss(l.config.loss.as_ref(), output).map_err(located(&l))?;
@@ -991,6 +1055,15 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
 /// Writes (atomically) the report of the run in `dir`, for an experiment holding its final
 /// weights.
 pub fn write_report(dir: &Path, exp: &Experiment) -> Result<PathBuf> {
+    write_report_with(dir, evaluation(exp)?)
+}
+
+/// Writes (atomically) the report of the run in `dir` from its files and the final model's
+/// `evaluation`.
+pub fn write_report_with(
+    dir: &Path,
+    evaluation: Option<crate::report::Evaluation>,
+) -> Result<PathBuf> {
     let record: RunRecord = read_json(&dir.join(run_dir::HISTORY))?;
     let config_toml = std::fs::read_to_string(dir.join(run_dir::CONFIG))
         .map_err(io(&dir.join(run_dir::CONFIG)))?;
@@ -1001,7 +1074,7 @@ pub fn write_report(dir: &Path, exp: &Experiment) -> Result<PathBuf> {
         title: &title,
         record: &record,
         config_toml: &config_toml,
-        evaluation: evaluation(exp)?,
+        evaluation,
     })?;
     let path = dir.join(run_dir::REPORT);
     crate::checkpoint::write_atomic(&path, html.as_bytes())?;

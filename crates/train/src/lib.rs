@@ -13,6 +13,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod experiment;
+pub mod gan;
 pub mod image_grid;
 pub mod metrics;
 pub mod report;

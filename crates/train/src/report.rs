@@ -25,6 +25,19 @@ pub enum Evaluation {
     },
     /// An autoencoder's examples and reconstructions.
     Reconstruction(crate::autoencoder::Reconstructions),
+    /// A GAN's samples under real examples.
+    Samples(ImageRows),
+}
+
+/// Real examples and generated ones, each as flat preprocessed values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRows {
+    /// The split the real examples come from.
+    pub split: String,
+    /// `[height, width]` when the examples are square grayscale images.
+    pub image: Option<[usize; 2]>,
+    pub real: Vec<Vec<f64>>,
+    pub generated: Vec<Vec<f64>>,
 }
 
 /// What a report shows.
@@ -269,22 +282,12 @@ fn scatter_chart(pairs: &[(f64, f64)], split: &str) -> Result<String> {
 /// The examples above their reconstructions (and the corrupted copies a denoising autoencoder
 /// reads between them), as one PNG grid, or a note when the inputs are not square images.
 fn reconstruction_figure(r: &crate::autoencoder::Reconstructions) -> String {
-    let Some([height, width]) = r.image else {
-        return format!(
-            "<p class=\"empty\">Reconstructions on the {} data: the inputs ({} values) are not \
-             square images, so there is no picture of them.</p>",
-            escape(&r.split),
-            r.inputs.first().map_or(0, Vec::len)
+    let Some(image) = r.image else {
+        return no_picture(
+            &format!("Reconstructions on the {} data", r.split),
+            &r.inputs,
         );
     };
-    // One scale for every row: the inputs' range, so that a washed-out reconstruction shows.
-    let (low, high) = r
-        .inputs
-        .iter()
-        .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
     let mut rows = vec![view(&r.inputs)];
     let mut caption = String::from("top: inputs");
     if let Some(c) = &r.corrupted {
@@ -293,15 +296,71 @@ fn reconstruction_figure(r: &crate::autoencoder::Reconstructions) -> String {
     }
     rows.push(view(&r.outputs));
     caption.push_str("; bottom: reconstructions");
-    let png = crate::image_grid::grid_png(&rows, height, width, (low, high));
-    let columns = r.inputs.len();
+    image_figure(
+        &format!("Reconstructions on the {} data", r.split),
+        &caption,
+        &rows,
+        image,
+        &r.inputs,
+    )
+}
+
+/// A GAN's samples under a row of real examples, as one PNG grid.
+fn samples_figure(s: &ImageRows) -> String {
+    let title = "Samples of the generator";
+    let Some(image) = s.image else {
+        return no_picture(title, &s.generated);
+    };
+    let mut rows = vec![view(&s.real)];
+    let columns = s.real.len().max(1);
+    rows.extend(s.generated.chunks(columns).map(view));
+    image_figure(
+        title,
+        &format!(
+            "top: real examples ({} data); below: samples of the generator from a fixed noise \
+             (the same each epoch)",
+            s.split
+        ),
+        &rows,
+        image,
+        &s.real,
+    )
+}
+
+fn no_picture(title: &str, examples: &[Vec<f64>]) -> String {
+    format!(
+        "<p class=\"empty\">{}: the examples ({} values) are not square images, so there is no \
+         picture of them.</p>",
+        escape(title),
+        examples.first().map_or(0, Vec::len)
+    )
+}
+
+/// Rows of images as one embedded PNG, on one gray scale for every row: the range of `scale`
+/// (the real examples), so that a washed-out output shows.
+fn image_figure(
+    title: &str,
+    caption: &str,
+    rows: &[Vec<&[f64]>],
+    [height, width]: [usize; 2],
+    scale: &[Vec<f64>],
+) -> String {
+    let (low, high) = scale
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let png = crate::image_grid::grid_png(rows, height, width, (low, high));
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     // Scaled up without smoothing: about 48 screen pixels per image side.
     let zoom = (48 / height.max(1)).max(2);
     format!(
-        "<p><b>Reconstructions on the {split} data</b> ({caption})</p>\
-         <img alt=\"{split} examples and their reconstructions\" style=\"image-rendering:pixelated;\
-         width:{w}px\" src=\"data:image/png;base64,{data}\">",
-        split = escape(&r.split),
+        "<p><b>{title}</b> ({caption})</p>\
+         <img alt=\"{title}\" style=\"image-rendering:pixelated;width:{w}px\" \
+         src=\"data:image/png;base64,{data}\">",
+        title = escape(title),
+        caption = escape(caption),
         w = (columns * (width + 1) + 1) * zoom,
         data = crate::image_grid::base64(&png)
     )
@@ -485,10 +544,8 @@ fn diagnosis(record: &RunRecord) -> String {
     out + "</div>\n"
 }
 
-/// Renders the report as one HTML document.
-pub fn render(input: &ReportInput<'_>) -> Result<String> {
-    let record = input.record;
-    let h = &record.history;
+/// Loss and the main metric per epoch, train and validation.
+fn supervised_charts(record: &RunRecord) -> Result<Vec<String>> {
     let mut figures = Vec::new();
     let loss_series = vec![
         (
@@ -517,6 +574,124 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
             ),
         ];
         figures.push(line_chart(metric, metric, &series, false)?);
+    }
+    Ok(figures)
+}
+
+/// Whether the record is a GAN's (its epochs record the discriminator's loss).
+fn is_gan(record: &RunRecord) -> bool {
+    record
+        .history
+        .epochs
+        .first()
+        .is_some_and(|r| r.train.contains_key("d_loss"))
+}
+
+/// A GAN's losses, the discriminator's outputs and the sample measures per epoch.
+fn gan_charts(record: &RunRecord) -> Result<Vec<String>> {
+    let series = |keys: &[(&str, &str)], samples: bool| -> Vec<(String, Vec<(f64, f64)>)> {
+        keys.iter()
+            .map(|&(key, label)| {
+                let points = per_epoch(record, |r| {
+                    let m = if samples {
+                        r.samples.as_ref()?
+                    } else {
+                        &r.train
+                    };
+                    m.get(key).copied()
+                });
+                (label.to_string(), points)
+            })
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
+    };
+    let mut figures = vec![
+        line_chart(
+            "Losses",
+            "loss",
+            &series(
+                &[("d_loss", "discriminator"), ("g_loss", "generator")],
+                false,
+            ),
+            false,
+        )?,
+        line_chart(
+            "Discriminator's mean output (0.5: it cannot tell)",
+            "D(·)",
+            &series(
+                &[("d_real", "D(x), real"), ("d_fake", "D(G(z)), generated")],
+                false,
+            ),
+            false,
+        )?,
+    ];
+    let measures = series(
+        &[
+            ("diversity", "diversity"),
+            ("nearest_distance", "nearest distance"),
+            ("class_entropy", "class entropy"),
+        ],
+        true,
+    );
+    if !measures.is_empty() {
+        figures.push(line_chart(
+            "Samples against real data (1: like held-out real data)",
+            "ratio",
+            &measures,
+            false,
+        )?);
+    }
+    Ok(figures)
+}
+
+/// A GAN's final sample measures, beside held-out real data measured the same way.
+fn gan_table(record: &RunRecord) -> String {
+    let Some(g) = &record.gan else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "<h2>Samples</h2><table class=\"metrics\"><tr><th></th><th>diversity</th>\
+         <th>nearest distance</th><th>class entropy</th><th>classes covered</th>\
+         <th>top class share</th></tr>",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+    let mut row = |label: &str, q: &crate::gan::quality::SampleQuality| {
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(label),
+            q.diversity,
+            q.nearest_distance,
+            opt(q.class_entropy),
+            match (q.classes_covered, q.classes) {
+                (Some(c), Some(k)) => format!("{c} / {k}"),
+                _ => String::new(),
+            },
+            opt(q.top_class_share),
+        );
+    };
+    row(&format!("{} samples", g.samples.samples), &g.samples);
+    if let (Some(real), Some(split)) = (&g.real, &g.split) {
+        row(&format!("real {split} data"), real);
+    }
+    out += "</table><p>Distances are in the preprocessed feature space. Diversity: mean \
+            pairwise distance over that of held-out real data (near 0: mode collapse). Nearest \
+            distance: mean distance to the nearest training example over the same for \
+            held-out real data (far above 1: unlike the data; far below 1: copies of training \
+            examples). Classes: each sample takes its nearest training example's class; the \
+            entropy of that histogram over ln K is 1 for an even spread.</p>\n";
+    out
+}
+
+/// Renders the report as one HTML document.
+pub fn render(input: &ReportInput<'_>) -> Result<String> {
+    let record = input.record;
+    let h = &record.history;
+    let mut figures = Vec::new();
+    if is_gan(record) {
+        figures.extend(gan_charts(record)?);
+    } else {
+        figures.extend(supervised_charts(record)?);
     }
     figures.push(line_chart(
         "Learning rate",
@@ -562,6 +737,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
         }) => figures.push(confusion_chart(classes, matrix, split)?),
         Some(Evaluation::Regression { split, pairs }) => figures.push(scatter_chart(pairs, split)?),
         Some(Evaluation::Reconstruction(r)) => figures.push(reconstruction_figure(r)),
+        Some(Evaluation::Samples(s)) => figures.push(samples_figure(s)),
         None => {}
     }
     let mut html = String::new();
@@ -595,7 +771,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
         h.epochs.len(),
         record.train_seconds,
         metrics_table(record),
-        code_table(record),
+        code_table(record) + &gan_table(record),
         diagnosis(record)
     );
     for f in figures {

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 pub const MODEL: &str = "model.safetensors";
 /// The weights of the best epoch so far (when early stopping restores the best).
 pub const BEST: &str = "best.safetensors";
-/// The optimizer's state.
+/// The optimizer's state (a GAN's generator's).
 pub const OPTIMIZER: &str = "optimizer.safetensors";
+/// A GAN's discriminator's optimizer state.
+pub const DISCRIMINATOR_OPTIMIZER: &str = "discriminator_optimizer.safetensors";
 /// The resolved config: every default filled in, data paths absolute.
 pub const CONFIG: &str = "config.toml";
 /// The CSV schema and the fitted preprocessing (what `predict` applies to new data).

@@ -98,6 +98,10 @@ pub struct EpochRecord {
     /// What the convergence doctor measured and found, when it watched the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<crate::doctor::EpochDiagnostics>,
+    /// A GAN's: measures of the generator's samples after the epoch (see
+    /// [`crate::gan::quality`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<BTreeMap<String, f64>>,
 }
 
 /// The record of a `fit` (saved beside a checkpoint, it is what `fit_from` resumes from).
@@ -129,7 +133,9 @@ pub fn output_kind(loss: &Loss) -> OutputKind {
     }
 }
 
-fn step_rng(seed: u64, step: u64) -> Rng {
+/// The generator of global step `step`: a pure function of (seed, step), so that a resumed
+/// run draws what an unbroken one would.
+pub(crate) fn step_rng(seed: u64, step: u64) -> Rng {
     Rng::seed(seed ^ step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
@@ -464,6 +470,7 @@ impl<'a> Trainer<'a> {
             grad_norm: grad_norm_sum / steps,
             layer_grad_norms: self.layer_means(&layer_norm_sums, steps),
             diagnostics: None,
+            samples: None,
         };
         if let Some(doctor) = &mut self.doctor {
             record.diagnostics = Some(doctor.end_epoch(
@@ -571,6 +578,7 @@ impl<'a> Trainer<'a> {
             grad_norm: f64::NAN,
             layer_grad_norms: self.layer_means(layer_norm_sums, steps),
             diagnostics: None,
+            samples: None,
         };
         let Some(doctor) = &mut self.doctor else {
             return;
@@ -724,7 +732,7 @@ fn format_record(r: &EpochRecord, epochs: usize) -> String {
 
 /// One epoch as a JSON object (the metrics log's line format).
 pub fn record_json(r: &EpochRecord) -> serde_json::Value {
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "epoch": r.epoch,
         "learning_rate": r.learning_rate,
         "train": r.train,
@@ -732,5 +740,9 @@ pub fn record_json(r: &EpochRecord) -> serde_json::Value {
         "grad_norm": r.grad_norm,
         "layer_grad_norms": r.layer_grad_norms,
         "diagnostics": r.diagnostics,
-    })
+    });
+    if let Some(samples) = &r.samples {
+        line["samples"] = serde_json::json!(samples);
+    }
+    line
 }

@@ -269,7 +269,12 @@ fn every_shipped_example_config_builds() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let l = config::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-            if let Err(e) = prepare(&l) {
+            let built = if l.config.gan.is_some() {
+                nabla_train::gan::run::prepare(&l).map(drop)
+            } else {
+                prepare(&l).map(drop)
+            };
+            if let Err(e) = built {
                 panic!("{}: {e}", path.display());
             }
             seen += 1;

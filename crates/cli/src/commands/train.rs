@@ -76,29 +76,35 @@ pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
         Some(dir) => experiment::resume(dir, progress)?,
         None => {
             let located = load_config(args.config.as_deref(), &args.overrides)?;
-            let exp = experiment::prepare(&located)?;
-            if args.verbose {
-                eprintln!(
-                    "model: {} ({} parameters); {} training, {} validation, {} test rows",
-                    nabla_nn::Module::describe(&exp.model),
-                    nabla_nn::ModuleExt::parameter_count(&exp.model),
-                    exp.data.train.len(),
-                    exp.data.valid.as_ref().map_or(0, |d| d.len()),
-                    exp.data.test.as_ref().map_or(0, |d| d.len()),
-                );
-            }
-            let dir = match &args.out {
-                Some(d) => d.clone(),
-                None => {
-                    let stem = args
-                        .config
-                        .as_deref()
-                        .and_then(|p| p.file_stem())
-                        .map_or("digits".into(), |s| s.to_string_lossy().into_owned());
-                    run_dir::next_free(&Path::new("runs").join(stem))
+            let dir = run_dir_for(&args);
+            if located.config.gan.is_some() {
+                let exp = nabla_train::gan::run::prepare(&located)?;
+                if args.verbose {
+                    eprintln!(
+                        "generator: {} ({} parameters); discriminator: {} ({} parameters); {} \
+                         training rows",
+                        nabla_nn::Module::describe(&exp.generator),
+                        nabla_nn::ModuleExt::parameter_count(&exp.generator),
+                        nabla_nn::Module::describe(&exp.discriminator),
+                        nabla_nn::ModuleExt::parameter_count(&exp.discriminator),
+                        exp.data.train.len(),
+                    );
                 }
-            };
-            experiment::train(exp, &dir, progress)?
+                nabla_train::gan::run::train(exp, &dir, progress)?
+            } else {
+                let exp = experiment::prepare(&located)?;
+                if args.verbose {
+                    eprintln!(
+                        "model: {} ({} parameters); {} training, {} validation, {} test rows",
+                        nabla_nn::Module::describe(&exp.model),
+                        nabla_nn::ModuleExt::parameter_count(&exp.model),
+                        exp.data.train.len(),
+                        exp.data.valid.as_ref().map_or(0, |d| d.len()),
+                        exp.data.test.as_ref().map_or(0, |d| d.len()),
+                    );
+                }
+                experiment::train(exp, &dir, progress)?
+            }
         }
     };
     if args.json {
@@ -107,6 +113,21 @@ pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
         write_summary(&summary, out)?;
     }
     Ok(())
+}
+
+/// The run directory: `--out`, or `runs/NAME` after the config file (numbered if taken).
+fn run_dir_for(args: &TrainArgs) -> PathBuf {
+    match &args.out {
+        Some(d) => d.clone(),
+        None => {
+            let stem = args
+                .config
+                .as_deref()
+                .and_then(|p| p.file_stem())
+                .map_or("digits".into(), |s| s.to_string_lossy().into_owned());
+            run_dir::next_free(&Path::new("runs").join(stem))
+        }
+    }
 }
 
 /// The summary as JSON: the run's folder, epochs, and final metrics.
@@ -123,6 +144,7 @@ pub fn summary_json(s: &RunSummary) -> serde_json::Value {
         "test": last.test,
         "train_seconds": s.record.train_seconds,
         "code": s.record.code,
+        "gan": s.record.gan,
         "report": s.dir.join(run_dir::REPORT),
     })
 }
@@ -156,6 +178,29 @@ pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
             c.split,
             c.mean_activation,
             100.0 * c.near_zero
+        )?;
+    }
+    if let Some(g) = &s.record.gan {
+        let q = &g.samples;
+        write!(
+            out,
+            "\nsamples: {} from a fixed noise: diversity {:.3}, nearest distance {:.3}",
+            q.samples, q.diversity, q.nearest_distance
+        )?;
+        if let (Some(c), Some(k), Some(e)) = (q.classes_covered, q.classes, q.class_entropy) {
+            write!(out, ", {c}/{k} classes covered (entropy {e:.3}")?;
+            match (&g.real, &g.split) {
+                (Some(r), Some(split)) => write!(
+                    out,
+                    "; real {split} data {:.3})",
+                    r.class_entropy.unwrap_or(f64::NAN)
+                )?,
+                _ => write!(out, ")")?,
+            }
+        }
+        writeln!(
+            out,
+            "\n         (1 is held-out real data; diversity near 0 is mode collapse)"
         )?;
     }
     writeln!(out, "\nrun:    {}", s.dir.display())?;

@@ -3,8 +3,8 @@
 //! model's last layer), the optimizer and the schedule. Every error names the config key.
 
 use super::{
-    InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, RecurrentSpec, RnnNonlinearity,
-    ScheduleSpec, SequenceOutputSpec, SparsityPenalty, SparsitySpec, TrainSpec,
+    GanSpec, InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, RecurrentSpec,
+    RnnNonlinearity, ScheduleSpec, SequenceOutputSpec, SparsityPenalty, SparsitySpec, TrainSpec,
 };
 use nabla_core::{DType, RecurrentCell, Rng};
 use nabla_nn::init::FanMode;
@@ -594,6 +594,82 @@ pub fn build_model(
         }
         _ => Ok(model),
     }
+}
+
+/// Builds a GAN's networks for examples of shape `example`: the generator from `[latent]`
+/// noise to `example`, the discriminator from `example` to one logit.
+pub fn build_gan(
+    spec: &GanSpec,
+    example: &[usize],
+    rng: &mut Rng,
+) -> Result<(Sequential, Sequential), KeyError> {
+    if spec.latent == 0 {
+        return Err(key_err("gan.latent", "must be at least 1"));
+    }
+    let mut params = ParameterBudget::of_this_machine();
+    let g_key = "gan.generator.layers";
+    let d_key = "gan.discriminator.layers";
+    for (key, layers) in [
+        (g_key, &spec.generator.layers),
+        (d_key, &spec.discriminator.layers),
+    ] {
+        if layers.is_empty() {
+            return Err(key_err(key, "needs at least one layer"));
+        }
+    }
+    let (generator, out) = build_layers(
+        &spec.generator.layers,
+        &[spec.latent],
+        g_key,
+        &mut params,
+        rng,
+    )?;
+    if out != example {
+        let hint = match (
+            example,
+            spec.generator
+                .layers
+                .iter()
+                .rposition(|l| matches!(l, LayerSpec::Linear { .. })),
+        ) {
+            ([w], Some(i)) => format!(": set {g_key}[{i}].units = {w}"),
+            _ => String::new(),
+        };
+        return Err(key_err(
+            format!("{g_key}[{}]", spec.generator.layers.len() - 1),
+            format!(
+                "the generator maps [batch, {}] noise to [batch, {}], but the data's examples \
+                 are {}{hint}",
+                spec.latent,
+                out.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                show(example)
+            ),
+        ));
+    }
+    let (discriminator, out) =
+        build_layers(&spec.discriminator.layers, example, d_key, &mut params, rng)?;
+    let last = format!("{d_key}[{}]", spec.discriminator.layers.len() - 1);
+    if out != [1] {
+        return Err(key_err(
+            last,
+            format!(
+                "the discriminator must give one logit per example, but gives {}: end it \
+                 with {{ type = \"linear\", units = 1 }}",
+                show(&out)
+            ),
+        ));
+    }
+    if matches!(spec.discriminator.layers.last(), Some(LayerSpec::Sigmoid)) {
+        return Err(key_err(
+            last,
+            "the discriminator's loss applies the sigmoid itself (stably, on logits): remove \
+             this sigmoid layer",
+        ));
+    }
+    Ok((generator, discriminator))
 }
 
 /// The sparsity penalty of `train.sparsity` on a layer of `layers` (`model.layers`).

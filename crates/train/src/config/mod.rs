@@ -13,7 +13,8 @@ pub mod parse;
 pub(crate) mod tagged;
 
 pub use build::{
-    KeyError, OutputSpec, build_loss, build_model, build_optimizer, build_schedule, build_sparsity,
+    KeyError, OutputSpec, build_gan, build_loss, build_model, build_optimizer, build_schedule,
+    build_sparsity,
 };
 pub use parse::{
     ConfigError, Located, load, load_str, load_text_at, parse_literal, parse_override, set_value,
@@ -31,7 +32,13 @@ pub struct Config {
     #[serde(default)]
     pub seed: u64,
     pub data: DataSpec,
+    /// The network (absent in a GAN config, whose networks are in `[gan]`).
+    #[serde(default, skip_serializing_if = "ModelSpec::is_empty")]
     pub model: ModelSpec,
+    /// A generative adversarial network instead of a model of the targets: a generator of
+    /// examples like the data's, trained against a discriminator (see [`GanSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gan: Option<GanSpec>,
     /// Default: `cross_entropy` for classification, `mse` for regression.
     #[serde(
         default,
@@ -160,7 +167,7 @@ fn yes() -> bool {
 }
 
 /// The network: layers applied in order. Input and output widths come from the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     #[serde(
@@ -168,6 +175,80 @@ pub struct ModelSpec {
         serialize_with = "tagged::ser_vec"
     )]
     pub layers: Vec<LayerSpec>,
+}
+
+impl ModelSpec {
+    /// No layers (a config without `[model]`).
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+/// A GAN (`[gan]`): `generator` maps `latent` noise values to an example shaped like the
+/// data's, `discriminator` maps an example to one logit (real or generated), and each trains
+/// with its own optimizer (default: Adam, lr 2e-4, betas (0.5, 0.999), as in DCGAN). The data's
+/// target column is not generated: it stratifies the split and, for classes, measures which
+/// classes the samples cover. `[train]` gives the epochs, the batch size and `clip_grad_norm`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GanSpec {
+    /// Width of the noise `z`.
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    /// `"normal"` (default) or `"uniform"` (on [-1, 1]).
+    #[serde(default)]
+    pub noise: crate::gan::LatentNoise,
+    /// Discriminator steps per generator step (Goodfellow's k).
+    #[serde(default = "one_usize")]
+    pub discriminator_steps: usize,
+    /// The discriminator's target for real examples (below 1: one-sided label smoothing).
+    #[serde(default = "one")]
+    pub real_label: f64,
+    /// `"non_saturating"` (default, `-log D(G(z))`) or `"minimax"` (`log(1 - D(G(z)))`).
+    #[serde(default)]
+    pub generator_loss: crate::gan::GeneratorLoss,
+    /// Samples measured after each epoch (diversity, distance to the data, class coverage);
+    /// 0 for none.
+    #[serde(default = "default_gan_samples")]
+    pub samples: usize,
+    pub generator: NetworkSpec,
+    pub discriminator: NetworkSpec,
+}
+
+fn default_latent() -> usize {
+    32
+}
+fn default_gan_samples() -> usize {
+    500
+}
+
+/// One of a GAN's networks: its layers and its optimizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    #[serde(
+        deserialize_with = "tagged::de_vec",
+        serialize_with = "tagged::ser_vec"
+    )]
+    pub layers: Vec<LayerSpec>,
+    #[serde(
+        default = "gan_adam",
+        deserialize_with = "tagged::de",
+        serialize_with = "tagged::ser"
+    )]
+    pub optimizer: OptimizerSpec,
+}
+
+/// Radford et al.'s DCGAN settings, the usual starting point for GANs: Adam with lr 2e-4 and
+/// β₁ = 0.5 (a shorter momentum memory keeps up with the moving game).
+fn gan_adam() -> OptimizerSpec {
+    OptimizerSpec::Adam {
+        lr: 2e-4,
+        betas: [0.5, 0.999],
+        eps: default_eps(),
+        weight_decay: 0.0,
+        amsgrad: false,
+    }
 }
 
 /// One layer (`type = "..."` in the config).

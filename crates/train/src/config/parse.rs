@@ -71,6 +71,15 @@ impl Located {
 }
 
 impl Located {
+    /// Whether `key` (a dotted path) is written in the file or set on the command line, as
+    /// opposed to taking its default.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.overridden
+            .iter()
+            .any(|o| o == key || o.starts_with(&format!("{key}.")))
+            || exact_line_of(&self.text, &segments(key)).is_some()
+    }
+
     /// This config with more keys set (`tune` trials): errors name the key; the keys count as
     /// set on the command line for later errors.
     pub fn with_values(&self, values: &[(String, Value)]) -> Result<Located, ConfigError> {

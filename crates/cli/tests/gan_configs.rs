@@ -1,0 +1,261 @@
+//! The shipped GAN config (`examples/digits_gan.toml`) trained through the binary on the 8x8
+//! digits: its samples grow digit-like and cover every digit (measured against real digits, and
+//! against its own first epoch), the report shows the samples and the measures, `nabla sample`
+//! writes digits in the training file's columns and units, a killed run resumes to the same
+//! bytes, and config mistakes name their key.
+
+mod common;
+
+use common::{rejects, repo, run, scratch, stdout};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn nabla() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+}
+
+fn config() -> std::path::PathBuf {
+    repo().join("examples/digits_gan.toml")
+}
+
+fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = run(nabla()
+        .args(["train", "-q", "--json", "--out"])
+        .arg(dir)
+        .arg(config())
+        .args(extra));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn the_digits_gan_learns_to_draw_every_digit() {
+    let dir = scratch("gan").join("run");
+    let summary = train(&dir, &["--set", "train.epochs=80"]);
+    let samples = &summary["gan"]["samples"];
+    let figure = |key: &str| samples[key].as_f64().unwrap();
+    // Every digit drawn, in near-even shares (each sample takes the class of its nearest
+    // training digit), and about as varied as real test digits: no mode collapse.
+    assert!(figure("classes_covered") >= 9.0, "{samples}");
+    assert!(figure("class_entropy") > 0.9, "{samples}");
+    assert!((0.6..1.4).contains(&figure("diversity")), "{samples}");
+    assert_eq!(summary["gan"]["split"], "test");
+    assert!(summary["gan"]["real"]["class_entropy"].as_f64().unwrap() > 0.97);
+
+    // Against its own first epoch: the samples moved towards the digits and spread out.
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 80);
+    let first = &epochs[0]["samples"];
+    assert!(
+        figure("nearest_distance") < 0.8 * first["nearest_distance"].as_f64().unwrap(),
+        "{samples} vs epoch 1 {first}"
+    );
+    assert!(figure("diversity") > 2.0 * first["diversity"].as_f64().unwrap());
+    for e in &epochs {
+        for key in ["d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"] {
+            assert!(e["train"][key].as_f64().unwrap().is_finite(), "{e}");
+        }
+    }
+    // The discriminator cannot tell at the end: it neither rejects every sample nor is fooled.
+    let last = &epochs[79]["train"];
+    assert!(
+        (0.1..0.9).contains(&last["d_fake"].as_f64().unwrap()),
+        "{last}"
+    );
+
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("Samples of the generator"));
+    assert!(report.contains("data:image/png;base64,"));
+    assert!(report.contains("real test data"));
+    assert!(report.contains("mean output (0.5: it cannot tell)"));
+
+    // `nabla sample`: digits in the training file's pixel columns and units (0..16).
+    let file = dir.join("samples.csv");
+    let draw = |seed: &str, to: &Path| {
+        run(nabla()
+            .args(["sample", "-n", "20", "--seed", seed, "-o"])
+            .arg(to)
+            .arg(&dir));
+        std::fs::read_to_string(to).unwrap()
+    };
+    let csv = draw("3", &file);
+    let train_header = std::fs::read_to_string(repo().join("data/digits/train.csv")).unwrap();
+    let pixel_columns: Vec<&str> = train_header
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .filter(|c| *c != "digit")
+        .collect();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap().split(',').collect::<Vec<_>>(),
+        pixel_columns
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().flatten().all(|v| (0.0..=16.0).contains(v)));
+    assert!(
+        rows.iter().flatten().any(|v| *v > 12.0),
+        "ink in the samples"
+    );
+    assert_eq!(
+        draw("3", &dir.join("again.csv")),
+        csv,
+        "same seed, same samples"
+    );
+    assert_ne!(draw("4", &dir.join("other.csv")), csv);
+
+    // A GAN has nothing to evaluate on a file: the error says what to do instead.
+    let err = rejects(
+        nabla()
+            .arg("eval")
+            .arg(&dir)
+            .arg(repo().join("data/digits/test.csv")),
+    );
+    assert!(
+        err.contains("GAN run") && err.contains("nabla sample"),
+        "{err}"
+    );
+    // The report rebuilds from the files; resuming a finished run only reports it.
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    run(nabla().arg("report").arg(&dir));
+    assert!(dir.join("report.html").is_file());
+    let again = run(nabla()
+        .args(["train", "-q", "--json", "--resume"])
+        .arg(&dir));
+    let again: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(again["gan"], summary["gan"]);
+}
+
+/// Trains the GAN config into `dir` in a child process (or resumes it), killed after
+/// `kill_after` when given; returns whether it finished.
+fn train_child(dir: &Path, resume: bool, kill_after: Option<Duration>) -> bool {
+    let mut cmd = nabla();
+    cmd.args(["train", "-q"]);
+    if resume {
+        cmd.arg("--resume").arg(dir);
+    } else {
+        cmd.arg(config())
+            .args([
+                "--set",
+                "train.epochs=30",
+                "--set",
+                "train.checkpoint_seconds=0",
+            ])
+            .arg("--out")
+            .arg(dir);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(after) = kill_after {
+        let start = Instant::now();
+        while start.elapsed() < after && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    if kill_after.is_none() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
+}
+
+#[test]
+fn a_killed_gan_run_resumes_to_the_same_bytes() {
+    let dir = scratch("gan-kill");
+    let reference = dir.join("reference");
+    let start = Instant::now();
+    train_child(&reference, false, None);
+    let duration = start.elapsed();
+    // The weights of both networks, and every epoch's figures. (The optimizers' files hold
+    // their metadata in hash order, so their bytes vary; the weights after the resumed epochs
+    // show that both optimizers' states came back.)
+    let files = ["model.safetensors", "metrics.jsonl"];
+    let mut interrupted = 0;
+    for (i, fraction) in [0.3, 0.6].into_iter().enumerate() {
+        let run_dir = dir.join(format!("killed-{i}"));
+        let mut finished = train_child(&run_dir, false, Some(duration.mul_f64(fraction)));
+        interrupted += usize::from(!finished);
+        let mut attempts = 0;
+        while !finished {
+            attempts += 1;
+            assert!(attempts < 10, "resume does not make progress");
+            let has_run = run_dir.join("history.json").is_file()
+                || run_dir.join(".checkpoint-next/COMMITTED").is_file();
+            finished = train_child(&run_dir, has_run, None);
+        }
+        for f in files {
+            assert!(
+                std::fs::read(run_dir.join(f)).unwrap()
+                    == std::fs::read(reference.join(f)).unwrap(),
+                "kill {i}: the resumed {f} differs"
+            );
+        }
+    }
+    assert!(
+        interrupted >= 1,
+        "no run was interrupted: nothing was tested"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gan_config_mistakes_name_their_key() {
+    let dir = scratch("gan-errors");
+    let reject = |sets: &[&str]| -> String {
+        let mut cmd = nabla();
+        cmd.args(["train", "-q", "--out"])
+            .arg(dir.join("never"))
+            .arg(config());
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        rejects(&mut cmd)
+    };
+    let err = reject(&["gan.generator.layers.4.units=50"]);
+    assert!(
+        err.contains("gan.generator.layers[5]") && err.contains("units = 64"),
+        "{err}"
+    );
+    let err = reject(&["gan.discriminator.layers.5.units=2"]);
+    assert!(
+        err.contains("gan.discriminator.layers[5]") && err.contains("one logit"),
+        "{err}"
+    );
+    let err = reject(&["optimizer.lr=0.1"]);
+    assert!(err.contains("gan.generator.optimizer"), "{err}");
+    let err = reject(&["gan.real_label=1.5"]);
+    assert!(err.contains("gan.real_label"), "{err}");
+    let err = reject(&["gan.latnt=3"]);
+    assert!(err.contains("latent"), "{err}");
+    let err = reject(&["gan.generator.optimizer.lr=-1"]);
+    assert!(
+        err.contains("gan.generator.optimizer") && err.contains("lr must be"),
+        "{err}"
+    );
+    let err = reject(&["train.early_stopping.patience=3"]);
+    assert!(err.contains("train.early_stopping"), "{err}");
+    // The supervised commands say that this is a GAN config.
+    let err = rejects(nabla().arg("doctor").arg(config()));
+    assert!(err.contains("GAN config"), "{err}");
+    assert!(
+        !dir.join("never").exists(),
+        "a rejected config leaves no run behind"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
