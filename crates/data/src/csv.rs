@@ -491,6 +491,30 @@ fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> R
     })
 }
 
+/// The values of one column of a CSV, in the file's row order (a time series). A missing or
+/// non-numeric cell is an error naming its line and the column.
+pub fn read_series(path: impl AsRef<Path>, column: &str) -> Result<Vec<f64>> {
+    let path = path.as_ref();
+    let raw = read_raw(path)?;
+    let index = column_index(path, &raw.header, column, "series")?;
+    let col = Some((column, index));
+    raw.rows
+        .iter()
+        .map(|(line, row)| {
+            let v = row[index].as_str();
+            if is_missing(v) {
+                return Err(at(
+                    path,
+                    *line,
+                    col,
+                    "missing value (a forecast needs every step of the series)".into(),
+                ));
+            }
+            parse_number(path, *line, col, v)
+        })
+        .collect()
+}
+
 fn parse_number(path: &Path, line: u64, col: Option<(&str, usize)>, v: &str) -> Result<f64> {
     match v.parse::<f64>() {
         // Training runs in f32: a value beyond its range would turn into infinity there (and

@@ -12,11 +12,12 @@ pub mod idx;
 pub mod loader;
 pub mod preprocess;
 pub mod sequence;
+pub mod series;
 pub mod split;
 
 pub use csv::{
     CsvOptions, CsvSchema, Missing, Table, Target, Task, read_csv, read_csv_from, read_csv_with,
-    read_csv_with_from,
+    read_csv_with_from, read_series,
 };
 pub use dataset::Dataset;
 pub use error::{Error, Result};
@@ -24,4 +25,5 @@ pub use idx::{IdxArray, decode_idx, read_idx, read_idx_table, read_idx_table_wit
 pub use loader::DataLoader;
 pub use preprocess::{Imputation, Preprocessor, Scaling};
 pub use sequence::{SequenceShape, SequenceSpec};
+pub use series::SeriesSpec;
 pub use split::{Split, k_fold, split};

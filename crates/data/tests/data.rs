@@ -466,3 +466,55 @@ fn sequence_scaling_is_per_channel_over_real_steps_and_keeps_padding() {
     );
     assert!(e.unwrap_err().to_string().contains("pca_whiten"));
 }
+
+#[test]
+fn a_series_becomes_windows_split_in_time_order() {
+    let path = temp_csv(
+        "series.csv",
+        "year,value\n2000,1\n2001,2\n2002,4\n2003,8\n2004,16\n2005,32\n",
+    );
+    let values = read_series(&path, "value").unwrap();
+    assert_eq!(values, vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0]);
+    let spec = SeriesSpec {
+        column: "value".into(),
+        window: 2,
+        test_last: 1,
+    };
+    let t = spec.windows(&values, "series.csv").unwrap();
+    // Oldest lag first: row i is (v[i], v[i+1]) -> v[i+2].
+    assert_eq!(t.feature_names, vec!["lag_2", "lag_1"]);
+    assert_eq!(t.rows, 4);
+    assert_eq!(t.features, vec![1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0, 16.0]);
+    assert_eq!(t.target, Target::Values(vec![4.0, 8.0, 16.0, 32.0]));
+    // Test last, validation just before it, training first: nothing shuffled.
+    let s = spec.split(t.rows, 0.34).unwrap();
+    assert_eq!((s.train, s.valid, s.test), (vec![0, 1], vec![2], vec![3]));
+
+    // Errors name what is wrong.
+    let err = |r: Result<Table>| r.unwrap_err().to_string();
+    assert!(err(spec.windows(&values[..2], "s.csv")).contains("too few"));
+    let zero = SeriesSpec {
+        window: 0,
+        ..spec.clone()
+    };
+    assert!(err(zero.windows(&values, "s.csv")).contains("window"));
+    let all_test = SeriesSpec {
+        test_last: 4,
+        ..spec.clone()
+    };
+    assert!(
+        all_test
+            .split(4, 0.0)
+            .unwrap_err()
+            .to_string()
+            .contains("no training windows")
+    );
+    let gap = temp_csv("gap.csv", "year,value\n2000,1\n2001,\n2002,4\n");
+    let e = read_series(&gap, "value").unwrap_err().to_string();
+    assert!(
+        e.contains("gap.csv") && e.contains(":3") && e.contains("missing"),
+        "{e}"
+    );
+    let e = read_series(&path, "valu").unwrap_err().to_string();
+    assert!(e.contains("value"), "did you mean: {e}");
+}

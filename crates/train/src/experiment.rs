@@ -41,11 +41,18 @@ pub struct Preprocessing {
     /// An autoencoder's: the targets are the preprocessed inputs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconstruct: bool,
+    /// A forecast's: how a file's series becomes windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<nabla_data::SeriesSpec>,
 }
 
 impl Preprocessing {
     /// Reads a CSV with the training schema (`with_target`: the target column must be there).
     pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
+        if let Some(spec) = &self.series {
+            let values = nabla_data::read_series(path, &spec.column)?;
+            return Ok(spec.windows(&values, &path.display().to_string())?);
+        }
         let table = read_csv_with(path, &self.schema, with_target)?;
         match (&self.sequence, self.preprocessor.sequence) {
             (Some(spec), Some(shape)) => {
@@ -296,12 +303,32 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             Missing::Error
         },
     };
-    let (table, schema) = match &data.train_labels {
-        Some(labels) => {
+    let (table, schema) = match (&data.series, &data.train_labels) {
+        (Some(spec), _) => {
+            check_series_spec(l)?;
+            let values = nabla_data::read_series(&data.train, &spec.column)?;
+            let table = spec.windows(&values, &data.train.display().to_string())?;
+            let schema = CsvSchema {
+                features: table
+                    .feature_names
+                    .iter()
+                    .map(|name| nabla_data::csv::FeatureColumn {
+                        name: name.clone(),
+                        categories: None,
+                    })
+                    .collect(),
+                target: spec.column.clone(),
+                task: Task::Regression,
+                classes: Vec::new(),
+                missing: Missing::Error,
+            };
+            (table, schema)
+        }
+        (None, Some(labels)) => {
             check_idx_spec(l)?;
             nabla_data::read_idx_table(&data.train, labels)?
         }
-        None => {
+        (None, None) => {
             if data.test_labels.is_some() {
                 return Err(Error::Config(l.error(
                     "data.test_labels",
@@ -357,16 +384,29 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
     } else {
         data.test_split
     };
-    let parts = split(
-        table.rows,
-        data.valid_split,
-        test_fraction,
-        config.seed,
-        labels,
-    )
-    .map_err(|e| Error::Config(l.error("data.valid_split", e.to_string())))?;
+    let parts = match &data.series {
+        Some(spec) => spec
+            .split(table.rows, data.valid_split)
+            .map_err(|e| Error::Config(l.error("data.series.test_last", e.to_string())))?,
+        None => split(
+            table.rows,
+            data.valid_split,
+            test_fraction,
+            config.seed,
+            labels,
+        )
+        .map_err(|e| Error::Config(l.error("data.valid_split", e.to_string())))?,
+    };
     let parts = match fold {
         None => parts,
+        Some(_) if data.series.is_some() => {
+            return Err(Error::Config(l.error(
+                "tune.folds",
+                "k-fold cross-validation of a series would train on the future of its \
+                 validation steps: use tune.folds = 1 (the last valid_split of the training \
+                 windows)",
+            )));
+        }
         Some((i, k)) => {
             let mut pool = parts.train;
             pool.extend(parts.valid);
@@ -445,6 +485,7 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
         ),
         sequence: data.sequence.clone(),
+        series: data.series.clone(),
     };
     let subset = |rows: &[usize]| -> Result<Option<Dataset>> {
         if rows.is_empty() {
@@ -475,6 +516,76 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         output,
         loss: loss_spec,
     })
+}
+
+/// A series is one column read in row order: the options that choose columns, targets or
+/// other shapes do not apply.
+fn check_series_spec(l: &Located) -> Result<()> {
+    let data = &l.config.data;
+    let other = [
+        (
+            "data.target",
+            data.target.is_some(),
+            "the target is the series' next value",
+        ),
+        (
+            "data.features",
+            data.features.is_some(),
+            "the features are the series' past values",
+        ),
+        (
+            "data.categorical",
+            !data.categorical.is_empty(),
+            "a series is one numeric column",
+        ),
+        (
+            "data.impute",
+            data.impute.is_some(),
+            "a forecast needs every step of the series",
+        ),
+        (
+            "data.task",
+            data.task.is_some_and(|t| t != Task::Regression),
+            "a forecast is a regression",
+        ),
+        (
+            "data.train_labels",
+            data.train_labels.is_some(),
+            "a series is a CSV column",
+        ),
+        (
+            "data.test",
+            data.test.is_some(),
+            "a series' test set is its last data.series.test_last steps",
+        ),
+        (
+            "data.test_split",
+            data.test_split != 0.0,
+            "a series' test set is its last data.series.test_last steps",
+        ),
+        (
+            "data.sequence",
+            data.sequence.is_some(),
+            "a series is windowed by data.series alone",
+        ),
+        (
+            "data.reconstruct",
+            data.reconstruct,
+            "a series is forecast, not reconstructed",
+        ),
+    ];
+    if let Some((key, _, why)) = other.iter().find(|(_, set, _)| *set) {
+        return Err(Error::Config(
+            l.error(key, format!("does not apply with data.series: {why}")),
+        ));
+    }
+    if data.series.as_ref().is_some_and(|s| s.window == 0) {
+        return Err(Error::Config(l.error(
+            "data.series.window",
+            "must be at least 1 (past values per example)",
+        )));
+    }
+    Ok(())
 }
 
 /// IDX data has no columns to choose and no missing values: the CSV options do not apply,

@@ -4,8 +4,9 @@
 //! callbacks, early stopping, and checkpoints (safetensors, PyTorch names, atomic writes); the
 //! TOML training config (`config`), runs built from it into a run directory with per-epoch
 //! checkpoint sets and resume (`experiment`, `run_dir`), and the HTML report (`report`).
-//! Hyperparameter search over a config's ranges (`tune`). Convergence diagnostics land here
-//! next.
+//! Hyperparameter search over a config's ranges (`tune`), the convergence doctor (`doctor`),
+//! autoencoders' code statistics and reconstructions (`autoencoder`), and GANs: the two-player
+//! training loop, measures of their samples, and their runs (`gan`).
 
 pub mod autoencoder;
 pub mod checkpoint;

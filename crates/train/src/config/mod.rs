@@ -148,6 +148,13 @@ pub struct DataSpec {
     /// `max_steps`, default the longest training sequence). Scaling is per channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<nabla_data::SequenceSpec>,
+    /// One time series to forecast a step ahead: `{ column = "sunactivity", window = 9,
+    /// test_last = 50 }` reads the column's values in the file's row order, makes each example
+    /// the previous `window` values (`lag_9 … lag_1`) and its target the next value, and holds
+    /// out the last `test_last` targets as the test set. Validation is the last `valid_split`
+    /// of the windows before the test; nothing is shuffled across time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<nabla_data::SeriesSpec>,
     /// An autoencoder: the targets are the preprocessed inputs themselves (the target column,
     /// if there is one, only stratifies the split). The model ends in as many units as there
     /// are inputs; the loss is `mse` (default), `l1` or `huber`.
