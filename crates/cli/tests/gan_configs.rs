@@ -31,7 +31,10 @@ fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn the_digits_gan_learns_to_draw_every_digit() {
     let dir = scratch("gan").join("run");
-    let summary = train(&dir, &["--set", "train.epochs=80"]);
+    // 120 of the config's 200 epochs: past the early phase where coverage still swings (from
+    // about epoch 80 on every digit is drawn), so that other floating-point paths (another
+    // GEMM kernel) land in the same regime.
+    let summary = train(&dir, &["--set", "train.epochs=120"]);
     let samples = &summary["gan"]["samples"];
     let figure = |key: &str| samples[key].as_f64().unwrap();
     // Every digit drawn, in near-even shares (each sample takes the class of its nearest
@@ -48,7 +51,7 @@ fn the_digits_gan_learns_to_draw_every_digit() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(epochs.len(), 80);
+    assert_eq!(epochs.len(), 120);
     let first = &epochs[0]["samples"];
     assert!(
         figure("nearest_distance") < 0.8 * first["nearest_distance"].as_f64().unwrap(),
@@ -61,7 +64,7 @@ fn the_digits_gan_learns_to_draw_every_digit() {
         }
     }
     // The discriminator cannot tell at the end: it neither rejects every sample nor is fooled.
-    let last = &epochs[79]["train"];
+    let last = &epochs[119]["train"];
     assert!(
         (0.1..0.9).contains(&last["d_fake"].as_f64().unwrap()),
         "{last}"
