@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{rejects, repo, run, scratch, stdout};
+use common::{rejects, repo, run, run_maybe_killed, scratch, stdout};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -155,27 +155,7 @@ fn train_child(dir: &Path, resume: bool, kill_after: Option<Duration>) -> bool {
             .arg("--out")
             .arg(dir);
     }
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(after) = kill_after {
-        let start = Instant::now();
-        while start.elapsed() < after && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    if kill_after.is_none() {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out.status.success()
+    run_maybe_killed(&mut cmd, kill_after)
 }
 
 #[test]

@@ -750,11 +750,11 @@ fn commit_checkpoint(
     run_dir::commit(dir, &files)
 }
 
-fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
+pub(crate) fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(format!("json: {e}")))
 }
 
-fn metrics_lines(history: &History) -> Vec<u8> {
+pub(crate) fn metrics_lines(history: &History) -> Vec<u8> {
     let mut out = String::new();
     for r in &history.epochs {
         out += &record_json(r).to_string();
@@ -766,10 +766,20 @@ fn metrics_lines(history: &History) -> Vec<u8> {
 /// Trains a prepared experiment into `dir` (which must not hold another run), committing
 /// checkpoints as it goes.
 pub fn train(exp: Experiment, dir: &Path, progress: Progress) -> Result<RunSummary> {
+    in_new_run_dir(dir, || {
+        train_from(exp, dir, RunRecord::default(), Vec::new(), progress)
+    })
+}
+
+/// Creates the run directory `dir` and trains into it with `run`; a run that fails before its
+/// first checkpoint leaves nothing behind.
+pub(crate) fn in_new_run_dir(
+    dir: &Path,
+    run: impl FnOnce() -> Result<RunSummary>,
+) -> Result<RunSummary> {
     run_dir::create(dir)?;
-    let result = train_from(exp, dir, RunRecord::default(), Vec::new(), progress);
+    let result = run();
     if result.is_err() && !run_dir::is_run(dir) {
-        // Nothing was committed: leave nothing behind.
         let _ = std::fs::remove_dir_all(dir);
     }
     result
@@ -794,17 +804,7 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
         });
     }
     let mut exp = open_experiment(dir)?;
-    let (name, state) = crate::checkpoint::load_optimizer(&dir.join(run_dir::OPTIMIZER))?;
-    if name != exp.optimizer.name() {
-        return Err(Error::Checkpoint {
-            path: dir.join(run_dir::OPTIMIZER),
-            message: format!(
-                "holds {name} state, but the config's optimizer is {}",
-                exp.optimizer.name()
-            ),
-        });
-    }
-    exp.optimizer.load_state(&state)?;
+    restore_optimizer(&dir.join(run_dir::OPTIMIZER), exp.optimizer.as_mut())?;
     let best_path = dir.join(run_dir::BEST);
     let best = if best_path.is_file() {
         let (tensors, _) = read_tensors(&best_path)?;
@@ -824,6 +824,21 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
         Vec::new()
     };
     train_from(exp, dir, record, best, progress)
+}
+
+/// Loads the state saved at `path` into `optimizer`, which must be the same kind.
+pub(crate) fn restore_optimizer(path: &Path, optimizer: &mut dyn Optimizer) -> Result<()> {
+    let (name, state) = crate::checkpoint::load_optimizer(path)?;
+    if name != optimizer.name() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!(
+                "holds {name} state, but the config's optimizer is {}",
+                optimizer.name()
+            ),
+        });
+    }
+    Ok(optimizer.load_state(&state)?)
 }
 
 /// Whether the run in `dir` trains a GAN (its config has `[gan]`).

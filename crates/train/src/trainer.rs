@@ -200,10 +200,8 @@ pub struct Trainer<'a> {
     param_vars: Vec<Var>,
     /// The weight matrices (parameters of rank 2 or more), which the L1/L2 penalties cover.
     matrices: Vec<Var>,
-    /// The layers' paths (parameter names without their last segment), and the index into
-    /// them of each parameter.
-    layer_names: Vec<String>,
-    param_layer: Vec<usize>,
+    /// The gradient norms of the current epoch's steps.
+    grad_norms: GradNormMeter,
     base_lr: f64,
     log: Option<(std::fs::File, PathBuf)>,
     /// The monitored loss of every epoch so far (validation, or training without validation).
@@ -236,20 +234,7 @@ impl<'a> Trainer<'a> {
             .filter(|v| v.shape().rank() >= 2)
             .cloned()
             .collect();
-        let mut layer_names: Vec<String> = Vec::new();
-        let param_layer = params
-            .iter()
-            .map(|(n, _)| {
-                let layer = n.rsplit_once('.').map_or(n.as_str(), |(l, _)| l);
-                layer_names
-                    .iter()
-                    .position(|l| l == layer)
-                    .unwrap_or_else(|| {
-                        layer_names.push(layer.to_string());
-                        layer_names.len() - 1
-                    })
-            })
-            .collect();
+        let grad_norms = GradNormMeter::new(&params);
         let base_lr = *history
             .base_learning_rate
             .get_or_insert(optimizer.learning_rate());
@@ -280,8 +265,7 @@ impl<'a> Trainer<'a> {
             params,
             param_vars,
             matrices,
-            layer_names,
-            param_layer,
+            grad_norms,
             base_lr,
             log,
             monitored,
@@ -362,9 +346,7 @@ impl<'a> Trainer<'a> {
             .learning_rate(self.base_lr, epoch, &self.monitored);
         self.optimizer.set_learning_rate(lr);
         let mut acc = MetricAccumulator::default();
-        let mut grad_norm_sum = 0.0;
-        let mut layer_norm_sums = vec![0.0; self.layer_names.len()];
-        let mut layer_sq = vec![0.0; self.layer_names.len()];
+        self.grad_norms.reset();
         let mut steps_in_epoch = 0;
         let bar = progress_bar(config, epoch, train.len());
         for (index, (step, batch)) in (first_step..)
@@ -394,7 +376,7 @@ impl<'a> Trainer<'a> {
                     &y,
                     step_rng(config.seed, step),
                 );
-                self.diagnose_failure(epoch, step, &trace, &layer_norm_sums, steps_in_epoch);
+                self.diagnose_failure(epoch, step, &trace);
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
                     step,
@@ -404,18 +386,7 @@ impl<'a> Trainer<'a> {
             }
             let mut grads = self.penalized(loss, &ctx)?.backward()?;
             // Norms before clipping: per layer (for the report) and global.
-            let norms = grad_norms(&grads, &self.param_vars);
-            layer_sq.fill(0.0);
-            for (&layer, n) in self.param_layer.iter().zip(&norms) {
-                layer_sq[layer] += n * n;
-            }
-            for (sum, sq) in layer_norm_sums.iter_mut().zip(&layer_sq) {
-                *sum += sq.sqrt();
-            }
-            // As `global_norm` sums it (parameter order), so clipping scales exactly as
-            // `clip_grad_norm` would.
-            let global = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
-            grad_norm_sum += global;
+            let global = self.grad_norms.add(&grads, &self.param_vars);
             if let Some(max) = config.clip_grad_norm {
                 clip_to_norm(&mut grads, &self.param_vars, max, global)?;
             }
@@ -461,14 +432,13 @@ impl<'a> Trainer<'a> {
         };
         let watched = valid_metrics.as_ref().unwrap_or(&train_metrics)["loss"];
         self.monitored.push(watched);
-        let steps = steps_in_epoch.max(1) as f64;
         let mut record = EpochRecord {
             epoch,
             learning_rate: lr,
             train: train_metrics,
             valid: valid_metrics,
-            grad_norm: grad_norm_sum / steps,
-            layer_grad_norms: self.layer_means(&layer_norm_sums, steps),
+            grad_norm: self.grad_norms.mean_global(),
+            layer_grad_norms: self.grad_norms.layer_means(),
             diagnostics: None,
             samples: None,
         };
@@ -547,36 +517,19 @@ impl<'a> Trainer<'a> {
         Ok(total)
     }
 
-    /// Per-layer sums over an epoch's steps as means, by layer path.
-    fn layer_means(&self, sums: &[f64], steps: f64) -> BTreeMap<String, f64> {
-        self.layer_names
-            .iter()
-            .cloned()
-            .zip(sums.iter().map(|v| v / steps))
-            .collect()
-    }
-
     /// The doctor's view of an epoch cut short by divergence: its samples so far, the rules'
     /// findings, and a NaN/Inf finding at the traced layer.
-    fn diagnose_failure(
-        &mut self,
-        epoch: usize,
-        step: u64,
-        trace: &crate::doctor::trace::Trace,
-        layer_norm_sums: &[f64],
-        steps: usize,
-    ) {
+    fn diagnose_failure(&mut self, epoch: usize, step: u64, trace: &crate::doctor::trace::Trace) {
         if self.doctor.is_none() {
             return;
         }
-        let steps = steps.max(1) as f64;
         let record = EpochRecord {
             epoch,
             learning_rate: self.optimizer.learning_rate(),
             train: BTreeMap::new(),
             valid: None,
             grad_norm: f64::NAN,
-            layer_grad_norms: self.layer_means(layer_norm_sums, steps),
+            layer_grad_norms: self.grad_norms.layer_means(),
             diagnostics: None,
             samples: None,
         };
@@ -618,6 +571,87 @@ impl<'a> Trainer<'a> {
             }
         }
         Ok(self.history)
+    }
+}
+
+/// The gradient norms of an epoch's steps, before clipping: each layer's (the L2 norm of all its
+/// parameters' gradients; layers are parameter names without their last segment, `"2.block.0"`)
+/// and the global one, averaged over the steps for the epoch's record.
+pub(crate) struct GradNormMeter {
+    /// The layers' paths, and the index into them of each parameter.
+    layers: Vec<String>,
+    param_layer: Vec<usize>,
+    layer_sums: Vec<f64>,
+    global_sum: f64,
+    steps: usize,
+}
+
+impl GradNormMeter {
+    /// A meter for these parameters (in the order their variables will be given).
+    pub(crate) fn new(params: &[(String, Var)]) -> Self {
+        let mut layers: Vec<String> = Vec::new();
+        let param_layer = params
+            .iter()
+            .map(|(n, _)| {
+                let layer = n.rsplit_once('.').map_or(n.as_str(), |(l, _)| l);
+                layers.iter().position(|l| l == layer).unwrap_or_else(|| {
+                    layers.push(layer.to_string());
+                    layers.len() - 1
+                })
+            })
+            .collect();
+        GradNormMeter {
+            layer_sums: vec![0.0; layers.len()],
+            layers,
+            param_layer,
+            global_sum: 0.0,
+            steps: 0,
+        }
+    }
+
+    /// Adds one step's gradients of `vars` (the parameters' variables, in order) and returns
+    /// their global norm, summed in parameter order as `clip_to_norm` expects, so that clipping
+    /// scales exactly as PyTorch's `clip_grad_norm_`.
+    pub(crate) fn add(&mut self, grads: &nabla_core::Grads, vars: &[Var]) -> f64 {
+        let norms = grad_norms(grads, vars);
+        let mut layer_sq = vec![0.0; self.layers.len()];
+        for (&layer, n) in self.param_layer.iter().zip(&norms) {
+            layer_sq[layer] += n * n;
+        }
+        for (sum, sq) in self.layer_sums.iter_mut().zip(&layer_sq) {
+            *sum += sq.sqrt();
+        }
+        let global = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+        self.global_sum += global;
+        self.steps += 1;
+        global
+    }
+
+    /// Steps added since the last reset.
+    pub(crate) fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The mean global norm over the steps so far.
+    pub(crate) fn mean_global(&self) -> f64 {
+        self.global_sum / self.steps.max(1) as f64
+    }
+
+    /// Each layer's mean norm over the steps so far, by layer path.
+    pub(crate) fn layer_means(&self) -> BTreeMap<String, f64> {
+        let steps = self.steps.max(1) as f64;
+        self.layers
+            .iter()
+            .cloned()
+            .zip(self.layer_sums.iter().map(|v| v / steps))
+            .collect()
+    }
+
+    /// Starts a new epoch.
+    pub(crate) fn reset(&mut self) {
+        self.layer_sums.fill(0.0);
+        self.global_sum = 0.0;
+        self.steps = 0;
     }
 }
 

@@ -73,3 +73,29 @@ pub fn rejects(cmd: &mut Command) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `cmd` as a child process, killed with SIGKILL after `kill_after` when given (a crash
+/// at that moment); returns whether it finished successfully. Without a kill it must succeed.
+pub fn run_maybe_killed(cmd: &mut Command, kill_after: Option<std::time::Duration>) -> bool {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(after) = kill_after {
+        let start = std::time::Instant::now();
+        while start.elapsed() < after && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let _ = child.kill(); // SIGKILL
+    }
+    let out = child.wait_with_output().unwrap();
+    if kill_after.is_none() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
+}

@@ -22,10 +22,10 @@ pub mod quality;
 pub mod run;
 
 use crate::error::{Error, Result};
-use crate::trainer::{EpochRecord, History, step_rng};
+use crate::trainer::{EpochRecord, GradNormMeter, History, step_rng};
 use nabla_core::{DType, Rng, Tensor, Var, with_no_grad};
 use nabla_data::{DataLoader, Dataset};
-use nabla_nn::clip::{clip_to_norm, grad_norms};
+use nabla_nn::clip::clip_to_norm;
 use nabla_nn::optim::Optimizer;
 use nabla_nn::{Ctx, Module, ModuleExt};
 use quality::{RealReference, SampleQuality};
@@ -159,53 +159,32 @@ pub fn generate(
     Ok(generator.predict(&z)?)
 }
 
-/// A network's parameters, named under `prefix` (`"generator.0.weight"`).
-fn prefixed(module: &dyn Module, prefix: &str) -> Vec<(String, Var)> {
-    module
-        .named_parameters()
-        .into_iter()
+/// Named variables of one network, named under `prefix` (`"generator.0.weight"`), as PyTorch
+/// names the submodules of one module.
+pub(crate) fn under(prefix: &str, vars: Vec<(String, Var)>) -> Vec<(String, Var)> {
+    vars.into_iter()
         .map(|(n, v)| (format!("{prefix}.{n}"), v))
         .collect()
 }
 
-/// One network's side of the game: its parameters and the sums an epoch averages.
+/// One network's side of the game: its parameters, its optimizer, and what an epoch averages.
 struct Player<'a> {
     optimizer: &'a mut dyn Optimizer,
     params: Vec<(String, Var)>,
     vars: Vec<Var>,
-    /// Layer path (`"generator.0"`) of each parameter, and the distinct paths.
-    param_layer: Vec<usize>,
-    layers: Vec<String>,
+    grad_norms: GradNormMeter,
     loss_sum: f64,
-    grad_norm_sum: f64,
-    layer_sums: Vec<f64>,
-    steps: usize,
 }
 
 impl<'a> Player<'a> {
     fn new(module: &dyn Module, prefix: &str, optimizer: &'a mut dyn Optimizer) -> Self {
-        let params = prefixed(module, prefix);
-        let mut layers: Vec<String> = Vec::new();
-        let param_layer = params
-            .iter()
-            .map(|(n, _)| {
-                let layer = n.rsplit_once('.').map_or(n.as_str(), |(l, _)| l);
-                layers.iter().position(|l| l == layer).unwrap_or_else(|| {
-                    layers.push(layer.to_string());
-                    layers.len() - 1
-                })
-            })
-            .collect();
+        let params = under(prefix, module.named_parameters());
         Player {
             optimizer,
             vars: params.iter().map(|(_, v)| v.clone()).collect(),
-            layer_sums: vec![0.0; layers.len()],
+            grad_norms: GradNormMeter::new(&params),
             params,
-            param_layer,
-            layers,
             loss_sum: 0.0,
-            grad_norm_sum: 0.0,
-            steps: 0,
         }
     }
 
@@ -213,39 +192,30 @@ impl<'a> Player<'a> {
     /// the other network are dropped).
     fn step(&mut self, loss: &Tensor, value: f64, clip: Option<f64>) -> Result<()> {
         let mut grads = loss.backward()?;
-        let norms = grad_norms(&grads, &self.vars);
-        let mut layer_sq = vec![0.0; self.layers.len()];
-        for (&layer, n) in self.param_layer.iter().zip(&norms) {
-            layer_sq[layer] += n * n;
-        }
-        for (sum, sq) in self.layer_sums.iter_mut().zip(&layer_sq) {
-            *sum += sq.sqrt();
-        }
-        let global = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+        let global = self.grad_norms.add(&grads, &self.vars);
         if let Some(max) = clip {
             clip_to_norm(&mut grads, &self.vars, max, global)?;
         }
         self.optimizer.step(&self.params, &grads)?;
         self.loss_sum += value;
-        self.grad_norm_sum += global;
-        self.steps += 1;
         Ok(())
     }
 
-    /// The epoch's means, and the sums reset for the next epoch.
+    /// Steps taken this epoch.
+    fn steps(&self) -> usize {
+        self.grad_norms.steps()
+    }
+
+    /// The epoch's mean loss, mean global gradient norm and per-layer norms; then a fresh
+    /// epoch.
     fn take_means(&mut self) -> (f64, f64, BTreeMap<String, f64>) {
-        let steps = self.steps.max(1) as f64;
-        let layers = self
-            .layers
-            .iter()
-            .cloned()
-            .zip(self.layer_sums.iter().map(|s| s / steps))
-            .collect();
-        let out = (self.loss_sum / steps, self.grad_norm_sum / steps, layers);
+        let out = (
+            self.loss_sum / self.steps().max(1) as f64,
+            self.grad_norms.mean_global(),
+            self.grad_norms.layer_means(),
+        );
         self.loss_sum = 0.0;
-        self.grad_norm_sum = 0.0;
-        self.layer_sums.fill(0.0);
-        self.steps = 0;
+        self.grad_norms.reset();
         out
     }
 }
@@ -366,7 +336,7 @@ impl<'a> GanTrainer<'a> {
             }
         }
         let (d_loss, d_grad, d_layers) = self.d.take_means();
-        let g_steps = self.g.steps;
+        let g_steps = self.g.steps();
         let (g_loss, g_grad, g_layers) = self.g.take_means();
         let mut metrics = BTreeMap::from([
             ("d_loss".to_string(), d_loss),

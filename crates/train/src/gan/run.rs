@@ -12,7 +12,8 @@ use crate::checkpoint::{optimizer_bytes, weights_bytes};
 use crate::config::{Config, Located, OptimizerSpec, build_gan, build_optimizer};
 use crate::error::{Error, Result};
 use crate::experiment::{
-    PreparedData, Preprocessing, Progress, RunRecord, RunSummary, Splits, prepare_data, read_json,
+    PreparedData, Preprocessing, Progress, RunRecord, RunSummary, Splits, json_bytes,
+    metrics_lines, prepare_data, read_json, restore_optimizer,
 };
 use crate::run_dir;
 use nabla_core::{Rng, Tensor, Var};
@@ -78,14 +79,8 @@ impl GanExperiment {
 /// What `model.safetensors` holds for a GAN: both networks' parameters and buffers, under
 /// `generator.` and `discriminator.` (as PyTorch names the submodules of one module).
 fn state_vars(generator: &Sequential, discriminator: &Sequential) -> Vec<(String, Var)> {
-    let named = |prefix: &str, m: &Sequential| {
-        m.state_vars()
-            .into_iter()
-            .map(|(n, v)| (format!("{prefix}.{n}"), v))
-            .collect::<Vec<_>>()
-    };
-    let mut vars = named("generator", generator);
-    vars.extend(named("discriminator", discriminator));
+    let mut vars = super::under("generator", generator.state_vars());
+    vars.extend(super::under("discriminator", discriminator.state_vars()));
     vars
 }
 
@@ -258,12 +253,7 @@ pub fn prepare(l: &Located) -> Result<GanExperiment> {
 /// Trains a prepared GAN into `dir` (which must not hold another run), committing checkpoints
 /// as it goes.
 pub fn train(exp: GanExperiment, dir: &Path, progress: Progress) -> Result<RunSummary> {
-    run_dir::create(dir)?;
-    let result = train_from(exp, dir, RunRecord::default(), progress);
-    if result.is_err() && !run_dir::is_run(dir) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    result
+    crate::experiment::in_new_run_dir(dir, || train_from(exp, dir, RunRecord::default(), progress))
 }
 
 /// The GAN of a run directory, with the saved weights of both networks loaded (the data read
@@ -291,26 +281,14 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
             record,
         });
     }
-    for (file, optimizer) in [
-        (run_dir::OPTIMIZER, &mut exp.generator_optimizer),
-        (
-            run_dir::DISCRIMINATOR_OPTIMIZER,
-            &mut exp.discriminator_optimizer,
-        ),
-    ] {
-        let path = dir.join(file);
-        let (name, state) = crate::checkpoint::load_optimizer(&path)?;
-        if name != optimizer.name() {
-            return Err(Error::Checkpoint {
-                path,
-                message: format!(
-                    "holds {name} state, but the config's optimizer is {}",
-                    optimizer.name()
-                ),
-            });
-        }
-        optimizer.load_state(&state)?;
-    }
+    restore_optimizer(
+        &dir.join(run_dir::OPTIMIZER),
+        exp.generator_optimizer.as_mut(),
+    )?;
+    restore_optimizer(
+        &dir.join(run_dir::DISCRIMINATOR_OPTIMIZER),
+        exp.discriminator_optimizer.as_mut(),
+    )?;
     train_from(exp, dir, record, progress)
 }
 
@@ -322,19 +300,6 @@ fn resolved_toml(config: &Config) -> Result<String> {
     table.remove("optimizer");
     table.remove("schedule");
     toml::to_string(&table).map_err(|e| err(&e))
-}
-
-fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(format!("json: {e}")))
-}
-
-fn metrics_lines(record: &RunRecord) -> Vec<u8> {
-    let mut out = String::new();
-    for r in &record.history.epochs {
-        out += &crate::trainer::record_json(r).to_string();
-        out.push('\n');
-    }
-    out.into_bytes()
 }
 
 fn train_from(
@@ -389,7 +354,7 @@ fn train_from(
                     )?,
                 ),
                 (run_dir::HISTORY, json_bytes(&record)?),
-                (run_dir::METRICS, metrics_lines(&record)),
+                (run_dir::METRICS, metrics_lines(&record.history)),
                 (run_dir::CONFIG, config_toml.clone().into_bytes()),
                 (run_dir::PREPROCESSING, preprocessing.clone()),
             ];
@@ -415,7 +380,7 @@ fn train_from(
         dir,
         &[
             (run_dir::HISTORY, json_bytes(&record)?),
-            (run_dir::METRICS, metrics_lines(&record)),
+            (run_dir::METRICS, metrics_lines(&record.history)),
         ],
     )?;
     write_report(dir, &exp)?;
