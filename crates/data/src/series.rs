@@ -2,6 +2,12 @@
 //! sunactivity`), turned into a supervised table for one-step-ahead forecasting: each example
 //! holds the previous `window` values (`lag_window … lag_1`, oldest first, so that a reshape to
 //! `[window, 1]` reads them in time order) and its target is the value that follows.
+//!
+//! With `difference = k` the windows hold the changes `d[t] = y[t] − y[t−k]` instead (Box &
+//! Jenkins' differencing; k = 12 removes a monthly series' seasonal pattern and its trend), and
+//! the forecast of a level is `ŷ[t] = y[t−k] + d̂[t]`. Its error `y[t] − ŷ[t] = d[t] − d̂[t]` is
+//! the change's, so RMSE and MAE of the changes are those of the levels; only the values
+//! themselves need the levels added back ([`SeriesSpec::levels`]).
 
 use crate::csv::{Table, Target};
 use crate::error::{Error, Result};
@@ -18,14 +24,24 @@ pub struct SeriesSpec {
     /// The last this many targets form the test set (forecast from true past values).
     #[serde(default)]
     pub test_last: usize,
+    /// Forecast the change over this many steps, `y[t] − y[t−difference]`, rather than the
+    /// value itself (0: the values). The first `difference` steps only serve as the start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub difference: usize,
+}
+
+fn is_zero(k: &usize) -> bool {
+    *k == 0
 }
 
 impl SeriesSpec {
     /// The windows of `values` (the series in time order): a table of `values.len() − window`
-    /// rows, row `i` holding `values[i .. i + window]` and the target `values[i + window]`.
-    /// `file` names the series in errors.
+    /// rows, row `i` holding `values[i .. i + window]` and the target `values[i + window]`;
+    /// with a `difference` k, the same of the changes `values[t] − values[t − k]` (k fewer
+    /// rows). `file` names the series in errors.
     pub fn windows(&self, values: &[f64], file: &str) -> Result<Table> {
         let w = self.window;
+        let k = self.difference;
         if w == 0 {
             return Err(Error::Invalid(
                 "data.series.window must be at least 1".into(),
@@ -39,13 +55,27 @@ impl SeriesSpec {
                 self.column
             )));
         }
-        if values.len() <= w {
+        if values.len() <= w + k {
+            let differenced = if k > 0 {
+                format!(" after a difference of {k}")
+            } else {
+                String::new()
+            };
             return Err(Error::Invalid(format!(
                 "{file}: the series has {} steps, too few for a window of {w} and a value to \
-                 forecast",
+                 forecast{differenced}",
                 values.len()
             )));
         }
+        let changes: Vec<f64>;
+        let values = if k > 0 {
+            changes = (k..values.len())
+                .map(|t| values[t] - values[t - k])
+                .collect();
+            &changes[..]
+        } else {
+            values
+        };
         let rows = values.len() - w;
         let mut features = Vec::with_capacity(rows * w);
         for i in 0..rows {
@@ -57,6 +87,21 @@ impl SeriesSpec {
             rows,
             target: Target::Values(values[w..].to_vec()),
         })
+    }
+
+    /// The forecasts of `values`' windows (one per row of [`SeriesSpec::windows`], in the
+    /// units of its targets) as levels of the series: a change forecast `d̂` of row `i` becomes
+    /// `values[i + window] + d̂` (its level k steps earlier plus the change). Without a
+    /// difference the forecasts are levels already.
+    pub fn levels(&self, values: &[f64], forecasts: &[f64]) -> Vec<f64> {
+        if self.difference == 0 {
+            return forecasts.to_vec();
+        }
+        forecasts
+            .iter()
+            .zip(&values[self.window..])
+            .map(|(d, before)| before + d)
+            .collect()
     }
 
     /// Chronological parts of `rows` windows: training first, then validation (the last

@@ -479,6 +479,7 @@ fn a_series_becomes_windows_split_in_time_order() {
         column: "value".into(),
         window: 2,
         test_last: 1,
+        difference: 0,
     };
     let t = spec.windows(&values, "series.csv").unwrap();
     // Oldest lag first: row i is (v[i], v[i+1]) -> v[i+2].
@@ -517,4 +518,45 @@ fn a_series_becomes_windows_split_in_time_order() {
     );
     let e = read_series(&path, "valu").unwrap_err().to_string();
     assert!(e.contains("value"), "did you mean: {e}");
+}
+
+#[test]
+fn a_differenced_series_forecasts_changes_and_adds_the_levels_back() {
+    // Squares: the changes over 2 steps, y[t] - y[t-2], are 4t - 4 for t >= 2.
+    let values: Vec<f64> = (0..8).map(|t| (t * t) as f64).collect();
+    let spec = SeriesSpec {
+        column: "y".into(),
+        window: 3,
+        test_last: 1,
+        difference: 2,
+    };
+    let t = spec.windows(&values, "squares.csv").unwrap();
+    let changes: Vec<f64> = (2..8).map(|t| (4 * t - 4) as f64).collect();
+    // 8 steps, 2 to start the differences, 3 in the first window: 3 forecasts.
+    assert_eq!(t.rows, 3);
+    assert_eq!(t.features[..3], changes[..3]);
+    assert_eq!(t.features[6..], changes[2..5]);
+    assert_eq!(t.target, Target::Values(changes[3..].to_vec()));
+    // Row i forecasts y[i + 5]; its level two steps before is y[i + 3].
+    let exact = spec.levels(&values, &changes[3..]);
+    assert_eq!(exact, vec![25.0, 36.0, 49.0]);
+    // A forecast's error in changes is its error in levels.
+    let off = spec.levels(&values, &[changes[3] + 1.5, changes[4], changes[5] - 2.0]);
+    let errors: Vec<f64> = off.iter().zip(&exact).map(|(p, y)| p - y).collect();
+    assert_eq!(errors, vec![1.5, 0.0, -2.0]);
+    // Without a difference the forecasts are levels already.
+    let plain = SeriesSpec {
+        difference: 0,
+        ..spec.clone()
+    };
+    assert_eq!(plain.levels(&values, &[1.0, 2.0]), vec![1.0, 2.0]);
+    // Too short once differenced: the error says why.
+    let e = spec
+        .windows(&values[..5], "squares.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("squares.csv") && e.contains("difference of 2"),
+        "{e}"
+    );
 }

@@ -307,7 +307,9 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         (Some(spec), _) => {
             check_series_spec(l)?;
             let values = nabla_data::read_series(&data.train, &spec.column)?;
-            let table = spec.windows(&values, &data.train.display().to_string())?;
+            let table = spec
+                .windows(&values, &data.train.display().to_string())
+                .map_err(|e| Error::Config(l.error("data.series", e.to_string())))?;
             let schema = CsvSchema {
                 features: table
                     .feature_names
@@ -1119,11 +1121,22 @@ impl SavedModel {
         )
     }
 
-    /// Predictions for every row of a CSV (the target column may be absent).
+    /// Predictions for every row of a CSV (the target column may be absent); for a series,
+    /// one forecast per window, in the series' levels.
     pub fn predict(&self, path: &Path) -> Result<Predictions> {
         let table = self.preprocessing.read(path, false)?;
         let out = crate::trainer::predict(&self.model, &self.preprocessing.features(&table)?, 256)?;
-        read_outputs(&out, &self.loss, &self.preprocessing)
+        match (
+            &self.preprocessing.series,
+            read_outputs(&out, &self.loss, &self.preprocessing)?,
+        ) {
+            // The model forecasts changes: add back the level each change starts from.
+            (Some(spec), Predictions::Values(changes)) if spec.difference > 0 => {
+                let values = nabla_data::read_series(path, &spec.column)?;
+                Ok(Predictions::Values(spec.levels(&values, &changes)))
+            }
+            (_, predictions) => Ok(predictions),
+        }
     }
 }
 
@@ -1165,8 +1178,14 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
         }
         Predictions::Values(v) => {
             let (mean, std) = exp.preprocessing.target_scale.unwrap_or((0.0, 1.0));
+            let split = match &exp.preprocessing.series {
+                Some(s) if s.difference > 0 => {
+                    format!("{split}: changes over {} steps", s.difference)
+                }
+                _ => split.into(),
+            };
             Evaluation::Regression {
-                split: split.into(),
+                split,
                 pairs: truth
                     .iter()
                     .map(|t| t * std + mean)
