@@ -74,18 +74,28 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Draw examples from a GAN run's generator (a config with [gan]): one CSV row per sample,
-    /// in the training file's feature columns and units.
+    /// in the training file's feature columns and units. From a character model's run
+    /// (data.text): text written after a prompt, one character at a time.
     ///
-    /// Example: nabla sample runs/digits_gan -n 100 -o samples.csv
+    /// Examples:
+    ///   nabla sample runs/digits_gan -n 100 -o samples.csv
+    ///   nabla sample runs/kjv_lstm --prompt "And God said" -n 300 --temperature 0.7
     Sample {
         /// The run directory.
         run: PathBuf,
-        /// How many samples.
-        #[arg(short, long, default_value_t = 64)]
-        n: usize,
-        /// Seeds the noise (the same seed gives the same samples).
+        /// How many samples (GAN; default 64), or characters to write (text; default 500).
+        #[arg(short, long)]
+        n: Option<usize>,
+        /// Seeds the noise or the draws (the same seed gives the same samples).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Text the character model continues (default: a line break).
+        #[arg(long)]
+        prompt: Option<String>,
+        /// How freely a character model picks: p ∝ exp(logit / T); 0 takes the most probable
+        /// character, 1 the model's own distribution.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
         /// Write the samples here (atomically) instead of to stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -233,9 +243,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
             run,
             n,
             seed,
+            prompt,
+            temperature,
             output,
         } => {
-            use_model::sample(&run, n, seed, output.as_deref(), out)?;
+            let how = use_model::SampleOptions {
+                n,
+                seed,
+                prompt,
+                temperature,
+            };
+            use_model::sample(&run, &how, output.as_deref(), out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { run } => {

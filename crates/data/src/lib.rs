@@ -2,7 +2,7 @@
 //!
 //! Getting real data into tensors: CSV (columns by name, errors that name file, line and
 //! column, one-hot categories, missing values), IDX (MNIST, optionally gzip), sequences stored
-//! one row per time step (grouped and padded), in-memory datasets, seeded mini-batching, seeded (stratified) splits, and preprocessing fitted on the
+//! one row per time step (grouped and padded), plain text for character models, in-memory datasets, seeded mini-batching, seeded (stratified) splits, and preprocessing fitted on the
 //! training split only (imputation, standardization, min-max, PCA whitening).
 
 pub mod csv;
@@ -14,6 +14,7 @@ pub mod preprocess;
 pub mod sequence;
 pub mod series;
 pub mod split;
+pub mod text;
 
 pub use csv::{
     CsvOptions, CsvSchema, Missing, Table, Target, Task, read_csv, read_csv_from, read_csv_with,
@@ -27,3 +28,4 @@ pub use preprocess::{Imputation, Preprocessor, Scaling};
 pub use sequence::{SequenceShape, SequenceSpec};
 pub use series::SeriesSpec;
 pub use split::{Split, k_fold, split};
+pub use text::{TextSpec, Vocabulary, read_text};

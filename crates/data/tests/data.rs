@@ -560,3 +560,71 @@ fn a_differenced_series_forecasts_changes_and_adds_the_levels_back() {
         "{e}"
     );
 }
+
+#[test]
+fn a_text_becomes_next_character_windows() {
+    let path = temp_csv("text", "ab ba\ncab\n");
+    let text = read_text(&path).unwrap();
+    let vocabulary = Vocabulary::of(&text);
+    // Sorted by code point: '\n' < ' ' < 'a' < 'b' < 'c'.
+    assert_eq!(vocabulary.names(), vec!["\\n", "space", "a", "b", "c"]);
+    let ids = vocabulary.encode(&text, &path).unwrap();
+    assert_eq!(ids, vec![2, 3, 1, 3, 2, 0, 4, 2, 3, 0]);
+    assert_eq!(vocabulary.decode(&ids), text);
+    // 10 ids: (10 - 1) / 4 = 2 windows of 4; each target is the next id; the last id is left.
+    let spec = TextSpec { context: 4 };
+    let data = spec.dataset(&ids, "text").unwrap();
+    assert_eq!(data.x().dims(), [2, 4]);
+    assert_eq!(
+        data.x().to_vec_f64(),
+        vec![2.0, 3.0, 1.0, 3.0, 2.0, 0.0, 4.0, 2.0]
+    );
+    assert_eq!(
+        data.y().to_vec::<i64>().unwrap(),
+        vec![3, 1, 3, 2, 0, 4, 2, 3]
+    );
+    // Splits are contiguous stretches: training, then validation, then test.
+    let [train, valid, test] = spec.split(100, 0.1, 0.2).unwrap();
+    assert_eq!((train, valid, test), (0..70, 70..80, 80..100));
+
+    // Errors say where and why.
+    let short = spec.dataset(&ids[..4], "the validation part").unwrap_err();
+    assert!(
+        short
+            .to_string()
+            .contains("the validation part has 4 characters"),
+        "{short}"
+    );
+    let unseen = temp_csv("unseen", "ab\nbaz\n");
+    let e = vocabulary
+        .encode(&read_text(&unseen).unwrap(), &unseen)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(":2:") && e.contains("column 3") && e.contains("z (U+007A)"),
+        "{e}"
+    );
+    let latin1 = temp_csv("latin1", "");
+    std::fs::write(&latin1, b"ok\ncaf\xe9\n").unwrap();
+    let e = read_text(&latin1).unwrap_err().to_string();
+    assert!(
+        e.contains(":2:") && e.contains("column 4") && e.contains("0xe9"),
+        "{e}"
+    );
+    assert!(spec.split(10, 0.6, 0.4).is_err());
+    assert!(TextSpec { context: 0 }.dataset(&ids, "t").is_err());
+}
+
+#[test]
+fn the_kjv_texts_share_their_63_characters() {
+    let train = read_text(shared("kjv/kjv_train.txt")).unwrap();
+    let vocabulary = Vocabulary::of(&train);
+    assert_eq!(vocabulary.len(), 63);
+    let test_path = shared("kjv/kjv_test.txt");
+    let test = vocabulary
+        .encode(&read_text(&test_path).unwrap(), &test_path)
+        .unwrap();
+    assert_eq!(test.len(), 949_481);
+    let data = TextSpec { context: 100 }.dataset(&test, "test").unwrap();
+    assert_eq!(data.x().dims(), [9494, 100]);
+}

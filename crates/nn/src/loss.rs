@@ -16,7 +16,9 @@ pub enum Loss {
     /// quadratic near the target, linear (robust to outliers) far from it.
     Huber { delta: f64 },
     /// Softmax cross-entropy on logits `[N, C]` against i64 class indices `[N]` (or class
-    /// probabilities `[N, C]`), with optional label smoothing ε and per-class weights.
+    /// probabilities `[N, C]`), with optional label smoothing ε and per-class weights. Logits
+    /// `[N, T, C]` (one prediction per step, classes last) take targets `[N, T]`; the mean is
+    /// over all `N·T` predictions.
     CrossEntropy(CrossEntropy),
     /// Binary cross-entropy on probabilities in `[0, 1]` (after a sigmoid).
     BinaryCrossEntropy,
@@ -72,13 +74,20 @@ impl Loss {
 }
 
 impl CrossEntropy {
-    /// The loss of `[N, C]` logits against `[N]` class indices or `[N, C]` probabilities.
+    /// The loss of `[N, C]` logits against `[N]` class indices or `[N, C]` probabilities, or of
+    /// `[N, ..., C]` logits against `[N, ...]` indices (or `[N, ..., C]` probabilities): each
+    /// position is one prediction, as if the leading dims were one batch dim (PyTorch puts
+    /// the classes in dim 1 instead; here they stay last, where a sequence model's `Linear`
+    /// puts them). With [`Reduction::None`] the per-prediction losses keep the leading dims.
     pub fn compute(
         &self,
         logits: &Tensor,
         target: &Tensor,
         reduction: Reduction,
     ) -> Result<Tensor> {
+        if logits.rank() > 2 {
+            return self.compute_per_position(logits, target, reduction);
+        }
         let op = "cross_entropy";
         let eps = self.label_smoothing;
         if !(0.0..1.0).contains(&eps) {
@@ -156,6 +165,50 @@ impl CrossEntropy {
                 .cross_entropy_soft(&q, Reduction::Sum)?
                 .mul_scalar(1.0 / total_weight),
             other => logits.cross_entropy_soft(&q, other),
+        }
+    }
+}
+
+impl CrossEntropy {
+    /// [`CrossEntropy::compute`] for logits with more than two dims: flattened to one
+    /// prediction per row.
+    fn compute_per_position(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
+        let dims = logits.dims();
+        let (leading, classes) = (&dims[..dims.len() - 1], dims[dims.len() - 1]);
+        let rows: usize = leading.iter().product();
+        let target = if target.dtype() == DType::I64 {
+            if target.dims() != leading {
+                return Err(Error::ShapeMismatch {
+                    op: "cross_entropy",
+                    lhs: logits.shape().clone().into(),
+                    rhs: target.shape().clone().into(),
+                    reason: format!(
+                        "targets must have shape {leading:?}, one class index per position \
+                         (the logits' dims without the last, the classes)"
+                    ),
+                });
+            }
+            target.reshape([rows])?
+        } else {
+            if target.dims() != dims {
+                return Err(Error::ShapeMismatch {
+                    op: "cross_entropy",
+                    lhs: logits.shape().clone().into(),
+                    rhs: target.shape().clone().into(),
+                    reason: "class probabilities must have the logits' shape".into(),
+                });
+            }
+            target.reshape([rows, classes])?
+        };
+        let loss = self.compute(&logits.reshape([rows, classes])?, &target, reduction)?;
+        match reduction {
+            Reduction::None => loss.reshape(leading.to_vec()),
+            _ => Ok(loss),
         }
     }
 }

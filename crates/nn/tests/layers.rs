@@ -39,6 +39,36 @@ fn linear_computes_x_w_transpose_plus_b() {
 }
 
 #[test]
+fn linear_maps_the_last_dim_of_a_sequence() {
+    // [batch 2, steps 3, in 4] -> [2, 3, 5]: each step is a row of the 2-D product.
+    let layer = f64_linear(4, 5, 4);
+    let x = input(&[2, 3, 4], 5);
+    let y = layer.forward(&x, &mut Ctx::eval()).unwrap();
+    assert_eq!(y.dims(), [2, 3, 5]);
+    let rows = layer
+        .forward(&x.reshape([6, 4]).unwrap(), &mut Ctx::eval())
+        .unwrap();
+    assert_eq!(y.to_vec::<f64>().unwrap(), rows.to_vec::<f64>().unwrap());
+    let xv = Var::new(&x).unwrap();
+    let mut vars = vec![xv.clone()];
+    layer.visit(&mut |_, v, _| vars.push(v.clone()));
+    let weights = input(&[2, 3, 5], 6);
+    check_fd(
+        &vars,
+        || {
+            layer
+                .forward(&xv.as_tensor(), &mut Ctx::eval())
+                .unwrap()
+                .mul(&weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+        },
+        1e-6,
+    );
+}
+
+#[test]
 fn linear_weight_gradients_reach_the_optimizer_contiguous() {
     // `x · Wᵀ` uses a transposed view of W; its gradient must come back in W's own layout so
     // that optimizers read it without a strided copy (a measured 4% of an MLP step).

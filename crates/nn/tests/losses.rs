@@ -113,6 +113,64 @@ fn cross_entropy_with_label_smoothing_and_class_weights() {
 }
 
 #[test]
+fn cross_entropy_of_a_sequence_scores_every_step() {
+    // Logits [batch 2, steps 3, classes 4] against [2, 3] targets: the mean over all six
+    // predictions, the same as the [6, 4] rows, with or without smoothing and weights.
+    let logits = input(&[2, 3, 4], 7).mul_scalar(3.0).unwrap();
+    let labels = vec![0i64, 3, 1, 2, 2, 0];
+    let steps = Tensor::from_vec(labels.clone(), [2, 3]).unwrap();
+    let lv = logits.to_vec::<f64>().unwrap();
+    for (eps, weights) in [(0.0, None), (0.1, Some(vec![1.0, 0.5, 2.0, 1.5]))] {
+        let w = weights.clone().unwrap_or(vec![1.0; 4]);
+        let ce = Loss::CrossEntropy(CrossEntropy {
+            label_smoothing: eps,
+            class_weights: weights,
+        });
+        let got = scalar(ce.compute(&logits, &steps).unwrap());
+        let want = naive_cross_entropy(&lv, 4, &labels, eps, &w);
+        assert!((got - want).abs() < 1e-12, "eps {eps}: {got} vs {want}");
+        let var = Var::new(&logits).unwrap();
+        check_fd(
+            std::slice::from_ref(&var),
+            || ce.compute(&var.as_tensor(), &steps).unwrap(),
+            1e-6,
+        );
+    }
+    // Per-prediction losses keep the [batch, steps] layout.
+    let ce = CrossEntropy::default();
+    let each = ce.compute(&logits, &steps, Reduction::None).unwrap();
+    assert_eq!(each.dims(), [2, 3]);
+    let each = each.to_vec::<f64>().unwrap();
+    for (i, &y) in labels.iter().enumerate() {
+        let want = naive_cross_entropy(&lv[i * 4..i * 4 + 4], 4, &[y], 0.0, &[1.0; 4]);
+        assert!((each[i] - want).abs() < 1e-12);
+    }
+    // Probability targets of the logits' shape.
+    let probs = input(&[2, 3, 4], 8).abs().unwrap();
+    let probs = probs.div(&probs.sum_dims(&[-1], true).unwrap()).unwrap();
+    let soft = scalar(ce.compute(&logits, &probs, Reduction::Mean).unwrap());
+    let flat = scalar(
+        ce.compute(
+            &logits.reshape([6, 4]).unwrap(),
+            &probs.reshape([6, 4]).unwrap(),
+            Reduction::Mean,
+        )
+        .unwrap(),
+    );
+    assert!((soft - flat).abs() < 1e-12);
+    // Targets that do not match the positions name both shapes.
+    let wrong = Tensor::from_vec(labels.clone(), [3, 2]).unwrap();
+    let err = ce
+        .compute(&logits, &wrong, Reduction::Mean)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[2, 3, 4]") && err.contains("[3, 2]") && err.contains("[2, 3]"),
+        "{err}"
+    );
+}
+
+#[test]
 fn cross_entropy_accepts_probability_targets() {
     let logits = input(&[2, 3], 5);
     let probs = Tensor::from_vec(vec![0.2f64, 0.3, 0.5, 1.0, 0.0, 0.0], [2, 3]).unwrap();

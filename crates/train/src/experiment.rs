@@ -44,11 +44,22 @@ pub struct Preprocessing {
     /// A forecast's: how a file's series becomes windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<nabla_data::SeriesSpec>,
+    /// A character model's: the window length and the characters (classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<crate::text::TextModel>,
 }
 
 impl Preprocessing {
     /// Reads a CSV with the training schema (`with_target`: the target column must be there).
     pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
+        if self.text.is_some() {
+            return Err(Error::Data(nabla_data::Error::File {
+                path: path.to_path_buf(),
+                message: "a character model reads text, not rows (Preprocessing::labelled \
+                          reads a text's windows)"
+                    .into(),
+            }));
+        }
         if let Some(spec) = &self.series {
             let values = nabla_data::read_series(path, &spec.column)?;
             return Ok(spec.windows(&values, &path.display().to_string())?);
@@ -106,8 +117,20 @@ impl Preprocessing {
         Ok(Dataset::new(x, y)?)
     }
 
+    /// The examples of a file with its targets, as training read them: a CSV's rows (or
+    /// sequences, or a series' windows), or a text's windows.
+    pub fn labelled(&self, path: &Path) -> Result<Dataset> {
+        match &self.text {
+            Some(text) => text.dataset(path),
+            None => self.dataset(&self.read(path, true)?),
+        }
+    }
+
     /// What the targets demand of the model's output.
     pub fn output(&self) -> OutputSpec {
+        if let Some(text) = &self.text {
+            return text.output();
+        }
         if self.reconstruct {
             return OutputSpec::Values(self.preprocessor.output_width());
         }
@@ -204,6 +227,9 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         output,
         loss: loss_spec,
     } = prepare_data(l, fold)?;
+    if let Some(text) = &preprocessing.text {
+        crate::text::check_model(l, text)?;
+    }
 
     let mut rng = Rng::seed(config.seed);
     let model = build_model(
@@ -303,6 +329,16 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             Missing::Error
         },
     };
+    if let Some(spec) = &data.text {
+        if fold.is_some() {
+            return Err(Error::Config(l.error(
+                "tune.folds",
+                "k-fold cross-validation of a text would train on the characters around its \
+                 validation windows: use tune.folds = 1 (the last valid_split of the text)",
+            )));
+        }
+        return crate::text::prepare_text(l, spec);
+    }
     let (table, schema) = match (&data.series, &data.train_labels) {
         (Some(spec), _) => {
             check_series_spec(l)?;
@@ -488,6 +524,7 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         ),
         sequence: data.sequence.clone(),
         series: data.series.clone(),
+        text: None,
     };
     let subset = |rows: &[usize]| -> Result<Option<Dataset>> {
         if rows.is_empty() {
@@ -1109,9 +1146,7 @@ pub fn load_model(dir: &Path) -> Result<SavedModel> {
 impl SavedModel {
     /// Loss and metrics on a CSV with the target column.
     pub fn evaluate(&self, path: &Path) -> Result<BTreeMap<String, f64>> {
-        let data = self
-            .preprocessing
-            .dataset(&self.preprocessing.read(path, true)?)?;
+        let data = self.preprocessing.labelled(path)?;
         evaluate_scaled(
             &self.model,
             &data,
@@ -1124,6 +1159,17 @@ impl SavedModel {
     /// Predictions for every row of a CSV (the target column may be absent); for a series,
     /// one forecast per window, in the series' levels.
     pub fn predict(&self, path: &Path) -> Result<Predictions> {
+        if self.preprocessing.text.is_some() {
+            return Err(Error::Data(nabla_data::Error::File {
+                path: path.to_path_buf(),
+                message: format!(
+                    "a character model predicts a distribution over {} characters at every \
+                     step: measure it on a text with `nabla eval` (bits per character), or \
+                     write text with `nabla sample RUN --prompt ...`",
+                    self.preprocessing.schema.classes.len()
+                ),
+            }));
+        }
         let table = self.preprocessing.read(path, false)?;
         let out = crate::trainer::predict(&self.model, &self.preprocessing.features(&table)?, 256)?;
         match (
@@ -1155,6 +1201,10 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
     let Some((split, data)) = evaluation_split(exp) else {
         return Ok(None);
     };
+    if let Some(text) = &exp.preprocessing.text {
+        return crate::text::report_sample(&exp.model, text, data, split, exp.config.seed)
+            .map(Some);
+    }
     if exp.preprocessing.reconstruct {
         // A few examples, not the whole split: the grid is all the report shows of them.
         let shown = crate::autoencoder::reconstructions(&exp.config, &exp.model, data, split, 12)?;

@@ -6,7 +6,8 @@
 //! checkpoint sets and resume (`experiment`, `run_dir`), and the HTML report (`report`).
 //! Hyperparameter search over a config's ranges (`tune`), the convergence doctor (`doctor`),
 //! autoencoders' code statistics and reconstructions (`autoencoder`), and GANs: the two-player
-//! training loop, measures of their samples, and their runs (`gan`).
+//! training loop, measures of their samples, and their runs (`gan`); character-level language
+//! models from a text file and the text they write (`text`).
 
 pub mod autoencoder;
 pub mod checkpoint;
@@ -19,6 +20,7 @@ pub mod image_grid;
 pub mod metrics;
 pub mod report;
 pub mod run_dir;
+pub mod text;
 pub mod trainer;
 pub mod tune;
 

@@ -1,7 +1,9 @@
 //! Evaluation metrics, from a model's outputs and the targets.
 //!
 //! Classification (multi-class logits `[N, C]` against class indices): accuracy, macro-averaged
-//! precision, recall and F1, and log-loss (mean cross-entropy). Binary (one logit per row against
+//! precision, recall and F1, and log-loss (mean cross-entropy). Per-step classes (logits `[N, T,
+//! C]` against `[N, T]`, a character model's next characters): accuracy, log-loss and
+//! `bits_per_char`, the log-loss in bits (`log_loss / ln 2`). Binary (one logit per row against
 //! 0/1 targets): the same with threshold 0 on the logit. Regression: MAE, RMSE and R²
 //! (`1 − SS_res / SS_tot`).
 
@@ -12,7 +14,8 @@ use std::collections::BTreeMap;
 /// What the model's outputs mean, which decides the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
-    /// `[N, C]` logits, targets `[N]` class indices.
+    /// `[N, C]` logits, targets `[N]` class indices (or `[N, T, C]` and `[N, T]`: a class per
+    /// step).
     MultiClass,
     /// `[N, 1]` logits, targets `[N, 1]` in {0, 1}.
     BinaryLogit,
@@ -38,7 +41,7 @@ impl OutputKind {
 pub fn higher_is_better(name: &str) -> Option<bool> {
     match name {
         "accuracy" | "precision" | "recall" | "f1" | "r2" => Some(true),
-        "loss" | "log_loss" | "mae" | "rmse" => Some(false),
+        "loss" | "log_loss" | "bits_per_char" | "mae" | "rmse" => Some(false),
         _ => None,
     }
 }
@@ -52,6 +55,8 @@ pub struct MetricAccumulator {
     /// Confusion counts `[true][predicted]` (classification).
     confusion: BTreeMap<(i64, i64), usize>,
     log_loss_sum: f64,
+    /// The targets had a class per step (a sequence of predictions per row).
+    per_step: bool,
     abs_err: f64,
     sq_err: f64,
     target_sum: f64,
@@ -87,14 +92,17 @@ impl MetricAccumulator {
                 let t = target.to_vec::<i64>().map_err(|_| {
                     Error::Invalid("multi-class metrics need i64 class targets".into())
                 })?;
-                let c = output.dims().get(1).copied().unwrap_or(1);
-                if output.rank() != 2 || t.len() != n {
+                let dims = output.dims();
+                let c = dims.last().copied().unwrap_or(1);
+                if output.rank() < 2 || target.dims() != &dims[..dims.len() - 1] {
                     return Err(Error::Invalid(format!(
-                        "multi-class metrics need [N, C] outputs and N targets, got {} and {}",
+                        "multi-class metrics need [N, C] outputs and N targets (or [N, T, C] \
+                         and [N, T]), got {} and {}",
                         output.shape(),
                         target.shape()
                     )));
                 }
+                self.per_step |= output.rank() > 2;
                 if let Some(bad) = t.iter().find(|&&k| k < 0 || k as usize >= c) {
                     return Err(Error::Invalid(format!(
                         "class target {bad} is out of range for {c} outputs"
@@ -147,7 +155,7 @@ impl MetricAccumulator {
     }
 
     /// The metrics so far, by name (`loss`, `accuracy`, `precision`, `recall`, `f1`,
-    /// `log_loss`, `mae`, `rmse`, `r2`).
+    /// `log_loss`, `bits_per_char`, `mae`, `rmse`, `r2`).
     pub fn finish(&self, kind: OutputKind) -> BTreeMap<String, f64> {
         let mut m = BTreeMap::new();
         if self.rows == 0 {
@@ -173,7 +181,14 @@ impl MetricAccumulator {
                     .map(|(_, c)| c)
                     .sum();
                 m.insert("accuracy".into(), correct as f64 / total.max(1) as f64);
-                m.insert("log_loss".into(), self.log_loss_sum / total.max(1) as f64);
+                let log_loss = self.log_loss_sum / total.max(1) as f64;
+                m.insert("log_loss".into(), log_loss);
+                if self.per_step {
+                    // Next-step prediction: the cost of coding each step, in bits. Precision
+                    // and recall averaged over a vocabulary say little there.
+                    m.insert("bits_per_char".into(), log_loss / std::f64::consts::LN_2);
+                    return m;
+                }
                 let (p, r, f) = self.macro_prf(kind);
                 m.insert("precision".into(), p);
                 m.insert("recall".into(), r);

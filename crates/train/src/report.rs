@@ -27,6 +27,18 @@ pub enum Evaluation {
     Reconstruction(crate::autoencoder::Reconstructions),
     /// A GAN's samples under real examples.
     Samples(ImageRows),
+    /// Text a character model wrote after a prompt from the data.
+    Text(TextSample),
+}
+
+/// What a character model wrote after a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextSample {
+    /// Where the prompt comes from (`the test text`).
+    pub source: String,
+    pub prompt: String,
+    pub generated: String,
+    pub temperature: f64,
 }
 
 /// Real examples and generated ones, each as flat preprocessed values.
@@ -363,6 +375,21 @@ fn image_figure(
         caption = escape(caption),
         w = (columns * (width + 1) + 1) * zoom,
         data = crate::image_grid::base64(&png)
+    )
+}
+
+/// A character model's text: the prompt in gray, then what the model wrote.
+fn text_figure(t: &TextSample) -> String {
+    format!(
+        "<div style=\"max-width:700px;padding:4px 8px\"><p><b>Text written by the model</b> \
+         (temperature {temperature}, after the first {n} characters of {source}, in \
+         gray)</p><pre style=\"white-space:pre-wrap\"><span style=\"color:#999\">{prompt}\
+         </span>{generated}</pre></div>",
+        temperature = t.temperature,
+        n = t.prompt.chars().count(),
+        source = escape(&t.source),
+        prompt = escape(&t.prompt),
+        generated = escape(&t.generated),
     )
 }
 
@@ -738,6 +765,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
         Some(Evaluation::Regression { split, pairs }) => figures.push(scatter_chart(pairs, split)?),
         Some(Evaluation::Reconstruction(r)) => figures.push(reconstruction_figure(r)),
         Some(Evaluation::Samples(s)) => figures.push(samples_figure(s)),
+        Some(Evaluation::Text(t)) => figures.push(text_figure(t)),
         None => {}
     }
     let mut html = String::new();

@@ -751,7 +751,7 @@ pub fn predict(model: &dyn Module, x: &Tensor, batch_size: usize) -> Result<Tens
 
 fn format_record(r: &EpochRecord, epochs: usize) -> String {
     let show = |m: &BTreeMap<String, f64>| {
-        ["loss", "accuracy", "rmse", "r2"]
+        ["loss", "accuracy", "bits_per_char", "rmse", "r2"]
             .iter()
             .filter_map(|k| m.get(*k).map(|v| format!("{k} {v:.4}")))
             .collect::<Vec<_>>()

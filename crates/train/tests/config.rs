@@ -419,11 +419,13 @@ fn recurrent_and_embedding_layers_check_their_shapes() {
     let params = nabla_nn::ModuleExt::parameter_count(&exp.model);
     let per_layer = |inputs: usize| 15 * (inputs + 5) + 30;
     assert_eq!(params, per_layer(8) + per_layer(5) + 5 * 10 + 10);
-    // output = "all" keeps the steps: a linear head then needs a flatten.
+    // output = "all" keeps the steps: a linear head maps each step, which gives a class per
+    // step, not per example: the error says to flatten or keep the last step.
     let all = layer("type = \"lstm\"\nunits = 4\noutput = \"all\"");
     let e = build_error_of(&head(&(reshape.clone() + &all)), &[]);
     assert!(
-        e.contains("model.layers[2]: a linear layer needs flat inputs, but each example is [8, 4]"),
+        e.contains("model.layers[2]: the model maps [batch, 64] to [batch, 8, 10], but the data needs 10 outputs")
+            && e.contains("flatten the steps (or use output = \"last\""),
         "{e}"
     );
     let flat = layer("type = \"flatten\"");

@@ -259,6 +259,28 @@ fn classification_and_regression_metrics_match_hand_counts() {
         .to_string();
     assert_eq!(err, "class target 3 is out of range for 3 outputs");
 
+    // The same six predictions as 2 sequences of 3 steps (a character model's [N, T, C]
+    // against [N, T]): accuracy and log-loss per step, and the log-loss in bits.
+    let steps = logits.reshape([2, 3, 3]).unwrap();
+    let mut acc = MetricAccumulator::default();
+    acc.add(
+        OutputKind::MultiClass,
+        0.5,
+        &steps,
+        &truth.reshape([2, 3]).unwrap(),
+    )
+    .unwrap();
+    let per_step = acc.finish(OutputKind::MultiClass);
+    assert!((per_step["accuracy"] - 4.0 / 6.0).abs() < 1e-12);
+    assert!((per_step["log_loss"] - ce).abs() < 1e-12);
+    assert!((per_step["bits_per_char"] - ce / std::f64::consts::LN_2).abs() < 1e-12);
+    assert!(!per_step.contains_key("f1") && !m.contains_key("bits_per_char"));
+    let err = MetricAccumulator::default()
+        .add(OutputKind::MultiClass, 0.5, &steps, &truth)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[2, 3, 3]") && err.contains("[6]"), "{err}");
+
     let pred = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], [3, 1]).unwrap();
     let y = Tensor::from_vec(vec![1.5f64, 2.0, 3.0], [3, 1]).unwrap();
     let mut acc = MetricAccumulator::default();

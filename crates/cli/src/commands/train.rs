@@ -214,17 +214,19 @@ pub fn write_table(rows: &[(&str, &BTreeMap<String, f64>)], out: &mut dyn Write)
         return Ok(());
     };
     let names: Vec<&String> = first.keys().collect();
+    // Each column as wide as a figure (10) or its name, with a space between.
+    let widths: Vec<usize> = names.iter().map(|n| 10.max(n.len() + 1)).collect();
     write!(out, "{:<7}", "")?;
-    for n in &names {
-        write!(out, "{n:>10}")?;
+    for (n, w) in names.iter().zip(&widths) {
+        write!(out, "{n:>w$}")?;
     }
     writeln!(out)?;
     for (label, m) in rows {
         write!(out, "{label:<7}")?;
-        for n in &names {
+        for (n, w) in names.iter().zip(&widths) {
             match m.get(*n) {
-                Some(v) => write!(out, "{:>10}", figure(*v))?,
-                None => write!(out, "{:>10}", "")?,
+                Some(v) => write!(out, "{:>w$}", figure(*v))?,
+                None => write!(out, "{:>w$}", "")?,
             }
         }
         writeln!(out)?;

@@ -1,5 +1,6 @@
 //! `nabla eval`, `nabla predict` and `nabla report`: what a finished (or stopped) run's model
-//! does on new data, and its report rebuilt; `nabla sample`: a GAN run's generated examples.
+//! does on new data, and its report rebuilt; `nabla sample`: a GAN run's generated examples or
+//! a character model's text.
 
 use super::train::write_table;
 use anyhow::Result;
@@ -45,19 +46,50 @@ pub fn report(run: &Path, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// `n` samples of a GAN run's generator as CSV (the training file's feature columns and
-/// units): to `output` (written atomically) or to `out`.
+/// What `nabla sample` draws.
+pub struct SampleOptions {
+    /// Samples (GAN) or characters (text); `None`: 64 or 500.
+    pub n: Option<usize>,
+    pub seed: u64,
+    /// A character model's prompt.
+    pub prompt: Option<String>,
+    /// A character model's temperature.
+    pub temperature: f64,
+}
+
+/// Samples of a run: a GAN's generator as CSV (the training file's feature columns and
+/// units), or a character model's text after a prompt; to `output` (written atomically) or to
+/// `out`.
 pub fn sample(
     run: &Path,
-    n: usize,
-    seed: u64,
+    how: &SampleOptions,
     output: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let csv = nabla_train::gan::run::sample_csv(run, n, seed)?;
+    let bytes = if nabla_train::experiment::is_gan_run(run)? {
+        if how.prompt.is_some() {
+            return Err(anyhow::anyhow!(
+                "--prompt is for character models; {} is a GAN run, which samples from noise",
+                run.display()
+            ));
+        }
+        nabla_train::gan::run::sample_csv(run, how.n.unwrap_or(64), how.seed)?
+    } else {
+        let mut text = nabla_train::text::sample(
+            run,
+            how.prompt.as_deref(),
+            how.n.unwrap_or(500),
+            how.temperature,
+            how.seed,
+        )?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.into_bytes()
+    };
     match output {
-        Some(path) => write_atomic(path, &csv)?,
-        None => out.write_all(&csv)?,
+        Some(path) => write_atomic(path, &bytes)?,
+        None => out.write_all(&bytes)?,
     }
     Ok(())
 }

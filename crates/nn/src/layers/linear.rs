@@ -128,10 +128,25 @@ impl Module for Linear {
                 ),
             });
         }
-        let y = x.matmul(&w.t()?)?;
-        match &self.bias {
-            Some(b) => y.add(&b.as_tensor()),
-            None => Ok(y),
+        // `[..., in]` is read as one `[rows, in]` matrix: one GEMM for every step of a
+        // sequence (and one for the weight's gradient), not a product per batch entry.
+        let leading = &x.dims()[..x.rank() - 1];
+        let flat = if x.rank() > 2 {
+            x.reshape([leading.iter().product(), self.in_features()])?
+        } else {
+            x.clone()
+        };
+        let y = flat.matmul(&w.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.add(&b.as_tensor())?,
+            None => y,
+        };
+        if x.rank() > 2 {
+            let mut shape = leading.to_vec();
+            shape.push(self.out_features());
+            y.reshape(shape)
+        } else {
+            Ok(y)
         }
     }
 

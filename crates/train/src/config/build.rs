@@ -26,6 +26,9 @@ pub enum OutputSpec {
     Classes(usize),
     /// `k` real values per row.
     Values(usize),
+    /// Class indices `0..classes` at each of `steps` steps (a character model's next
+    /// characters): outputs `[steps, classes]` per example.
+    StepClasses { steps: usize, classes: usize },
 }
 
 /// `(key, message)`: what a build step found wrong (located in the file by the caller).
@@ -218,7 +221,12 @@ fn build_layers(
                 init,
                 bias_init,
             } => {
-                let width = flat(&shape, &here, "a linear layer")?;
+                // A sequence [steps, width] gets the same map at every step (a character
+                // model's output layer); anything else must be flat.
+                let (steps, width) = match *shape.as_slice() {
+                    [steps, width] => (Some(steps), width),
+                    _ => (None, flat(&shape, &here, "a linear layer")?),
+                };
                 if *units == 0 {
                     return Err(key_err(format!("{here}.units"), "must be at least 1"));
                 }
@@ -231,7 +239,10 @@ fn build_layers(
                     b = b.bias_init((*init).into());
                 }
                 model.push(Box::new(b.build(rng).map_err(err)?));
-                vec![*units]
+                match steps {
+                    Some(steps) => vec![steps, *units],
+                    None => vec![*units],
+                }
             }
             LayerSpec::Relu => push(&mut model, Relu, shape),
             LayerSpec::LeakyRelu { negative_slope } => {
@@ -528,11 +539,6 @@ pub fn build_model(
     }
     let mut params = ParameterBudget::of_this_machine();
     let (model, out) = build_layers(&spec.layers, input, "model.layers", &mut params, rng)?;
-    let width = flat(
-        &out,
-        &format!("model.layers[{}]", spec.layers.len() - 1),
-        "the output",
-    )?;
     let last = spec.layers.len() - 1;
     let last_key = format!("model.layers[{last}]");
     let binary = matches!(
@@ -540,27 +546,46 @@ pub fn build_model(
         LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
     );
     let (want, what) = match output {
-        OutputSpec::Classes(k) if binary => {
-            (1, format!("one output (a binary target; {k} classes)"))
-        }
-        OutputSpec::Classes(k) => (k, format!("{k} outputs, one per class")),
-        OutputSpec::Values(k) => (k, format!("{k} output(s), one per target value")),
+        OutputSpec::Classes(k) if binary => (
+            vec![1],
+            format!("one output (a binary target; {k} classes)"),
+        ),
+        OutputSpec::Classes(k) => (vec![k], format!("{k} outputs, one per class")),
+        OutputSpec::Values(k) => (vec![k], format!("{k} output(s), one per target value")),
+        OutputSpec::StepClasses { steps, classes } => (
+            vec![steps, classes],
+            format!(
+                "[{steps}, {classes}]: {classes} outputs (one per character) at each of the \
+                 {steps} steps (a recurrent layer with output = \"all\", then a linear layer)"
+            ),
+        ),
     };
-    if width != want {
+    if out != want {
+        let units = want[want.len() - 1];
         let last_linear = spec
             .layers
             .iter()
             .rposition(|l| matches!(l, LayerSpec::Linear { .. }))
             .map_or(String::new(), |i| {
-                format!(": set model.layers[{i}].units = {want}")
+                format!(": set model.layers[{i}].units = {units}")
             });
-        let input: Vec<String> = input.iter().map(ToString::to_string).collect();
+        let fix = if out.len() > 1 && want.len() == 1 {
+            ": flatten the steps (or use output = \"last\" on the recurrent layer) before the \
+             last linear layer"
+                .to_string()
+        } else {
+            last_linear
+        };
+        let show = |dims: &[usize]| {
+            let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
+            dims.join(", ")
+        };
         return Err(key_err(
             &last_key,
             format!(
-                "the model maps [batch, {}] to [batch, {width}], but the data needs \
-                 {what}{last_linear}",
-                input.join(", ")
+                "the model maps [batch, {}] to [batch, {}], but the data needs {what}{fix}",
+                show(input),
+                show(&out)
             ),
         ));
     }
@@ -742,12 +767,25 @@ pub fn build_sparsity(
 /// regression a regression loss. `None` picks cross-entropy or MSE.
 pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpec, KeyError> {
     let spec = spec.cloned().unwrap_or(match output {
-        OutputSpec::Classes(_) => LossSpec::CrossEntropy {
+        OutputSpec::Classes(_) | OutputSpec::StepClasses { .. } => LossSpec::CrossEntropy {
             label_smoothing: 0.0,
             class_weights: None,
         },
         OutputSpec::Values(_) => LossSpec::Mse,
     });
+    if let OutputSpec::StepClasses { classes, .. } = output {
+        // One of many characters per step: the softmax cross-entropy, checked as for classes.
+        if !matches!(spec, LossSpec::CrossEntropy { .. }) {
+            return Err(key_err(
+                "loss.type",
+                format!(
+                    "a character model picks one of {classes} characters at each step: use \
+                     cross_entropy"
+                ),
+            ));
+        }
+        return build_loss(Some(&spec), OutputSpec::Classes(classes));
+    }
     let classification = matches!(
         spec,
         LossSpec::CrossEntropy { .. }

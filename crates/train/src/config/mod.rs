@@ -155,6 +155,12 @@ pub struct DataSpec {
     /// of the windows before the test; nothing is shuffled across time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<nabla_data::SeriesSpec>,
+    /// A text for a character-level language model: `{ context = 100 }` reads `train` (and
+    /// `test`) as UTF-8 text, makes each example 100 characters (as class ids, for an
+    /// embedding) and its targets the 100 characters one step later. The training text's
+    /// characters are the classes; validation is its last `valid_split`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<nabla_data::TextSpec>,
     /// An autoencoder: the targets are the preprocessed inputs themselves (the target column,
     /// if there is one, only stratifies the split). The model ends in as many units as there
     /// are inputs; the loss is `mse` (default), `l1` or `huber`.

@@ -1,0 +1,217 @@
+//! Character-level language models through the binary, on a small slice of the KJV text (the
+//! shipped kjv_*.toml configs train on all of it for the README's figures): an LSTM trained a
+//! few epochs predicts held-out text in fewer bits per character than a bigram model fitted
+//! here on the same training text; `eval` measures a text file the same way; `sample` writes
+//! text from the model's characters, the same for the same seed; `predict` says what to use
+//! instead; and mistakes in a text config name their key, line or character.
+
+mod common;
+
+use common::{rejects, repo, run, scratch, stdout};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::Command;
+
+fn nabla() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+}
+
+/// The training and held-out texts: consecutive stretches of the Old Testament.
+fn texts() -> (String, String) {
+    let all = std::fs::read_to_string(repo().join("../shared/data/kjv/kjv_train.txt")).unwrap();
+    (
+        all[..400_000].to_string(),
+        all[400_000..460_000].to_string(),
+    )
+}
+
+/// Bits per character of `test` under a bigram model of `train` with add-one smoothing
+/// (each character predicted from the one before it).
+fn bigram_bits(train: &str, test: &str, vocabulary: usize) -> f64 {
+    let mut pairs: HashMap<(char, char), f64> = HashMap::new();
+    let mut firsts: HashMap<char, f64> = HashMap::new();
+    for (a, b) in train.chars().zip(train.chars().skip(1)) {
+        *pairs.entry((a, b)).or_default() += 1.0;
+        *firsts.entry(a).or_default() += 1.0;
+    }
+    let (mut bits, mut n) = (0.0, 0.0);
+    for (a, b) in test.chars().zip(test.chars().skip(1)) {
+        let p = (pairs.get(&(a, b)).unwrap_or(&0.0) + 1.0)
+            / (firsts.get(&a).unwrap_or(&0.0) + vocabulary as f64);
+        bits -= p.log2();
+        n += 1.0;
+    }
+    bits / n
+}
+
+fn config(dir: &Path, characters: usize) -> std::path::PathBuf {
+    let path = dir.join("chars.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "seed = 0\n\
+             [data]\ntrain = \"train.txt\"\ntest = \"test.txt\"\ntext = {{ context = 50 }}\n\
+             valid_split = 0.05\n\
+             [[model.layers]]\ntype = \"embedding\"\nvocab = {characters}\ndim = 16\n\
+             [[model.layers]]\ntype = \"lstm\"\nunits = 96\noutput = \"all\"\n\
+             [[model.layers]]\ntype = \"linear\"\nunits = {characters}\n\
+             [optimizer]\ntype = \"adam\"\nlr = 0.005\n\
+             [train]\nepochs = 3\nbatch_size = 32\nclip_grad_norm = 5.0\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn an_lstm_predicts_held_out_text_better_than_a_bigram_model() {
+    let dir = scratch("text");
+    let (train, test) = texts();
+    let characters: BTreeSet<char> = train.chars().collect();
+    assert!(test.chars().all(|c| characters.contains(&c)));
+    std::fs::write(dir.join("train.txt"), &train).unwrap();
+    std::fs::write(dir.join("test.txt"), &test).unwrap();
+    let bigram = bigram_bits(&train, &test, characters.len());
+    // Sanity of the yardstick: far below the 6 bits of a uniform guess over ~60 characters.
+    assert!((2.5..4.0).contains(&bigram), "bigram {bigram}");
+
+    let config = config(&dir, characters.len());
+    let out = run(nabla()
+        .args(["train", "-q", "--json", "--out"])
+        .arg(dir.join("run"))
+        .arg(&config));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let test_metrics = &summary["test"];
+    let bits = test_metrics["bits_per_char"].as_f64().unwrap();
+    assert!(
+        bits < bigram - 0.2,
+        "LSTM {bits} bits/char vs bigram {bigram}"
+    );
+    // Bits are the log-loss in base 2.
+    let log_loss = test_metrics["log_loss"].as_f64().unwrap();
+    assert!((bits - log_loss / std::f64::consts::LN_2).abs() < 1e-9);
+    assert!(test_metrics.get("f1").is_none());
+
+    // eval on the same file measures the same windows.
+    let out = run(nabla()
+        .args(["eval", "--json"])
+        .arg(dir.join("run"))
+        .arg(dir.join("test.txt")));
+    let metrics: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!((metrics["bits_per_char"].as_f64().unwrap() - bits).abs() < 1e-6 * bits);
+
+    // sample continues a prompt with the training text's characters; a seed repeats it.
+    let sample = |seed: &str| {
+        stdout(&run(nabla()
+            .args([
+                "sample",
+                "--prompt",
+                "And God said",
+                "-n",
+                "200",
+                "--seed",
+                seed,
+            ])
+            .arg(dir.join("run"))))
+    };
+    let (a, b, c) = (sample("1"), sample("1"), sample("2"));
+    assert!(a.starts_with("And God said"), "{a}");
+    assert_eq!(
+        a.trim_end_matches('\n').chars().count(),
+        "And God said".len() + 200
+    );
+    assert!(a.chars().all(|ch| characters.contains(&ch)));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // A trained model writes words: most of what it writes between spaces is a word of the
+    // training text (an untrained one writes noise).
+    let words: BTreeSet<&str> = train.split_whitespace().collect();
+    let written: Vec<&str> = a.split_whitespace().skip(3).collect();
+    let known = written.iter().filter(|w| words.contains(*w)).count();
+    assert!(
+        known * 2 > written.len(),
+        "{known} of {} words known: {a}",
+        written.len()
+    );
+    let report = std::fs::read_to_string(dir.join("run/report.html")).unwrap();
+    assert!(report.contains("Text written by the model"));
+
+    // predict has nothing to say per row; the error says what to use.
+    let err = rejects(
+        nabla()
+            .arg("predict")
+            .arg(dir.join("run"))
+            .arg(dir.join("test.txt")),
+    );
+    assert!(
+        err.contains("nabla eval") && err.contains("nabla sample"),
+        "{err}"
+    );
+    // A character the training text lacks: its line and column.
+    std::fs::write(dir.join("unseen.txt"), "In the beginning\nwas the Word§\n").unwrap();
+    let err = rejects(
+        nabla()
+            .args(["eval"])
+            .arg(dir.join("run"))
+            .arg(dir.join("unseen.txt")),
+    );
+    assert!(
+        err.contains("unseen.txt:2") && err.contains("column 13") && err.contains("U+00A7"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn text_config_mistakes_name_their_key() {
+    let dir = scratch("text-errors");
+    std::fs::write(dir.join("train.txt"), "abc abc abc\n".repeat(200)).unwrap();
+    std::fs::write(dir.join("test.txt"), "abc\n".repeat(20)).unwrap();
+    // 5 characters: '\n', ' ', 'a', 'b', 'c'.
+    let config = config(&dir, 5);
+    let reject = |set: &str| {
+        rejects(
+            nabla()
+                .args(["train", "-q", "--out"])
+                .arg(dir.join("never"))
+                .arg(&config)
+                .args(["--set", set]),
+        )
+    };
+    let err = reject("data.target=\"x\"");
+    assert!(
+        err.contains("data.target") && err.contains("data.text"),
+        "{err}"
+    );
+    let err = reject("data.scaling=\"standardize\"");
+    assert!(err.contains("data.scaling"), "{err}");
+    let err = reject("model.layers.0.vocab=4");
+    assert!(
+        err.contains("model.layers[0].vocab") && err.contains("5 distinct characters"),
+        "{err}"
+    );
+    let err = reject("model.layers.2.units=7");
+    assert!(
+        err.contains("model.layers[2]") && err.contains("units = 5"),
+        "{err}"
+    );
+    let err = reject("model.layers.1.output=\"last\"");
+    assert!(
+        err.contains("[batch, 5]") && err.contains("[50, 5]"),
+        "{err}"
+    );
+    let err = reject("data.text.context=0");
+    assert!(err.contains("data.text.context"), "{err}");
+    let err = reject("data.text.context=5000");
+    assert!(
+        err.contains("data.text.context") && err.contains("too few"),
+        "{err}"
+    );
+    let err = reject("loss.type=\"mse\"");
+    assert!(
+        err.contains("loss.type") && err.contains("cross_entropy"),
+        "{err}"
+    );
+    assert!(!dir.join("never").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,308 @@
+//! Character-level language models from a config (`data.text`): a text file's characters
+//! become class ids (the vocabulary of the training text), windows of `context` ids are the
+//! inputs and the same ids one step later the targets, the metrics include bits per character
+//! (`log_loss / ln 2`), and a trained model writes new text one character at a time.
+
+use crate::config::Located;
+use crate::config::build::{OutputSpec, build_loss};
+use crate::error::{Error, Result};
+use crate::experiment::{PreparedData, Preprocessing, Splits};
+use nabla_core::{Rng, Tensor, with_no_grad};
+use nabla_data::csv::{CsvSchema, Missing, Task};
+use nabla_data::{Dataset, Preprocessor, Scaling, TextSpec, Vocabulary};
+use nabla_nn::{Ctx, Module};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a character model's run keeps of its data: the windows' length and the characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextModel {
+    pub spec: TextSpec,
+    pub vocabulary: Vocabulary,
+}
+
+impl TextModel {
+    /// The examples of a text file, encoded with this vocabulary (a character it lacks is an
+    /// error naming its line and column).
+    pub fn dataset(&self, path: &Path) -> Result<Dataset> {
+        let text = nabla_data::read_text(path)?;
+        let ids = self.vocabulary.encode(&text, path)?;
+        Ok(self.spec.dataset(&ids, &path.display().to_string())?)
+    }
+
+    /// What the model's output must be per example: a class per character at every step.
+    pub fn output(&self) -> OutputSpec {
+        OutputSpec::StepClasses {
+            steps: self.spec.context,
+            classes: self.vocabulary.len(),
+        }
+    }
+}
+
+/// Reads and splits a config's text: the training file's characters are the vocabulary; the
+/// validation text is the last `valid_split` of it (before the last `test_split`, the test
+/// text when there is no `data.test` file). Each part is windowed on its own.
+pub(crate) fn prepare_text(l: &Located, spec: &TextSpec) -> Result<PreparedData> {
+    check_text_spec(l)?;
+    let data = &l.config.data;
+    let text = nabla_data::read_text(&data.train)?;
+    let vocabulary = Vocabulary::of(&text);
+    let ids = vocabulary.encode(&text, &data.train)?;
+    let test_fraction = if data.test.is_some() {
+        0.0
+    } else {
+        data.test_split
+    };
+    let [train, valid, test] = spec
+        .split(ids.len(), data.valid_split, test_fraction)
+        .map_err(|e| Error::Config(l.error("data.valid_split", e.to_string())))?;
+    let model = TextModel {
+        spec: spec.clone(),
+        vocabulary,
+    };
+    let file = data.train.display().to_string();
+    let part = |range: std::ops::Range<usize>, what: &str| -> Result<Option<Dataset>> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let dataset = spec
+            .dataset(&ids[range], &format!("the {what} part of {file}"))
+            .map_err(|e| Error::Config(l.error("data.text.context", e.to_string())))?;
+        Ok(Some(dataset))
+    };
+    let splits = Splits {
+        train: part(train, "training")?
+            .ok_or_else(|| Error::Config(l.error("data.valid_split", "leaves no training text")))?,
+        valid: part(valid, "validation")?,
+        test: match &data.test {
+            Some(path) => Some(model.dataset(path)?),
+            None => part(test, "test")?,
+        },
+    };
+    let output = model.output();
+    let loss = build_loss(l.config.loss.as_ref(), output)
+        .map_err(|(key, message)| Error::Config(l.error(&key, message)))?;
+    let context = spec.context;
+    // The ids go to the model as they are: an embedding reads them.
+    let preprocessor = Preprocessor::fit(&vec![0.0; context], context, None, Scaling::None)?;
+    let preprocessing = Preprocessing {
+        schema: CsvSchema {
+            features: Vec::new(),
+            target: "next character".into(),
+            task: Task::Classification,
+            classes: model.vocabulary.names(),
+            missing: Missing::Error,
+        },
+        preprocessor,
+        target_scale: None,
+        binary_target: false,
+        sequence: None,
+        reconstruct: false,
+        series: None,
+        text: Some(model),
+    };
+    Ok(PreparedData {
+        preprocessing,
+        splits,
+        output,
+        loss,
+    })
+}
+
+/// A character model reads class ids: its first layer must be an embedding with a row for
+/// every character of the training text.
+pub(crate) fn check_model(l: &Located, text: &TextModel) -> Result<()> {
+    let characters = text.vocabulary.len();
+    match l.config.model.layers.first() {
+        Some(crate::config::LayerSpec::Embedding { vocab, .. }) if *vocab < characters => {
+            Err(Error::Config(l.error(
+                "model.layers[0].vocab",
+                format!(
+                    "the training text has {characters} distinct characters (ids 0..{characters}) \
+                     but the table has {vocab} rows: set vocab = {characters}"
+                ),
+            )))
+        }
+        Some(crate::config::LayerSpec::Embedding { .. }) => Ok(()),
+        _ => Err(Error::Config(l.error(
+            "model.layers[0]",
+            format!(
+                "a character model's inputs are class ids, not measurements: start with \
+                 {{ type = \"embedding\", vocab = {characters}, dim = 32 }}"
+            ),
+        ))),
+    }
+}
+
+/// A text is read as characters: the options that choose columns, scale values or shape rows
+/// do not apply.
+fn check_text_spec(l: &Located) -> Result<()> {
+    let data = &l.config.data;
+    let other = [
+        ("data.target", data.target.is_some()),
+        ("data.features", data.features.is_some()),
+        ("data.categorical", !data.categorical.is_empty()),
+        ("data.impute", data.impute.is_some()),
+        ("data.task", data.task.is_some()),
+        ("data.train_labels", data.train_labels.is_some()),
+        ("data.test_labels", data.test_labels.is_some()),
+        ("data.scaling", data.scaling != Scaling::None),
+        ("data.scale_target", data.scale_target),
+        ("data.sequence", data.sequence.is_some()),
+        ("data.series", data.series.is_some()),
+        ("data.reconstruct", data.reconstruct),
+    ];
+    if let Some((key, _)) = other.iter().find(|(_, set)| *set) {
+        return Err(Error::Config(l.error(
+            key,
+            "does not apply with data.text: a text's examples are its characters (class ids \
+             for an embedding), each predicting the next",
+        )));
+    }
+    if data.text.as_ref().is_some_and(|t| t.context == 0) {
+        return Err(Error::Config(l.error(
+            "data.text.context",
+            "must be at least 1 (characters per example)",
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `length` characters after `prompt`, each drawn from the model's distribution over
+/// the next character given the last `context` characters (the window length it was trained
+/// on) at `temperature` (`p ∝ exp(logit / temperature)`; 0 takes the most probable one).
+/// Returns the new characters only.
+pub fn generate(
+    model: &dyn Module,
+    text: &TextModel,
+    prompt: &str,
+    length: usize,
+    temperature: f64,
+    rng: &mut Rng,
+) -> Result<String> {
+    if !(temperature.is_finite() && temperature >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "the temperature must be finite and >= 0, got {temperature}"
+        )));
+    }
+    let vocabulary = &text.vocabulary;
+    let mut ids = vocabulary.encode(prompt, Path::new("the prompt"))?;
+    if ids.is_empty() {
+        return Err(Error::Invalid(
+            "the prompt is empty: give the model at least one character to continue".into(),
+        ));
+    }
+    let start = ids.len();
+    let context = text.spec.context;
+    with_no_grad(|| -> Result<()> {
+        for _ in 0..length {
+            let window = &ids[ids.len().saturating_sub(context)..];
+            let x: Vec<f32> = window.iter().map(|&k| k as f32).collect();
+            let x = Tensor::from_vec(x, [1, window.len()])?;
+            let out = model.forward(&x, &mut Ctx::eval())?;
+            let logits = out.narrow(1, window.len() - 1, 1)?.to_vec_f64();
+            ids.push(draw(&logits, temperature, rng));
+        }
+        Ok(())
+    })?;
+    Ok(vocabulary.decode(&ids[start..]))
+}
+
+/// A class drawn from `softmax(logits / temperature)` (the most probable at temperature 0).
+fn draw(logits: &[f64], temperature: f64, rng: &mut Rng) -> usize {
+    let best =
+        logits.iter().enumerate().fold(
+            (0, f64::NEG_INFINITY),
+            |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+        );
+    if temperature == 0.0 {
+        return best.0;
+    }
+    let weights: Vec<f64> = logits
+        .iter()
+        .map(|v| ((v - best.1) / temperature).exp())
+        .collect();
+    let mut u = rng.uniform() * weights.iter().sum::<f64>();
+    for (k, w) in weights.iter().enumerate() {
+        if u < *w {
+            return k;
+        }
+        u -= w;
+    }
+    best.0
+}
+
+/// Characters the report's sample writes, and at which temperature.
+const REPORT_SAMPLE: (usize, f64) = (400, 0.8);
+
+/// The report's text: the model continues the first window of `data` (the `split` text).
+pub(crate) fn report_sample(
+    model: &dyn Module,
+    text: &TextModel,
+    data: &Dataset,
+    split: &str,
+    seed: u64,
+) -> Result<crate::report::Evaluation> {
+    let first: Vec<usize> = data
+        .x()
+        .narrow(0, 0, 1)?
+        .to_vec_f64()
+        .iter()
+        .map(|&k| k as usize)
+        .collect();
+    let prompt = text.vocabulary.decode(&first);
+    let (length, temperature) = REPORT_SAMPLE;
+    let generated = generate(
+        model,
+        text,
+        &prompt,
+        length,
+        temperature,
+        &mut Rng::seed(seed),
+    )?;
+    Ok(crate::report::Evaluation::Text(crate::report::TextSample {
+        source: format!("the {split} text"),
+        prompt,
+        generated,
+        temperature,
+    }))
+}
+
+/// Text written by the character model of the run in `dir`: `length` characters after
+/// `prompt` (default: a line break, the start of a line), drawn at `temperature` with `seed`.
+/// Returns the prompt followed by the new text.
+pub fn sample(
+    dir: &Path,
+    prompt: Option<&str>,
+    length: usize,
+    temperature: f64,
+    seed: u64,
+) -> Result<String> {
+    let saved = crate::experiment::load_model(dir)?;
+    let Some(text) = &saved.preprocessing.text else {
+        return Err(Error::Checkpoint {
+            path: dir.to_path_buf(),
+            message: "is neither a GAN nor a character model (data.text): there is nothing to \
+                      sample; use `nabla predict`"
+                .into(),
+        });
+    };
+    let prompt = match prompt {
+        Some(p) => p.to_string(),
+        None if text.vocabulary.id('\n').is_some() => "\n".into(),
+        None => {
+            return Err(Error::Invalid(
+                "the training text has no line breaks to start from: give a --prompt".into(),
+            ));
+        }
+    };
+    let generated = generate(
+        &saved.model,
+        text,
+        &prompt,
+        length,
+        temperature,
+        &mut Rng::seed(seed),
+    )?;
+    Ok(prompt + &generated)
+}
