@@ -215,3 +215,45 @@ fn text_config_mistakes_name_their_key() {
     assert!(!dir.join("never").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_text_config_tunes_on_bits_per_char() {
+    let dir = scratch("text-tune");
+    std::fs::write(dir.join("train.txt"), "abc abd abe\n".repeat(200)).unwrap();
+    std::fs::write(dir.join("test.txt"), "abc\n".repeat(20)).unwrap();
+    // 7 characters: '\n', ' ', 'a' .. 'e'.
+    let config = config(&dir, 7);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text += "[tune]\nmetric = \"bits_per_char\"\n[tune.space]\n\
+             \"optimizer.lr\" = { values = [1e-5, 0.01] }\n";
+    std::fs::write(&config, text).unwrap();
+    let out = run(nabla()
+        .args(["tune", "--grid", "-q", "--json"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.join("search")));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    // Ranked by validation bits per character: the learning rate that learns comes first, far
+    // below the ~2.8 bits (log2 7) of a model that has not learned.
+    assert_eq!(trials[0]["values"]["optimizer.lr"], 0.01, "{doc}");
+    let (best, worst) = (
+        trials[0]["score"].as_f64().unwrap(),
+        trials[1]["score"].as_f64().unwrap(),
+    );
+    assert!(best < 1.5 && worst > 2.5, "{best} {worst}");
+    // A metric a character model does not measure is refused, with the ones it does.
+    let err = rejects(
+        nabla()
+            .args(["tune", "--grid", "-q", "--set", "tune.metric=\"f1\""])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.join("never")),
+    );
+    assert!(
+        err.contains("tune.metric") && err.contains("bits_per_char"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

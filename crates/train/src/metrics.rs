@@ -36,6 +36,10 @@ impl OutputKind {
     }
 }
 
+/// The metrics of per-step classes (logits `[N, T, C]` against `[N, T]`, a character model):
+/// the keys of [`MetricAccumulator::finish`] for them.
+pub const PER_STEP_METRICS: &[&str] = &["loss", "accuracy", "log_loss", "bits_per_char"];
+
 /// Whether a larger value of the metric `name` is better (scores), smaller (losses and
 /// errors), or `None` for a name no output kind measures.
 pub fn higher_is_better(name: &str) -> Option<bool> {

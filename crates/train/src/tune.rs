@@ -428,7 +428,11 @@ fn train_trial(
     let mut histories = Vec::with_capacity(runs.len());
     for fold in runs {
         let mut exp = prepare_fold(located, fold)?;
-        let names = output_kind(&exp.train_config.loss).metric_names();
+        let names = if exp.preprocessing.text.is_some() {
+            crate::metrics::PER_STEP_METRICS
+        } else {
+            output_kind(&exp.train_config.loss).metric_names()
+        };
         if !names.contains(&metric) {
             return Err(Error::Config(located.error(
                 "tune.metric",
