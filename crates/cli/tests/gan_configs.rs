@@ -233,6 +233,11 @@ fn gan_config_mistakes_name_their_key() {
     );
     let err = reject(&["train.early_stopping.patience=3"]);
     assert!(err.contains("train.early_stopping"), "{err}");
+    let err = reject(&["data.text={ context = 8 }"]);
+    assert!(
+        err.contains("data.text") && err.contains("GANs over text"),
+        "{err}"
+    );
     // The supervised commands say that this is a GAN config.
     let err = rejects(nabla().arg("doctor").arg(config()));
     assert!(err.contains("GAN config"), "{err}");

@@ -1144,7 +1144,7 @@ pub fn load_model(dir: &Path) -> Result<SavedModel> {
 }
 
 impl SavedModel {
-    /// Loss and metrics on a CSV with the target column.
+    /// Loss and metrics on a CSV with the target column (a character model's: on a text).
     pub fn evaluate(&self, path: &Path) -> Result<BTreeMap<String, f64>> {
         let data = self.preprocessing.labelled(path)?;
         evaluate_scaled(

@@ -141,6 +141,16 @@ pub fn prepare(l: &Located) -> Result<GanExperiment> {
             "GANs over sequences are not supported",
         ),
         (
+            "data.series",
+            config.data.series.is_some(),
+            "GANs over time series are not supported",
+        ),
+        (
+            "data.text",
+            config.data.text.is_some(),
+            "GANs over text are not supported (a character model is a [model] with data.text)",
+        ),
+        (
             "train.l1",
             config.train.l1 != 0.0,
             "is not supported for GANs",
