@@ -210,6 +210,35 @@ fn convolution_and_pooling() {
             padding: [1, 1],
         })
     });
+    // Windows inside the plane (no padding): the kernels' fast path.
+    for (kernel, stride) in [([2, 2], [2, 2]), ([3, 2], [1, 2])] {
+        check(
+            "max_pool2d unpadded",
+            vec![distinct(&[2, 3, 6, 5], 50)],
+            |x| {
+                x[0].max_pool2d(Pool2dOptions {
+                    kernel,
+                    stride,
+                    padding: [0, 0],
+                })
+            },
+        );
+    }
+    check(
+        "conv2d with a column stride over padding",
+        vec![x.clone(), input(&[2, 3, 2, 3], 51, false)],
+        |x| {
+            x[0].conv2d(
+                &x[1],
+                None,
+                Conv2dOptions {
+                    stride: [1, 2],
+                    padding: [0, 2],
+                    dilation: [1, 1],
+                },
+            )
+        },
+    );
     check("avg_pool2d", vec![x.clone()], |x| {
         x[0].avg_pool2d(Pool2dOptions {
             kernel: [3, 3],
@@ -292,4 +321,90 @@ fn composite_mlp_with_shared_weights() {
             out.sum_all()?.add(&h.abs()?.mean_all()?.mul_scalar(0.1)?)
         },
     );
+}
+
+/// A direct scan of every window of one `[H, W]` plane (no padding): PyTorch's pick, the first
+/// largest value in row-major order, and a NaN wins (the first of its row).
+/// Returns each window's value and the index of the tap it came from.
+fn scan_max_pool(
+    plane: &[f64],
+    w: usize,
+    k: usize,
+    s: usize,
+    out: (usize, usize),
+) -> Vec<(f64, usize)> {
+    let mut picks = Vec::new();
+    for oy in 0..out.0 {
+        for ox in 0..out.1 {
+            let mut best = f64::NEG_INFINITY;
+            let mut at = usize::MAX;
+            for i in 0..k {
+                for j in 0..k {
+                    let tap = (oy * s + i) * w + ox * s + j;
+                    let v = plane[tap];
+                    if at == usize::MAX || v > best || v.is_nan() {
+                        best = v;
+                        at = tap;
+                        if v.is_nan() {
+                            break;
+                        }
+                    }
+                }
+            }
+            picks.push((best, at));
+        }
+    }
+    picks
+}
+
+#[test]
+fn max_pool_without_padding_picks_as_a_direct_scan() {
+    // Ties (values from a set of 5), -inf and NaN, over 2x2/2 and 3x3/1 windows.
+    let mut rng = Rng::seed(7);
+    let mut values: Vec<f64> = (0..2 * 3 * 7 * 7)
+        .map(|_| (rng.below(5) as f64) - 2.0)
+        .collect();
+    values[10] = f64::NAN;
+    values[60] = f64::NEG_INFINITY;
+    values[61] = f64::NEG_INFINITY;
+    let x = Tensor::from_vec(values.clone(), [2, 3, 7, 7]).unwrap();
+    for (k, s) in [(2, 2), (3, 1)] {
+        let y = x
+            .max_pool2d(Pool2dOptions {
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [0, 0],
+            })
+            .unwrap();
+        let out = ((7 - k) / s + 1, (7 - k) / s + 1);
+        let picks: Vec<Vec<(f64, usize)>> = values
+            .chunks(49)
+            .map(|plane| scan_max_pool(plane, 7, k, s, out))
+            .collect();
+        let got = y.to_vec::<f64>().unwrap();
+        let want: Vec<f64> = picks.iter().flatten().map(|p| p.0).collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g == w || (g.is_nan() && w.is_nan()), "{got:?} vs {want:?}");
+        }
+        // The gradient of the sum goes to the picked taps (ties: the first in row-major order).
+        let xv = nabla_core::Var::new(&x).unwrap();
+        let pooled = xv
+            .as_tensor()
+            .max_pool2d(Pool2dOptions {
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [0, 0],
+            })
+            .unwrap();
+        let grads = pooled.sum_all().unwrap().backward().unwrap();
+        let dx = grads.get(&xv).unwrap().to_vec::<f64>().unwrap();
+        let mut hits = vec![0.0; values.len()];
+        for (p, plane) in picks.iter().enumerate() {
+            for &(_, at) in plane {
+                hits[p * 49 + at] += 1.0;
+            }
+        }
+        assert_eq!(dx, hits);
+    }
 }
