@@ -437,10 +437,17 @@ impl Backward for MaxPoolBackward {
         float_dispatch!(grad.dtype(), "max_pool2d", |T| {
             let gd = grad.float_data::<T>();
             let mut dx = vec![T::zero(); x.elem_count()];
-            for (k, (&at, &v)) in self.argmax.iter().zip(gd.iter()).enumerate() {
-                let plane = k / per_plane;
-                if at != usize::MAX {
-                    dx[plane * plane_in + at] += v;
+            // Plane by plane: the argmax indices are within a plane (no division per element).
+            let planes = self
+                .argmax
+                .chunks(per_plane.max(1))
+                .zip(gd.chunks(per_plane.max(1)))
+                .zip(dx.chunks_mut(plane_in.max(1)));
+            for ((argmax, grads), dx) in planes {
+                for (&at, &v) in argmax.iter().zip(grads) {
+                    if at != usize::MAX {
+                        dx[at] += v;
+                    }
                 }
             }
             Ok(smallvec![Some(Tensor::from_parts(dx, x.shape().clone()))])
