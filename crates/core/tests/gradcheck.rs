@@ -193,11 +193,49 @@ fn convolution_and_pooling() {
         stride: [2, 1],
         padding: [1, 1],
         dilation: [1, 2],
+        groups: 1,
     };
     check(
         "conv2d stride/padding/dilation + bias",
         vec![x.clone(), w.clone(), b],
         |x| x[0].conv2d(&x[1], Some(&x[2]), opts),
+    );
+    // Groups: 4 input channels in 2 groups, 6 filters (3 per group); and depthwise (groups =
+    // channels, 2 filters each), with stride and padding.
+    let x4 = input(&[2, 4, 5, 5], 52, false);
+    check(
+        "conv2d groups = 2 + bias",
+        vec![
+            x4.clone(),
+            input(&[6, 2, 3, 2], 53, false),
+            input(&[6], 54, false),
+        ],
+        |x| {
+            x[0].conv2d(
+                &x[1],
+                Some(&x[2]),
+                Conv2dOptions {
+                    groups: 2,
+                    ..Conv2dOptions::default()
+                },
+            )
+        },
+    );
+    check(
+        "conv2d depthwise",
+        vec![x4.clone(), input(&[8, 1, 3, 3], 55, false)],
+        |x| {
+            x[0].conv2d(
+                &x[1],
+                None,
+                Conv2dOptions {
+                    stride: [2, 1],
+                    padding: [1, 1],
+                    groups: 4,
+                    ..Conv2dOptions::default()
+                },
+            )
+        },
     );
     check("conv2d plain", vec![x.clone(), w], |x| {
         x[0].conv2d(&x[1], None, Conv2dOptions::default())
@@ -235,6 +273,7 @@ fn convolution_and_pooling() {
                     stride: [1, 2],
                     padding: [0, 2],
                     dilation: [1, 1],
+                    groups: 1,
                 },
             )
         },

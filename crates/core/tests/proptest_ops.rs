@@ -156,7 +156,7 @@ proptest! {
     fn conv_and_pool_return_ok_or_err(n in 0usize..3, c in 0usize..3, h in 0usize..6, w in 0usize..6, o in 0usize..3, k in 0usize..4, stride in 0usize..3, pad in 0usize..3, dil in 0usize..3) {
         let x = ramp(&[n, c, h, w]);
         let weight = ramp(&[o, c, k, k]);
-        let opts = Conv2dOptions { stride: [stride, stride], padding: [pad, pad], dilation: [dil, dil] };
+        let opts = Conv2dOptions { stride: [stride, stride], padding: [pad, pad], dilation: [dil, dil], groups: 1 };
         if let Ok(y) = x.conv2d(&weight, None, opts) {
             prop_assert_eq!(y.dims()[..2].to_vec(), vec![n, o]);
         }

@@ -443,3 +443,84 @@ fn noise_layers_corrupt_in_training_only_and_pass_gradients_through() {
         "{err}"
     );
 }
+
+#[test]
+fn grouped_conv2d_matches_pytorch() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/torch/conv_groups_cases.json"
+    ))
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dims = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let n = |k: &str| case[k].as_u64().unwrap() as usize;
+        let layer = Conv2d::builder(n("in_channels"), n("out_channels"), [n("kernel"); 2])
+            .stride([n("stride"); 2])
+            .padding([n("padding"); 2])
+            .dilation([n("dilation"); 2])
+            .groups(n("groups"))
+            .dtype(DType::F64)
+            .build(&mut Rng::seed(0))
+            .unwrap();
+        // PyTorch's weight layout: [out, in / groups, kh, kw].
+        assert_eq!(layer.weight().shape().dims(), dims(&case["weight_shape"]));
+        let set = |var: &Var, key: &str| {
+            var.set(&Tensor::from_vec(common::floats(&case[key]), var.shape()).unwrap())
+                .unwrap();
+        };
+        set(layer.weight(), "weight");
+        let mut bias = None;
+        layer.visit(&mut |path, v, _| {
+            if path == "bias" {
+                bias = Some(v.clone());
+            }
+        });
+        let bias = bias.unwrap();
+        set(&bias, "bias");
+        let x = Var::new(
+            &Tensor::from_vec(common::floats(&case["input"]), dims(&case["input_shape"])).unwrap(),
+        )
+        .unwrap();
+        let y = layer.forward(&x.as_tensor(), &mut Ctx::eval()).unwrap();
+        assert_eq!(y.dims(), dims(&case["output_shape"]), "{name}");
+        common::close_to_torch(
+            &format!("{name}: output"),
+            &y.to_vec::<f64>().unwrap(),
+            &common::floats(&case["output"]),
+        );
+        let cot = Tensor::from_vec(common::floats(&case["cotangent"]), y.shape()).unwrap();
+        let grads = common::vjp(&y, &cot);
+        for (what, var, key) in [
+            ("input", &x, "grad_input"),
+            ("weight", layer.weight(), "grad_weight"),
+            ("bias", &bias, "grad_bias"),
+        ] {
+            common::close_to_torch(
+                &format!("{name}: d{what}"),
+                &grads.get(var).unwrap().to_vec::<f64>().unwrap(),
+                &common::floats(&case[key]),
+            );
+        }
+    }
+    // Groups that do not divide the channels are an error naming both.
+    let err = Conv2d::builder(4, 6, [3, 3])
+        .groups(4)
+        .build(&mut Rng::seed(0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("groups = 4") && err.contains("4 -> 6"),
+        "{err}"
+    );
+}

@@ -350,6 +350,18 @@ fn image_layers_check_their_shapes() {
     let exp = prepare(&l).unwrap();
     let params: usize = nabla_nn::ModuleExt::parameter_count(&exp.model);
     assert_eq!(params, 4 * 9 + 4 + 36 * 10 + 10);
+    // Grouped: a second convolution 4 -> 8 in 2 groups reads 2 channels per filter.
+    let grouped = "[[model.layers]]\ntype = \"conv2d\"\nfilters = 8\nkernel = 2\ngroups = 2\n";
+    let ok = head(&(reshape("[1, 8, 8]") + conv + grouped));
+    let exp = prepare(&load_str(&ok, None, &[]).unwrap()).unwrap();
+    let params: usize = nabla_nn::ModuleExt::parameter_count(&exp.model);
+    assert_eq!(params, (4 * 9 + 4) + (8 * 2 * 4 + 8) + 8 * 5 * 5 * 10 + 10);
+    let bad = head(&(reshape("[1, 8, 8]") + conv + &grouped.replace("groups = 2", "groups = 3")));
+    let e = build_error_of(&bad, &[]);
+    assert!(
+        e.contains("model.layers[2].groups") && e.contains("input channels (4)"),
+        "{e}"
+    );
 }
 
 #[test]

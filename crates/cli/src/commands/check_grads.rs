@@ -191,6 +191,7 @@ fn apply(op: &Value, args: &[&Tensor]) -> Result<Tensor> {
                 stride: attr_pair(op, "stride")?,
                 padding: attr_pair(op, "padding")?,
                 dilation: [1, 1],
+                groups: 1,
             };
             args[0].conv2d(args[1], args.get(2).copied(), opts)?
         }

@@ -14,12 +14,16 @@ use rayon::prelude::*;
 const DW_CHUNKS: usize = 16;
 use smallvec::smallvec;
 
-/// Stride, padding and dilation of a 2-D convolution, per axis `[h, w]`.
+/// Stride, padding and dilation of a 2-D convolution, per axis `[h, w]`, and its groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
     pub stride: [usize; 2],
     pub padding: [usize; 2],
     pub dilation: [usize; 2],
+    /// The channels split into this many groups, each convolved with its own share of the
+    /// filters (PyTorch's `groups`; `C` = groups is a depthwise convolution). Both channel
+    /// counts must be multiples of it.
+    pub groups: usize,
 }
 
 impl Default for Conv2dOptions {
@@ -28,6 +32,7 @@ impl Default for Conv2dOptions {
             stride: [1, 1],
             padding: [0, 0],
             dilation: [1, 1],
+            groups: 1,
         }
     }
 }
@@ -107,9 +112,9 @@ fn window(
 }
 
 impl Tensor {
-    /// 2-D convolution of `[N, C, H, W]` by a `[O, C, kh, kw]` kernel, plus an optional `[O]`
-    /// bias: `y[n, o] = b[o] + Σ_c x[n, c] ⋆ w[o, c]`. Computed as one GEMM per sample over the
-    /// im2col matrix.
+    /// 2-D convolution of `[N, C, H, W]` by a `[O, C / groups, kh, kw]` kernel, plus an
+    /// optional `[O]` bias: `y[n, o] = b[o] + Σ_c x[n, c] ⋆ w[o, c]`, the sum over the channels
+    /// of `o`'s group. Computed as one GEMM per sample and group over the im2col matrix.
     pub fn conv2d(
         &self,
         weight: &Tensor,
@@ -129,12 +134,32 @@ impl Tensor {
                 });
             }
         };
-        if wc != c {
+        let groups = opts.groups;
+        if groups == 0 || !c.is_multiple_of(groups) || !o.is_multiple_of(groups) {
             return Err(Error::ShapeMismatch {
                 op: "conv2d",
                 lhs: self.shape().clone().into(),
                 rhs: weight.shape().clone().into(),
-                reason: format!("input channels differ ({c} != {wc})"),
+                reason: format!(
+                    "groups = {groups} must divide both the input channels ({c}) and the \
+                     output channels ({o})"
+                ),
+            });
+        }
+        if wc * groups != c {
+            let reason = if groups == 1 {
+                format!("input channels differ ({c} != {wc})")
+            } else {
+                format!(
+                    "each of the {groups} groups reads {} input channels, the weight has {wc}",
+                    c / groups
+                )
+            };
+            return Err(Error::ShapeMismatch {
+                op: "conv2d",
+                lhs: self.shape().clone().into(),
+                rhs: weight.shape().clone().into(),
+                reason,
             });
         }
         if let Some(b) = bias {
@@ -160,12 +185,12 @@ impl Tensor {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         float_dispatch!(dtype, "conv2d", |T| {
-            let out = conv_forward::<T>(self, weight, bias, &g, n, o)?;
+            let out = conv_forward::<T>(self, weight, bias, &g, n, o, groups)?;
             Ok(Tensor::record_vec(
                 out,
                 [n, o, g.ho, g.wo].into(),
                 &inputs,
-                Conv2dBackward { g },
+                Conv2dBackward { g, groups },
             ))
         })
     }
@@ -247,7 +272,9 @@ impl Tensor {
     }
 }
 
-/// Per sample: `y[n] = W [O, CKK] · cols(x[n]) [CKK, P] (+ b)`, samples in parallel.
+/// Per sample: `y[n] = W [O, CKK] · cols(x[n]) [CKK, P] (+ b)`, samples in parallel. With
+/// groups, each group's `O / groups` filters multiply its own block of `CKK / groups` rows
+/// of the same im2col matrix (the rows are ordered by channel).
 fn conv_forward<T: Float + Element>(
     x: &Tensor,
     weight: &Tensor,
@@ -255,15 +282,18 @@ fn conv_forward<T: Float + Element>(
     g: &Window,
     n: usize,
     o: usize,
+    groups: usize,
 ) -> Result<Vec<T>> {
     let xd = x.float_data::<T>();
     let wd = weight.float_data::<T>();
     let bd = bias.map(|b| b.float_data::<T>());
     let (ckk, p, plane_in) = (g.patch_len(), g.positions(), g.c * g.h * g.w);
+    let (og, ckk_g) = (o / groups, ckk / groups);
     let mut out = vec![T::zero(); n * o * p];
     if out.is_empty() {
         return Ok(out);
     }
+    // One sample: its GEMM gets the threads; a batch: the samples do.
     let threads = if n == 1 {
         rayon::current_num_threads()
     } else {
@@ -273,25 +303,28 @@ fn conv_forward<T: Float + Element>(
         || vec![T::zero(); ckk * p],
         |cols, (s, y)| {
             im2col(&xd[s * plane_in..][..plane_in], g, cols);
-            matmul_into(
-                o,
-                p,
-                ckk,
-                MatRef {
-                    data: &wd,
-                    offset: 0,
-                    rs: ckk,
-                    cs: 1,
-                },
-                MatRef {
-                    data: cols,
-                    offset: 0,
-                    rs: p,
-                    cs: 1,
-                },
-                y,
-                threads,
-            );
+            for (k, y) in y.chunks_mut(og * p).enumerate() {
+                // y_k [O/G, P] = W_k [O/G, CKK/G] · cols_k [CKK/G, P]
+                matmul_into(
+                    og,
+                    p,
+                    ckk_g,
+                    MatRef {
+                        data: &wd,
+                        offset: k * og * ckk_g,
+                        rs: ckk_g,
+                        cs: 1,
+                    },
+                    MatRef {
+                        data: cols,
+                        offset: k * ckk_g * p,
+                        rs: p,
+                        cs: 1,
+                    },
+                    y,
+                    threads,
+                );
+            }
             if let Some(b) = &bd {
                 for (row, &bv) in y.chunks_mut(p).zip(b.iter()) {
                     row.iter_mut().for_each(|v| *v += bv);
@@ -304,6 +337,7 @@ fn conv_forward<T: Float + Element>(
 
 struct Conv2dBackward {
     g: Window,
+    groups: usize,
 }
 
 impl Backward for Conv2dBackward {
@@ -312,20 +346,26 @@ impl Backward for Conv2dBackward {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, grad: &Tensor) -> Result<InputGrads> {
         float_dispatch!(grad.dtype(), "conv2d", |T| conv_backward::<T>(
-            &self.g, inputs, grad
+            &self.g,
+            self.groups,
+            inputs,
+            grad
         ))
     }
 }
 
-/// `dW = Σ_n G[n] · cols(x[n])ᵀ`, `dx[n] = col2im(Wᵀ · G[n])`, `db = Σ_{n,y,x} G`.
+/// `dW = Σ_n G[n] · cols(x[n])ᵀ`, `dx[n] = col2im(Wᵀ · G[n])`, `db = Σ_{n,y,x} G`, the
+/// products group by group.
 fn conv_backward<T: Float + Element>(
     g: &Window,
+    groups: usize,
     inputs: &[Tensor],
     grad: &Tensor,
 ) -> Result<InputGrads> {
     let (x, weight) = (&inputs[0], &inputs[1]);
     let (n, o) = (x.dims()[0], weight.dims()[0]);
     let (ckk, p, plane_in) = (g.patch_len(), g.positions(), g.c * g.h * g.w);
+    let (og, ckk_g) = (o / groups, ckk / groups);
     let xd = x.float_data::<T>();
     let wd = weight.float_data::<T>();
     let gd = grad.float_data::<T>();
@@ -341,37 +381,39 @@ fn conv_backward<T: Float + Element>(
         let partials: Vec<Vec<T>> = samples
             .par_chunks(n.div_ceil(DW_CHUNKS).max(1))
             .map(|chunk| {
-                let mut acc = vec![T::zero(); o * ckk];
+                let mut acc = vec![T::zero(); o * ckk_g];
                 let mut cols = vec![T::zero(); ckk * p];
-                let mut part = vec![T::zero(); o * ckk];
+                let mut part = vec![T::zero(); o * ckk_g];
                 for &s in chunk {
                     im2col(&xd[s * plane_in..][..plane_in], g, &mut cols);
-                    // part = G[s] [O, P] · colsᵀ [P, CKK]
-                    matmul_into(
-                        o,
-                        ckk,
-                        p,
-                        MatRef {
-                            data: &gd,
-                            offset: s * o * p,
-                            rs: p,
-                            cs: 1,
-                        },
-                        MatRef {
-                            data: &cols,
-                            offset: 0,
-                            rs: 1,
-                            cs: p,
-                        },
-                        &mut part,
-                        1,
-                    );
+                    for (k, part) in part.chunks_mut(og * ckk_g).enumerate() {
+                        // part_k = G[s]_k [O/G, P] · cols_kᵀ [P, CKK/G]
+                        matmul_into(
+                            og,
+                            ckk_g,
+                            p,
+                            MatRef {
+                                data: &gd,
+                                offset: (s * o + k * og) * p,
+                                rs: p,
+                                cs: 1,
+                            },
+                            MatRef {
+                                data: &cols,
+                                offset: k * ckk_g * p,
+                                rs: 1,
+                                cs: p,
+                            },
+                            part,
+                            1,
+                        );
+                    }
                     acc.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
                 }
                 acc
             })
             .collect();
-        let mut dw = vec![T::zero(); o * ckk];
+        let mut dw = vec![T::zero(); o * ckk_g];
         for part in partials {
             dw.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
         }
@@ -383,26 +425,28 @@ fn conv_backward<T: Float + Element>(
         dx.par_chunks_mut(plane_in).enumerate().for_each_init(
             || vec![T::zero(); ckk * p],
             |dcols, (s, dxs)| {
-                // dcols = Wᵀ [CKK, O] · G[s] [O, P]
-                matmul_into(
-                    ckk,
-                    p,
-                    o,
-                    MatRef {
-                        data: &wd,
-                        offset: 0,
-                        rs: 1,
-                        cs: ckk,
-                    },
-                    MatRef {
-                        data: &gd,
-                        offset: s * o * p,
-                        rs: p,
-                        cs: 1,
-                    },
-                    dcols,
-                    1,
-                );
+                for (k, dcols) in dcols.chunks_mut(ckk_g * p).enumerate() {
+                    // dcols_k = W_kᵀ [CKK/G, O/G] · G[s]_k [O/G, P]
+                    matmul_into(
+                        ckk_g,
+                        p,
+                        og,
+                        MatRef {
+                            data: &wd,
+                            offset: k * og * ckk_g,
+                            rs: 1,
+                            cs: ckk_g,
+                        },
+                        MatRef {
+                            data: &gd,
+                            offset: (s * o + k * og) * p,
+                            rs: p,
+                            cs: 1,
+                        },
+                        dcols,
+                        1,
+                    );
+                }
                 col2im(dcols, g, dxs);
             },
         );

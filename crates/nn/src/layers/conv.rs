@@ -1,20 +1,21 @@
 //! Convolution and pooling over `[batch, channels, height, width]`: `Conv2d` (im2col + GEMM in
-//! nabla-core, stride, padding, dilation), `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool2d`, and
+//! nabla-core, stride, padding, dilation, groups), `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool2d`, and
 //! `Reshape` to give a flat input its image shape.
 
 use crate::init::Init;
 use crate::module::{Ctx, Module, VarKind};
 use nabla_core::{Conv2dOptions, DType, Error, Pool2dOptions, Result, Rng, Tensor, Var};
 
-/// `y = w ⋆ x + b` with `w: [out, in, kh, kw]` (PyTorch's layout and names); output side
-/// `(side + 2·padding − dilation·(k − 1) − 1) / stride + 1`.
+/// `y = w ⋆ x + b` with `w: [out, in / groups, kh, kw]` (PyTorch's layout and names); output
+/// side `(side + 2·padding − dilation·(k − 1) − 1) / stride + 1`.
 pub struct Conv2d {
     weight: Var,
     bias: Option<Var>,
     options: Conv2dOptions,
 }
 
-/// Options for a [`Conv2d`]: kernel, stride, padding, dilation, bias, initializers, dtype.
+/// Options for a [`Conv2d`]: kernel, stride, padding, dilation, groups, bias, initializers,
+/// dtype.
 #[derive(Debug, Clone)]
 pub struct Conv2dBuilder {
     in_channels: usize,
@@ -43,6 +44,13 @@ impl Conv2dBuilder {
         self.options.dilation = dilation;
         self
     }
+    /// Channel groups (default 1): the input channels and the filters are split into this many
+    /// groups, each filter reading only its group's channels (`in_channels` groups: depthwise).
+    /// Both channel counts must be multiples of it.
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.options.groups = groups;
+        self
+    }
     weight_options!("He normal: variance 2 / (in · kh · kw), for ReLU");
 
     /// Draws the initial parameters from `rng`.
@@ -67,8 +75,22 @@ impl Conv2dBuilder {
                 ),
             ));
         }
+        let groups = o.groups;
+        if groups == 0
+            || !self.in_channels.is_multiple_of(groups)
+            || !self.out_channels.is_multiple_of(groups)
+        {
+            return Err(Error::invalid(
+                "Conv2d",
+                format!(
+                    "groups = {groups} must divide both channel counts ({} -> {})",
+                    self.in_channels, self.out_channels
+                ),
+            ));
+        }
+        // Each filter reads in / groups channels: the fan-in the initializers see.
         let weight = self.init.tensor(
-            [self.out_channels, self.in_channels, kh, kw],
+            [self.out_channels, self.in_channels / groups, kh, kw],
             self.dtype,
             rng,
         )?;
@@ -103,7 +125,8 @@ impl Conv2d {
     /// error when the input does not fit (wrong channels, a window larger than the padded input).
     pub fn output_shape(&self, input: [usize; 3]) -> Result<[usize; 3]> {
         let d = self.weight.shape();
-        let (out, inc, kh, kw) = (d.dims()[0], d.dims()[1], d.dims()[2], d.dims()[3]);
+        let (out, kh, kw) = (d.dims()[0], d.dims()[2], d.dims()[3]);
+        let inc = d.dims()[1] * self.options.groups;
         if input[0] != inc {
             return Err(Error::invalid(
                 "Conv2d",
@@ -129,7 +152,7 @@ impl Conv2d {
         Ok([out, side(input[1], kh, 0)?, side(input[2], kw, 1)?])
     }
 
-    /// The weight `[out, in, kh, kw]`.
+    /// The weight `[out, in / groups, kh, kw]`.
     pub fn weight(&self) -> &Var {
         &self.weight
     }
@@ -152,9 +175,19 @@ impl Module for Conv2d {
         let d = self.weight.shape();
         let d = d.dims();
         let o = &self.options;
+        let groups = if o.groups > 1 {
+            format!(", groups {}", o.groups)
+        } else {
+            String::new()
+        };
         format!(
-            "Conv2d({} -> {}, {}x{}, stride {:?}, padding {:?})",
-            d[1], d[0], d[2], d[3], o.stride, o.padding
+            "Conv2d({} -> {}, {}x{}, stride {:?}, padding {:?}{groups})",
+            d[1] * o.groups,
+            d[0],
+            d[2],
+            d[3],
+            o.stride,
+            o.padding
         )
     }
 }

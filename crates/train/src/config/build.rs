@@ -338,6 +338,7 @@ fn build_layers(
                 stride,
                 padding,
                 dilation,
+                groups,
                 bias,
                 init,
             } => {
@@ -345,11 +346,21 @@ fn build_layers(
                 if *filters == 0 {
                     return Err(key_err(format!("{here}.filters"), "must be at least 1"));
                 }
-                params.add(c * kernel * kernel, *filters, &here)?;
+                if *groups == 0 || !c.is_multiple_of(*groups) || !filters.is_multiple_of(*groups) {
+                    return Err(key_err(
+                        format!("{here}.groups"),
+                        format!(
+                            "must divide both the input channels ({c}) and the filters \
+                             ({filters}), got {groups}"
+                        ),
+                    ));
+                }
+                params.add(c / groups * kernel * kernel, *filters, &here)?;
                 let mut b = Conv2d::builder(c, *filters, [*kernel, *kernel])
                     .stride([*stride, *stride])
                     .padding([*padding, *padding])
                     .dilation([*dilation, *dilation])
+                    .groups(*groups)
                     .bias(*bias);
                 if let Some(init) = init {
                     b = b.init((*init).into());

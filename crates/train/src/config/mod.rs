@@ -340,6 +340,10 @@ pub enum LayerSpec {
         padding: usize,
         #[serde(default = "one_usize")]
         dilation: usize,
+        /// Channel groups: each filter reads `channels / groups` input channels (`groups =
+        /// channels`: depthwise). Both channel counts must be multiples of it.
+        #[serde(default = "one_usize")]
+        groups: usize,
         #[serde(default = "yes")]
         bias: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
