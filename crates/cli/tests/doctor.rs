@@ -129,6 +129,18 @@ fn tanh_saturated_by_large_inputs() {
 }
 
 #[test]
+fn an_autoencoders_saturated_output_is_not_a_finding() {
+    // MNIST is mostly black background: the output sigmoid reconstructs it from its lower
+    // tail (60% of the outputs there in the first epoch). That is the fit, not stuck units.
+    let config = repo().join("examples/mnist_autoencoder.toml");
+    let d = doctor(&config, &["--epochs", "2"]);
+    assert!(
+        !problems(&d).contains(&"saturated_units".to_string()),
+        "{d}"
+    );
+}
+
+#[test]
 fn healthy_runs_get_a_clean_bill() {
     // The probe, and full training (every epoch's findings in metrics.jsonl).
     let dir = scratch("healthy");

@@ -352,6 +352,10 @@ fn per_layer(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     let previous = input.history.last().and_then(|r| r.diagnostics.as_ref());
     let early = input.current.epoch < 2;
     let update = median_update(input.diagnostics);
+    // The model's output layer is the loss's to judge: a sigmoid or tanh output sits in its
+    // tails whenever the targets do (an image autoencoder's black background, a confident
+    // classifier), and that is the fit, not a stuck unit.
+    let output = input.layers.last().map(|l| l.path.as_str());
     for (path, l) in &input.diagnostics.layers {
         let was = |f: fn(&LayerDiagnostics) -> Option<f64>| {
             previous.and_then(|p| p.layer(path)).and_then(f)
@@ -382,6 +386,7 @@ fn per_layer(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
         if let Some(sat) = l.saturated_fraction
             && sat > SATURATED_FRACTION
             && early
+            && output != Some(path.as_str())
         {
             let mut f = finding(Problem::SaturatedUnits, input);
             f.layers = vec![path.clone()];

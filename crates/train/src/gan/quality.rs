@@ -183,7 +183,8 @@ impl RealReference {
             let entropy: f64 = shares
                 .iter()
                 .filter(|&&p| p > 0.0)
-                .map(|&p| -p * p.ln())
+                // p·ln(1/p), not −p·ln p: one class gives +0, not −0 ("-0.000" in reports).
+                .map(|&p| p * (1.0 / p).ln())
                 .sum();
             quality.class_entropy = Some(if k > 1 {
                 entropy / (k as f64).ln()
