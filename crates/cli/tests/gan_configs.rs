@@ -165,10 +165,13 @@ fn a_killed_gan_run_resumes_to_the_same_bytes() {
     let start = Instant::now();
     train_child(&reference, false, None);
     let duration = start.elapsed();
-    // The weights of both networks, and every epoch's figures. (The optimizers' files hold
-    // their metadata in hash order, so their bytes vary; the weights after the resumed epochs
-    // show that both optimizers' states came back.)
-    let files = ["model.safetensors", "metrics.jsonl"];
+    // The weights of both networks, both optimizers' states, and every epoch's figures.
+    let files = [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "discriminator_optimizer.safetensors",
+        "metrics.jsonl",
+    ];
     let mut interrupted = 0;
     for (i, fraction) in [0.3, 0.6].into_iter().enumerate() {
         let run_dir = dir.join(format!("killed-{i}"));

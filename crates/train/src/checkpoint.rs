@@ -109,7 +109,36 @@ pub fn serialize(
                 .map_err(|e| Error::Invalid(format!("tensor {n}: {e}")))
         })
         .collect::<Result<_>>()?;
-    safetensors::serialize(views, metadata).map_err(|e| Error::Invalid(e.to_string()))
+    let bytes =
+        safetensors::serialize(views, metadata).map_err(|e| Error::Invalid(e.to_string()))?;
+    sorted_header(bytes)
+}
+
+/// The same safetensors bytes with the header's keys in sorted order. safetensors writes the
+/// metadata from a `HashMap`, whose order changes from map to map, so identical contents gave
+/// different bytes; sorted, the same state always gives the same file.
+fn sorted_header(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let bad = |what: &str| Error::Invalid(format!("safetensors header: {what}"));
+    let len: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("too short"))?;
+    let end = 8 + usize::try_from(u64::from_le_bytes(len)).map_err(|_| bad("too long"))?;
+    let header = bytes.get(8..end).ok_or_else(|| bad("truncated"))?;
+    let mut entries: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| bad(&e.to_string()))?;
+    if let Some(serde_json::Value::Object(meta)) = entries.get("__metadata__") {
+        let meta: BTreeMap<String, serde_json::Value> = meta.clone().into_iter().collect();
+        entries.insert("__metadata__".into(), serde_json::json!(meta));
+    }
+    let mut json = serde_json::to_vec(&entries).map_err(|e| bad(&e.to_string()))?;
+    // The data that follows stays aligned: the header is padded with spaces to 8 bytes.
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - end);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[end..]);
+    Ok(out)
 }
 
 /// Reads every tensor of a safetensors file (f32, f64 and i64), with its metadata.
