@@ -99,6 +99,25 @@ fn the_digits_autoencoder_beats_pca_and_reports_its_reconstructions() {
         (pred_mse - mse).abs() < 1e-4,
         "predict {pred_mse} vs train {mse}"
     );
+
+    // eval measures reconstructions: the digit column (only used to stratify) may be absent.
+    let original = std::fs::read_to_string(repo().join("data/digits/test.csv")).unwrap();
+    let pixels_only: String = original
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    assert!(original.lines().next().unwrap().ends_with(",digit"));
+    std::fs::write(dir.join("pixels.csv"), pixels_only).unwrap();
+    let out = run(nabla()
+        .args(["eval", "--json"])
+        .arg(dir.join("run"))
+        .arg(dir.join("pixels.csv")));
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eval_mse = metrics["loss"].as_f64().unwrap();
+    assert!(
+        (eval_mse - mse).abs() < 1e-6,
+        "eval {eval_mse} vs train {mse}"
+    );
 }
 
 #[test]

@@ -122,7 +122,8 @@ impl Preprocessing {
     pub fn labelled(&self, path: &Path) -> Result<Dataset> {
         match &self.text {
             Some(text) => text.dataset(path),
-            None => self.dataset(&self.read(path, true)?),
+            // An autoencoder's targets are its inputs: the target column may be absent.
+            None => self.dataset(&self.read(path, !self.reconstruct)?),
         }
     }
 
