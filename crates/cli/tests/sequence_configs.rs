@@ -122,6 +122,9 @@ fn sequence_config_errors_name_the_key_and_the_remedy() {
         }
         let err = rejects(cmd.arg("--out").arg(dir.join(format!("run{i}"))));
         assert!(err.contains(want), "case {i}: {err}");
+        // Located in the config that set it.
+        let config_name = config.file_name().unwrap().to_string_lossy();
+        assert!(err.contains(config_name.as_ref()), "case {i}: {err}");
         assert!(
             !dir.join(format!("run{i}")).exists(),
             "case {i} left a run folder"

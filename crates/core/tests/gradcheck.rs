@@ -237,6 +237,26 @@ fn convolution_and_pooling() {
             )
         },
     );
+    // Padding wider than the image with dilation: some kernel columns read only padding
+    // (their im2col rows are all zeros; proptest found a panic there once).
+    check(
+        "conv2d with columns entirely in the padding",
+        vec![
+            input(&[1, 2, 3, 1], 56, false),
+            input(&[2, 2, 3, 3], 57, false),
+        ],
+        |x| {
+            x[0].conv2d(
+                &x[1],
+                None,
+                Conv2dOptions {
+                    padding: [2, 2],
+                    dilation: [2, 2],
+                    ..Conv2dOptions::default()
+                },
+            )
+        },
+    );
     check("conv2d plain", vec![x.clone(), w], |x| {
         x[0].conv2d(&x[1], None, Conv2dOptions::default())
     });

@@ -386,7 +386,9 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
                     "groups the rows of a CSV into sequences; IDX images are not sequences",
                 )));
             }
-            let (table, shape) = spec.group(&table, &data.train.display().to_string(), None)?;
+            let (table, shape) = spec
+                .group(&table, &data.train.display().to_string(), None)
+                .map_err(|e| Error::Config(l.error("data.sequence", e.to_string())))?;
             (table, Some(shape))
         }
         None => (table, None),
@@ -468,7 +470,14 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
     let train_table = select_rows(&table, &parts.train);
     let preprocessor = match sequence_shape {
         Some(shape) => {
-            Preprocessor::fit_sequences(&train_table.features, shape, data.impute, data.scaling)?
+            Preprocessor::fit_sequences(&train_table.features, shape, data.impute, data.scaling)
+                .map_err(|e| match data.scaling {
+                    // The one scaling sequences refuse: located at the key that chose it.
+                    nabla_data::Scaling::PcaWhiten { .. } => {
+                        Error::Config(l.error("data.scaling", e.to_string()))
+                    }
+                    _ => e.into(),
+                })?
         }
         None => Preprocessor::fit(
             &train_table.features,

@@ -75,7 +75,9 @@ pub(crate) fn im2col<T: Float>(x: &[T], g: &Window, cols: &mut [T]) {
                             dst[..lo].fill(T::zero());
                             dst[hi..].fill(T::zero());
                             let dst = &mut dst[lo..hi];
-                            if g.sw == 1 {
+                            if dst.is_empty() {
+                                // Every tap of this row reads padding (`first` is meaningless).
+                            } else if g.sw == 1 {
                                 dst.copy_from_slice(&src[first..first + dst.len()]);
                             } else {
                                 for (k, d) in dst.iter_mut().enumerate() {
@@ -105,7 +107,9 @@ pub(crate) fn col2im<T: Float>(cols: &[T], g: &Window, dx: &mut [T]) {
                     };
                     let dst = &mut dx[(c * g.h + iy) * g.w..][..g.w];
                     let src = &row[oy * g.wo + lo..oy * g.wo + hi];
-                    if g.sw == 1 {
+                    if src.is_empty() {
+                        // Every tap of this row read padding: nothing flows back.
+                    } else if g.sw == 1 {
                         for (d, &v) in dst[first..first + src.len()].iter_mut().zip(src) {
                             *d += v;
                         }
