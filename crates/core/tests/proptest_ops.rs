@@ -165,6 +165,37 @@ proptest! {
     }
 
     #[test]
+    fn a_grouped_conv_is_the_convs_of_its_channel_groups(n in 1usize..3, groups in 1usize..4, cg in 1usize..3, og in 1usize..3, h in 1usize..6, w in 1usize..6, k in 1usize..4, stride in 1usize..3, pad in 0usize..3, dil in 1usize..3) {
+        // Distinct values (not a ramp) so that a channel or filter read from the wrong group
+        // changes the result.
+        let distinct = |shape: &[usize], salt: usize| {
+            let len: usize = shape.iter().product();
+            let v: Vec<f64> = (0..len).map(|i| (((i * 7919 + salt * 104_729) % 1000) as f64) / 500.0 - 1.0).collect();
+            Tensor::from_vec(v, shape.to_vec()).unwrap()
+        };
+        let x = distinct(&[n, cg * groups, h, w], 1);
+        let weight = distinct(&[og * groups, cg, k, k], 2);
+        let opts = Conv2dOptions { stride: [stride, stride], padding: [pad, pad], dilation: [dil, dil], groups };
+        if let Ok(y) = x.conv2d(&weight, None, opts) {
+            let single = Conv2dOptions { groups: 1, ..opts };
+            let parts: Vec<Tensor> = (0..groups)
+                .map(|g| {
+                    x.narrow(1, g * cg, cg).unwrap()
+                        .conv2d(&weight.narrow(0, g * og, og).unwrap(), None, single)
+                        .unwrap()
+                })
+                .collect();
+            let refs: Vec<&Tensor> = parts.iter().collect();
+            let want = Tensor::concat(&refs, 1).unwrap();
+            prop_assert_eq!(y.dims(), want.dims());
+            let (got, want) = (y.to_vec::<f64>().unwrap(), want.to_vec::<f64>().unwrap());
+            for (a, b) in got.iter().zip(&want) {
+                prop_assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{} vs {}", a, b);
+            }
+        }
+    }
+
+    #[test]
     fn losses_return_ok_or_err(a in shape(), b in shape(), t in prop::collection::vec(-1i64..4, 0..4)) {
         let (x, y) = (ramp(&a), ramp(&b).sigmoid().unwrap());
         let targets = Tensor::from_vec(t.clone(), [t.len()]).unwrap();
