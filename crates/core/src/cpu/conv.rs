@@ -44,14 +44,19 @@ impl Window {
         (o * s + k * d).checked_sub(p).filter(|&i| i < n)
     }
 
-    /// The output positions `lo..hi` (of `outs`) whose input coordinate `o·s + offset − p`
-    /// lies inside `0..n`, for a tap at `offset = k·d`: the rest read padding. Solving the
-    /// bounds once per row replaces a check per element.
+    /// The output columns that kernel column `j` reads inside the image (the rest read the
+    /// padding), and the input column the first of them reads; `None` when all read padding.
+    /// Solving the bounds once per kernel column replaces a check per element.
     #[inline(always)]
-    fn inside(outs: usize, offset: usize, s: usize, p: usize, n: usize) -> (usize, usize) {
-        let lo = p.saturating_sub(offset).div_ceil(s);
-        let hi = (n + p).saturating_sub(offset).div_ceil(s).min(outs);
-        (lo.min(hi), hi)
+    fn columns_inside(&self, j: usize) -> Option<(std::ops::Range<usize>, usize)> {
+        // Output column o reads input column o·sw + j·dw − pw, inside when in 0..w.
+        let offset = j * self.dw;
+        let lo = self.pw.saturating_sub(offset).div_ceil(self.sw);
+        let hi = (self.w + self.pw)
+            .saturating_sub(offset)
+            .div_ceil(self.sw)
+            .min(self.wo);
+        (lo < hi).then(|| (lo..hi, lo * self.sw + offset - self.pw))
     }
 }
 
@@ -63,27 +68,23 @@ pub(crate) fn im2col<T: Float>(x: &[T], g: &Window, cols: &mut [T]) {
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
-                let (lo, hi) = Window::inside(g.wo, j * g.dw, g.sw, g.pw, g.w);
-                // Input column of output position `lo` (valid when lo < hi).
-                let first = (lo * g.sw + j * g.dw).wrapping_sub(g.pw);
+                let inside = g.columns_inside(j);
                 for oy in 0..g.ho {
                     let dst = &mut row[oy * g.wo..(oy + 1) * g.wo];
-                    match Window::source(oy, i, g.sh, g.ph, g.dh, g.h) {
-                        None => dst.fill(T::zero()),
-                        Some(iy) => {
-                            let src = &x[(c * g.h + iy) * g.w..][..g.w];
-                            dst[..lo].fill(T::zero());
-                            dst[hi..].fill(T::zero());
-                            let dst = &mut dst[lo..hi];
-                            if dst.is_empty() {
-                                // Every tap of this row reads padding (`first` is meaningless).
-                            } else if g.sw == 1 {
-                                dst.copy_from_slice(&src[first..first + dst.len()]);
-                            } else {
-                                for (k, d) in dst.iter_mut().enumerate() {
-                                    *d = src[first + k * g.sw];
-                                }
-                            }
+                    let iy = Window::source(oy, i, g.sh, g.ph, g.dh, g.h);
+                    let (Some(iy), Some((span, first))) = (iy, inside.clone()) else {
+                        dst.fill(T::zero());
+                        continue;
+                    };
+                    let src = &x[(c * g.h + iy) * g.w..][..g.w];
+                    dst[..span.start].fill(T::zero());
+                    dst[span.end..].fill(T::zero());
+                    let dst = &mut dst[span];
+                    if g.sw == 1 {
+                        dst.copy_from_slice(&src[first..first + dst.len()]);
+                    } else {
+                        for (k, d) in dst.iter_mut().enumerate() {
+                            *d = src[first + k * g.sw];
                         }
                     }
                 }
@@ -99,17 +100,17 @@ pub(crate) fn col2im<T: Float>(cols: &[T], g: &Window, dx: &mut [T]) {
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let row = &cols[((c * g.kh + i) * g.kw + j) * p..][..p];
-                let (lo, hi) = Window::inside(g.wo, j * g.dw, g.sw, g.pw, g.w);
-                let first = (lo * g.sw + j * g.dw).wrapping_sub(g.pw);
+                // A kernel column that read only padding sends nothing back.
+                let Some((span, first)) = g.columns_inside(j) else {
+                    continue;
+                };
                 for oy in 0..g.ho {
                     let Some(iy) = Window::source(oy, i, g.sh, g.ph, g.dh, g.h) else {
                         continue;
                     };
                     let dst = &mut dx[(c * g.h + iy) * g.w..][..g.w];
-                    let src = &row[oy * g.wo + lo..oy * g.wo + hi];
-                    if src.is_empty() {
-                        // Every tap of this row read padding: nothing flows back.
-                    } else if g.sw == 1 {
+                    let src = &row[oy * g.wo + span.start..oy * g.wo + span.end];
+                    if g.sw == 1 {
                         for (d, &v) in dst[first..first + src.len()].iter_mut().zip(src) {
                             *d += v;
                         }
