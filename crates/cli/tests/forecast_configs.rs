@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{rejects, repo, run, scratch, stdout};
+use common::{rejects_overrides, repo, run, scratch, stdout};
 use std::process::Command;
 
 fn nabla() -> Command {
@@ -237,15 +237,8 @@ fn gated_cells_forecast_airline_changes_better_than_autoregression_and_a_plain_r
 #[test]
 fn series_config_mistakes_name_their_key() {
     let dir = scratch("series-errors");
-    let reject = |set: &str| {
-        rejects(
-            nabla()
-                .args(["train", "-q", "--out"])
-                .arg(dir.join("never"))
-                .arg(repo().join("examples/sunspots_lstm.toml"))
-                .args(["--set", set]),
-        )
-    };
+    let config = repo().join("examples/sunspots_lstm.toml");
+    let reject = |set: &str| rejects_overrides(&config, &dir.join("never"), &[set]);
     let err = reject("data.target=\"year\"");
     assert!(
         err.contains("data.target") && err.contains("data.series"),

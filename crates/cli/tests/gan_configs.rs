@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{rejects, repo, run, run_maybe_killed, scratch, stdout};
+use common::{rejects, rejects_overrides, repo, run, run_maybe_killed, scratch, stdout};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -203,16 +203,7 @@ fn a_killed_gan_run_resumes_to_the_same_bytes() {
 #[test]
 fn gan_config_mistakes_name_their_key() {
     let dir = scratch("gan-errors");
-    let reject = |sets: &[&str]| -> String {
-        let mut cmd = nabla();
-        cmd.args(["train", "-q", "--out"])
-            .arg(dir.join("never"))
-            .arg(config());
-        for s in sets {
-            cmd.args(["--set", s]);
-        }
-        rejects(&mut cmd)
-    };
+    let reject = |sets: &[&str]| rejects_overrides(&config(), &dir.join("never"), sets);
     let err = reject(&["gan.generator.layers.4.units=50"]);
     assert!(
         err.contains("gan.generator.layers[5]") && err.contains("units = 64"),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{rejects, repo, run, scratch, stdout};
+use common::{rejects, rejects_overrides, repo, run, scratch, stdout};
 use std::process::Command;
 
 fn nabla() -> Command {
@@ -115,12 +115,7 @@ fn sequence_config_errors_name_the_key_and_the_remedy() {
         ),
     ];
     for (i, (config, sets, want)) in cases.iter().enumerate() {
-        let mut cmd = nabla();
-        cmd.arg("train").arg(config);
-        for s in *sets {
-            cmd.args(["--set", s]);
-        }
-        let err = rejects(cmd.arg("--out").arg(dir.join(format!("run{i}"))));
+        let err = rejects_overrides(config, &dir.join(format!("run{i}")), sets);
         assert!(err.contains(want), "case {i}: {err}");
         // Located in the config that set it.
         let config_name = config.file_name().unwrap().to_string_lossy();

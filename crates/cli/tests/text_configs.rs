@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{rejects, repo, run, scratch, stdout};
+use common::{rejects, rejects_overrides, repo, run, scratch, stdout};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
@@ -169,15 +169,7 @@ fn text_config_mistakes_name_their_key() {
     std::fs::write(dir.join("test.txt"), "abc\n".repeat(20)).unwrap();
     // 5 characters: '\n', ' ', 'a', 'b', 'c'.
     let config = config(&dir, 5);
-    let reject = |set: &str| {
-        rejects(
-            nabla()
-                .args(["train", "-q", "--out"])
-                .arg(dir.join("never"))
-                .arg(&config)
-                .args(["--set", set]),
-        )
-    };
+    let reject = |set: &str| rejects_overrides(&config, &dir.join("never"), &[set]);
     let err = reject("data.target=\"x\"");
     assert!(
         err.contains("data.target") && err.contains("data.text"),

@@ -69,6 +69,17 @@ pub fn rejects(cmd: &mut Command) -> String {
     err
 }
 
+/// `nabla train -q CONFIG --out OUT` with each of `sets` as `--set` must reject the config:
+/// its one-line error (see [`rejects`]).
+pub fn rejects_overrides(config: &Path, out: &Path, sets: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nabla"));
+    cmd.args(["train", "-q", "--out"]).arg(out).arg(config);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    rejects(&mut cmd)
+}
+
 /// A command's standard output as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
