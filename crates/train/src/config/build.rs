@@ -86,6 +86,12 @@ fn show(shape: &[usize]) -> String {
     format!("{shape:?}")
 }
 
+/// A batch of examples of `shape`, as errors show it: `[batch, 8, 10]`.
+fn batched(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    format!("[batch, {}]", dims.join(", "))
+}
+
 /// The width of a flat per-example shape, or an error saying to flatten first.
 fn flat(shape: &[usize], here: &str, layer: &str) -> Result<usize, KeyError> {
     match shape {
@@ -587,16 +593,12 @@ pub fn build_model(
         } else {
             last_linear
         };
-        let show = |dims: &[usize]| {
-            let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
-            dims.join(", ")
-        };
         return Err(key_err(
             &last_key,
             format!(
-                "the model maps [batch, {}] to [batch, {}], but the data needs {what}{fix}",
-                show(input),
-                show(&out)
+                "the model maps {} to {}, but the data needs {what}{fix}",
+                batched(input),
+                batched(&out)
             ),
         ));
     }
@@ -674,13 +676,9 @@ pub fn build_gan(
         return Err(key_err(
             format!("{g_key}[{}]", spec.generator.layers.len() - 1),
             format!(
-                "the generator maps [batch, {}] noise to [batch, {}], but the data's examples \
-                 are {}{hint}",
-                spec.latent,
-                out.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                "the generator maps {} noise to {}, but the data's examples are {}{hint}",
+                batched(&[spec.latent]),
+                batched(&out),
                 show(example)
             ),
         ));
