@@ -1,5 +1,5 @@
 //! The shipped sequence configs trained through the binary: the LSTM on japanese_vowels
-//! (variable-length series stored one row per frame, grouped and masked) and on
+//! (variable-length series stored one row per frame, grouped and masked), the LSTM and the GRU on
 //! italy_power_demand (fixed-length rows reshaped to sequences), then eval and predict on the
 //! saved run, and the errors a sequence config can meet.
 
@@ -68,15 +68,17 @@ fn the_lstm_reads_variable_length_vowels_and_the_saved_run_regroups_new_files() 
 }
 
 #[test]
-fn the_lstm_classifies_italian_power_days() {
+fn the_gated_cells_classify_italian_power_days() {
     let dir = scratch("italy");
-    let out = run(nabla()
-        .args(["train", "-q", "--json", "--out"])
-        .arg(dir.join("run"))
-        .arg(repo().join("examples/italy_power_lstm.toml")));
-    // The data README's references: LogisticRegression 0.9631, MLP 0.9535, 1-NN about 0.955.
-    let acc = test_accuracy(&out);
-    assert!(acc >= 0.945, "test accuracy {acc}");
+    for config in ["italy_power_lstm", "italy_power_gru"] {
+        let out = run(nabla()
+            .args(["train", "-q", "--json", "--out"])
+            .arg(dir.join(config))
+            .arg(repo().join(format!("examples/{config}.toml"))));
+        // The data README's references: LogisticRegression 0.9631, MLP 0.9535, 1-NN about 0.955.
+        let acc = test_accuracy(&out);
+        assert!(acc >= 0.945, "{config}: test accuracy {acc}");
+    }
 }
 
 #[test]
