@@ -66,9 +66,21 @@ pub trait Float:
     /// The error function (for GELU), from `libm`.
     fn erf(self) -> Self;
     /// `σ(x) = 1 / (1 + e⁻ˣ)` without overflow. f32: branch-free, so loops over it vectorize.
-    fn sigmoid(self) -> Self;
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        self.sigmoid_fma::<false>()
+    }
     /// `tanh x`. f32: branch-free, so loops over it vectorize (within a few ulp of libm).
-    fn tanh_vectorized(self) -> Self;
+    #[inline(always)]
+    fn tanh_vectorized(self) -> Self {
+        self.tanh_fma::<false>()
+    }
+    /// [`Float::sigmoid`] with the f32 polynomial's multiply-adds fused when `FMA`. Pass `true`
+    /// only in code compiled with the `fma` target feature (elsewhere a fused multiply-add is a
+    /// libm call).
+    fn sigmoid_fma<const FMA: bool>(self) -> Self;
+    /// [`Float::tanh_vectorized`] with fused multiply-adds when `FMA` (as [`Float::sigmoid_fma`]).
+    fn tanh_fma<const FMA: bool>(self) -> Self;
 }
 
 impl Float for f32 {
@@ -86,12 +98,12 @@ impl Float for f32 {
         libm::erff(self)
     }
     #[inline(always)]
-    fn sigmoid(self) -> Self {
-        crate::cpu::fast_math::sigmoid_f32(self)
+    fn sigmoid_fma<const FMA: bool>(self) -> Self {
+        crate::cpu::fast_math::sigmoid_f32::<FMA>(self)
     }
     #[inline(always)]
-    fn tanh_vectorized(self) -> Self {
-        crate::cpu::fast_math::tanh_f32(self)
+    fn tanh_fma<const FMA: bool>(self) -> Self {
+        crate::cpu::fast_math::tanh_f32::<FMA>(self)
     }
 }
 
@@ -110,8 +122,8 @@ impl Float for f64 {
         libm::erf(self)
     }
     #[inline(always)]
-    fn sigmoid(self) -> Self {
-        // Exp of a non-positive number only.
+    fn sigmoid_fma<const FMA: bool>(self) -> Self {
+        // Exp of a non-positive number only (libm's exp either way).
         if self >= 0.0 {
             1.0 / (1.0 + (-self).exp())
         } else {
@@ -120,7 +132,7 @@ impl Float for f64 {
         }
     }
     #[inline(always)]
-    fn tanh_vectorized(self) -> Self {
+    fn tanh_fma<const FMA: bool>(self) -> Self {
         self.tanh()
     }
 }

@@ -87,17 +87,22 @@ fn blocks_mut<T>(x: &mut [T], n: usize) -> [&mut [T]; 4] {
 }
 
 /// Runs `$body` compiled for AVX2 + FMA when the CPU has them (the gate loops then vectorize
-/// 8 wide), else as compiled for the baseline target.
+/// 8 wide, with fused multiply-adds), else as compiled for the baseline target. `$body` sees a
+/// constant `FMA`, true in the first form, for [`Float::sigmoid_fma`] and [`Float::tanh_fma`].
 macro_rules! with_simd {
     ($name:ident, $self:ident, ($($arg:ident: $ty:ty),*), $body:block) => {{
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn $name<T: Float>($self: RecurrentCell, $($arg: $ty),*) $body
+        unsafe fn $name<T: Float>($self: RecurrentCell, $($arg: $ty),*) {
+            const FMA: bool = true;
+            $body
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has the features the function was compiled for.
             return unsafe { $name::<T>($self, $($arg),*) };
         }
+        const FMA: bool = false;
         $body
     }};
 }
@@ -120,7 +125,7 @@ impl RecurrentCell {
                     let relu = cell == RecurrentCell::RnnRelu;
                     for j in 0..n {
                         let a = gx[j] + hh[j];
-                        let y = if relu { a.max(T::zero()) } else { a.tanh_vectorized() };
+                        let y = if relu { a.max(T::zero()) } else { a.tanh_fma::<FMA>() };
                         acts[j] = y;
                         h[j] = y;
                     }
@@ -134,17 +139,17 @@ impl RecurrentCell {
                     let (xi, xf, xg, xo) = (x(0), x(1), x(2), x(3));
                     let (ri, rf, rg, ro) = (r(0), r(1), r(2), r(3));
                     for j in 0..n {
-                        let i = T::sigmoid(xi[j] + ri[j]);
-                        let f = T::sigmoid(xf[j] + rf[j]);
-                        let g = (xg[j] + rg[j]).tanh_vectorized();
-                        let o = T::sigmoid(xo[j] + ro[j]);
+                        let i = (xi[j] + ri[j]).sigmoid_fma::<FMA>();
+                        let f = (xf[j] + rf[j]).sigmoid_fma::<FMA>();
+                        let g = (xg[j] + rg[j]).tanh_fma::<FMA>();
+                        let o = (xo[j] + ro[j]).sigmoid_fma::<FMA>();
                         let cj = f * c_prev[j] + i * g;
                         ai[j] = i;
                         af[j] = f;
                         ag[j] = g;
                         ao[j] = o;
                         c[j] = cj;
-                        h[j] = o * cj.tanh_vectorized();
+                        h[j] = o * cj.tanh_fma::<FMA>();
                     }
                 }
                 RecurrentCell::Gru => {
@@ -154,9 +159,9 @@ impl RecurrentCell {
                     let (xr, xz, xn) = (block(s.gx, 0, n), block(s.gx, 1, n), block(s.gx, 2, n));
                     let (rr, rz, rn) = (block(s.hh, 0, n), block(s.hh, 1, n), block(s.hh, 2, n));
                     for j in 0..n {
-                        let r = T::sigmoid(xr[j] + rr[j]);
-                        let z = T::sigmoid(xz[j] + rz[j]);
-                        let nn = (xn[j] + r * rn[j]).tanh_vectorized();
+                        let r = (xr[j] + rr[j]).sigmoid_fma::<FMA>();
+                        let z = (xz[j] + rz[j]).sigmoid_fma::<FMA>();
+                        let nn = (xn[j] + r * rn[j]).tanh_fma::<FMA>();
                         ar[j] = r;
                         az[j] = z;
                         an[j] = nn;
@@ -202,7 +207,7 @@ impl RecurrentCell {
                     let (dg_out, do_out) = (&mut dg_out[..n], &mut do_out[..n]);
                     for j in 0..n {
                         let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
-                        let tc = c[j].tanh_vectorized();
+                        let tc = c[j].tanh_fma::<FMA>();
                         let d_o = dh[j] * tc;
                         let dct = dc[j] + dh[j] * o * (T::one() - tc * tc);
                         dc[j] = dct * f;
