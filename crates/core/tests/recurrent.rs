@@ -37,7 +37,11 @@ fn gradients_match_finite_differences() {
             check(
                 &format!("{} (masked: {masked})", cell.name()),
                 inputs.clone(),
-                |x| x[0].recurrence(cell, &x[1], Some(&x[2]), Some(&x[3]), x.get(4), m),
+                |x| {
+                    let (hs, _) =
+                        x[0].recurrence(cell, &x[1], Some(&x[2]), Some(&x[3]), x.get(4), m)?;
+                    Ok(hs)
+                },
             );
         }
     }
@@ -101,7 +105,7 @@ fn values_and_gradients_match_the_step_by_step_cells() {
         .collect();
         let x: Vec<Tensor> = vars.iter().map(Var::as_tensor).collect();
         let c0 = cell.has_cell_state().then_some(&x[4]);
-        let fused = x[0]
+        let (fused, _) = x[0]
             .recurrence(cell, &x[1], Some(&x[2]), Some(&x[3]), c0, None)
             .unwrap();
         let stepwise = reference(cell, &x[0], &x[1], &x[2], &x[3], c0).unwrap();
@@ -139,9 +143,9 @@ fn padded_steps_pass_the_state_through() {
         let gx = Var::new(&input(&[1, T, g * H], 21, true)).unwrap();
         let w = input(&[g * H, H], 22, true);
         let short = gx.as_tensor().narrow(1, 0, 2).unwrap();
-        let alone = short.recurrence(cell, &w, None, None, None, None).unwrap();
+        let (alone, _) = short.recurrence(cell, &w, None, None, None, None).unwrap();
         let mask = [true, true, false, false];
-        let padded = gx
+        let (padded, _) = gx
             .as_tensor()
             .recurrence(cell, &w, None, None, None, Some(&mask))
             .unwrap();
@@ -160,10 +164,67 @@ fn padded_steps_pass_the_state_through() {
     }
 }
 
+/// The returned final state continues the sequence: the steps after a split, started from the
+/// first part's last hidden state and (LSTM) cell state, equal the same steps of one call,
+/// padding included (a padded last step passes the state through).
+#[test]
+fn the_final_state_continues_the_sequence() {
+    let mask: Vec<bool> = (0..B * T).map(|i| i != 1 && i != 7).collect();
+    for cell in CELLS {
+        let g = cell.gates();
+        let gx = input(&[B, T, g * H], 31, false);
+        let w = input(&[g * H, H], 32, false).mul_scalar(0.5).unwrap();
+        let (whole, last_cell) = gx
+            .recurrence(cell, &w, None, None, None, Some(&mask))
+            .unwrap();
+        assert_eq!(
+            last_cell.is_some(),
+            cell.has_cell_state(),
+            "{}",
+            cell.name()
+        );
+        let split = 2;
+        let part_mask = |from: usize, len: usize| -> Vec<bool> {
+            (0..B)
+                .flat_map(|n| mask[n * T + from..][..len].to_vec())
+                .collect()
+        };
+        let (first, c) = gx
+            .narrow(1, 0, split)
+            .unwrap()
+            .recurrence(cell, &w, None, None, None, Some(&part_mask(0, split)))
+            .unwrap();
+        let h = first
+            .narrow(1, split - 1, 1)
+            .unwrap()
+            .reshape([B, H])
+            .unwrap();
+        let (rest, c_end) = gx
+            .narrow(1, split, T - split)
+            .unwrap()
+            .recurrence(
+                cell,
+                &w,
+                None,
+                Some(&h),
+                c.as_ref(),
+                Some(&part_mask(split, T - split)),
+            )
+            .unwrap();
+        let want = whole.narrow(1, split, T - split).unwrap().to_vec_f64();
+        for (u, v) in rest.to_vec_f64().iter().zip(&want) {
+            assert!((u - v).abs() < 1e-12, "{}: {u} vs {v}", cell.name());
+        }
+        if let (Some(a), Some(b)) = (c_end, last_cell) {
+            assert_eq!(a.to_vec_f64(), b.to_vec_f64());
+        }
+    }
+}
+
 #[test]
 fn bad_shapes_are_errors_that_name_them() {
     let gx = input(&[2, 5, 8], 1, false);
-    let msg = |r: Result<Tensor>| r.unwrap_err().to_string();
+    let msg = |r: Result<(Tensor, Option<Tensor>)>| r.unwrap_err().to_string();
     let e = msg(gx.recurrence(
         RecurrentCell::Lstm,
         &input(&[8, 3], 2, false),

@@ -2,6 +2,7 @@
 //! optimizers, checkpoints and diagnostics all walk the same way.
 
 use nabla_core::{Result, Rng, Tensor, Var};
+use std::collections::HashMap;
 
 /// Training or evaluation behaviour (dropout active, batch statistics vs running statistics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,12 +21,14 @@ pub enum VarKind {
 
 /// The context of one forward pass: the mode, the random numbers dropout draws from, and
 /// optionally a record ("taps") of every layer's output by name, so that a loss can sit on a
-/// hidden node (sparse autoencoders) and diagnostics can see activations.
+/// hidden node (sparse autoencoders) and diagnostics can see activations, and the state
+/// recurrent layers carry from one pass to the next ([`Ctx::carrying_state`]).
 pub struct Ctx {
     mode: Mode,
     rng: Rng,
     taps: Option<Vec<(String, Tensor)>>,
     scope: Vec<String>,
+    carried: Option<HashMap<String, Vec<Tensor>>>,
 }
 
 impl Ctx {
@@ -36,6 +39,7 @@ impl Ctx {
             rng,
             taps: None,
             scope: Vec::new(),
+            carried: None,
         }
     }
 
@@ -46,6 +50,7 @@ impl Ctx {
             rng: Rng::seed(0),
             taps: None,
             scope: Vec::new(),
+            carried: None,
         }
     }
 
@@ -53,6 +58,47 @@ impl Ctx {
     pub fn with_taps(mut self) -> Ctx {
         self.taps = Some(Vec::new());
         self
+    }
+
+    /// Also carry the recurrent layers' state from one forward pass to the next: each pass
+    /// starts where the previous one ended, so a sequence can be fed a few steps at a time
+    /// (generation one step per pass, O(1) per step instead of re-reading a window; truncated
+    /// backpropagation through time). The first pass starts from zero. The state is kept per
+    /// layer path (`"1"`, `"0.block.2"`) outside the graph: no gradient flows back through it
+    /// into an earlier pass. The whole model must run step by step for the outputs to equal
+    /// one pass over the whole sequence: see [`Module::runs_step_by_step`].
+    pub fn carrying_state(mut self) -> Ctx {
+        self.carried = Some(HashMap::new());
+        self
+    }
+
+    /// Forgets the carried state: the next pass starts from zero again.
+    pub fn reset_state(&mut self) {
+        if let Some(carried) = &mut self.carried {
+            carried.clear();
+        }
+    }
+
+    /// Whether this context carries recurrent state between passes.
+    pub fn is_carrying_state(&self) -> bool {
+        self.carried.is_some()
+    }
+
+    /// For a stateful layer: the state the previous pass left at this layer's path (`None` on
+    /// the first pass, or when the context carries no state). It stays until
+    /// [`Ctx::put_state`] replaces it, so a pass that fails leaves it as it was.
+    pub fn state(&self) -> Option<&[Tensor]> {
+        let path = self.scope.join(".");
+        self.carried.as_ref()?.get(&path).map(Vec::as_slice)
+    }
+
+    /// For a stateful layer: the state the next pass starts from at this layer's path (ignored
+    /// unless the context carries state).
+    pub fn put_state(&mut self, state: Vec<Tensor>) {
+        let path = self.scope.join(".");
+        if let Some(carried) = &mut self.carried {
+            carried.insert(path, state);
+        }
     }
 
     /// The mode.
@@ -90,14 +136,16 @@ impl Ctx {
         module: &dyn Module,
         x: &Tensor,
     ) -> Result<Tensor> {
-        // The path is only built when taps are on: a plain forward pass allocates nothing here.
+        // The path is only built when taps are on or state is carried (keyed by path): a plain
+        // forward pass allocates nothing here.
         let tapping = self.taps.is_some();
-        if tapping {
+        let scoped = tapping || self.carried.is_some();
+        if scoped {
             self.scope.push(name.to_string());
         }
         let result = module.forward(x, self);
         let path = tapping.then(|| self.scope.join("."));
-        if tapping {
+        if scoped {
             self.scope.pop();
         }
         let y = nabla_core::ResultExt::context(result, || {
@@ -130,6 +178,17 @@ pub trait Module: Send + Sync {
     /// Children as `(name, module)`, for summaries and diagnostics; empty for leaf layers.
     fn children(&self) -> Vec<(String, &dyn Module)> {
         Vec::new()
+    }
+
+    /// Whether a sequence `[batch, time, ...]` can go through this module a few steps at a
+    /// time in a [`Ctx::carrying_state`] context and give the same outputs as in one pass:
+    /// each output step depends on earlier input steps only through the state recurrent layers
+    /// carry. True for recurrent layers, for layers that act on each step alone (linear,
+    /// embedding, elementwise activations, softmax over the last dim, layer norm over the last
+    /// dim), and for containers of such. False (the default) for anything that mixes steps or
+    /// depends on the sequence's length: convolutions, pooling, reshape, flatten, batch norm.
+    fn runs_step_by_step(&self) -> bool {
+        false
     }
 }
 
@@ -199,5 +258,8 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn children(&self) -> Vec<(String, &dyn Module)> {
         (**self).children()
+    }
+    fn runs_step_by_step(&self) -> bool {
+        (**self).runs_step_by_step()
     }
 }

@@ -119,6 +119,159 @@ fn all_steps_and_the_last_agree() {
     assert_eq!(tail.to_vec_f64(), last.to_vec_f64());
 }
 
+/// `x` fed in chunks of `sizes` steps through one state-carrying context, the outputs joined.
+fn in_chunks(model: &dyn Module, x: &Tensor, sizes: &[usize], ctx: &mut Ctx) -> Tensor {
+    let mut at = 0;
+    let parts: Vec<Tensor> = sizes
+        .iter()
+        .map(|&n| {
+            let y = model.forward(&x.narrow(1, at, n).unwrap(), ctx).unwrap();
+            at += n;
+            y
+        })
+        .collect();
+    Tensor::concat(&parts.iter().collect::<Vec<_>>(), 1).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims());
+    a.to_vec_f64()
+        .iter()
+        .zip(b.to_vec_f64())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// A sequence fed a few steps at a time, the state carried between passes, gives every step's
+/// output as one pass over the whole sequence: each cell, two stacked layers, padding included.
+#[test]
+fn carried_state_continues_a_sequence_across_passes() {
+    for cell in [
+        RecurrentCell::Lstm,
+        RecurrentCell::Gru,
+        RecurrentCell::RnnTanh,
+    ] {
+        let model = Recurrent::builder(cell, 3, 4)
+            .layers(2)
+            .output(SequenceOutput::All)
+            .mask_value(0.0)
+            .dtype(DType::F64)
+            .build(&mut Rng::seed(5))
+            .unwrap();
+        assert!(model.runs_step_by_step());
+        // The second sequence ends after 6 steps: padding, which the state passes through.
+        let x = common::input(&[2, 9, 3], 4);
+        let keep = Tensor::from_vec(
+            (0..18)
+                .map(|i| f64::from(i < 9 || i % 9 < 6))
+                .collect::<Vec<_>>(),
+            [2, 9, 1],
+        )
+        .unwrap();
+        let x = x.mul(&keep).unwrap();
+        let whole = model.predict(&x).unwrap();
+        let mut ctx = Ctx::eval().carrying_state();
+        let chunked = in_chunks(&model, &x, &[4, 1, 4], &mut ctx);
+        assert!(max_diff(&whole, &chunked) < 1e-12, "{cell:?}");
+        // Without the carried state each chunk starts from zero: a different sequence.
+        let fresh = in_chunks(&model, &x, &[4, 1, 4], &mut Ctx::eval());
+        assert!(max_diff(&whole, &fresh) > 1e-3, "{cell:?}");
+        // reset_state forgets it: the next pass is a fresh start.
+        ctx.reset_state();
+        let again = model.forward(&x, &mut ctx).unwrap();
+        assert!(max_diff(&whole, &again) < 1e-12, "{cell:?}");
+    }
+}
+
+/// Inside a model the state is kept per layer: an embedding, an LSTM and a per-step linear
+/// layer fed one character at a time give the whole pass's logits at every step.
+#[test]
+fn a_character_model_runs_one_step_at_a_time() {
+    let mut rng = Rng::seed(2);
+    let model = nabla_nn::layers::Sequential::new()
+        .with(Embedding::with_init(6, 3, nabla_nn::Init::HE, DType::F64, &mut rng).unwrap())
+        .with(
+            Recurrent::lstm(3, 5)
+                .dtype(DType::F64)
+                .output(SequenceOutput::All)
+                .build(&mut rng)
+                .unwrap(),
+        )
+        .with(
+            nabla_nn::layers::Linear::builder(5, 6)
+                .dtype(DType::F64)
+                .build(&mut rng)
+                .unwrap(),
+        );
+    assert!(model.runs_step_by_step());
+    let ids = Tensor::from_vec(vec![1.0, 4.0, 0.0, 5.0, 2.0, 2.0, 3.0], [1, 7]).unwrap();
+    let whole = model.predict(&ids).unwrap();
+    let mut ctx = Ctx::eval().carrying_state();
+    let stepped = in_chunks(&model, &ids, &[1; 7], &mut ctx);
+    assert!(max_diff(&whole, &stepped) < 1e-12);
+}
+
+#[test]
+fn a_carried_state_for_other_sequences_is_an_error() {
+    let model = lstm(SequenceOutput::Last);
+    let mut ctx = Ctx::eval().carrying_state();
+    model
+        .forward(&common::input(&[2, 3, 3], 1), &mut ctx)
+        .unwrap();
+    let err = model
+        .forward(&common::input(&[3, 3, 3], 1), &mut ctx)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("batch of 2") && err.contains("3 sequences") && err.contains("reset_state"),
+        "{err}"
+    );
+    // The failed pass left the state as it was: the right batch continues from it.
+    let next = common::input(&[2, 3, 3], 2);
+    let continued = model.forward(&next, &mut ctx).unwrap();
+    let whole = model
+        .predict(&Tensor::concat(&[&common::input(&[2, 3, 3], 1), &next], 1).unwrap())
+        .unwrap();
+    assert!(max_diff(&whole, &continued) < 1e-12);
+    // A state that does not fit the layer (another model's) is named as such.
+    let mut ctx = Ctx::eval().carrying_state();
+    let gru = Recurrent::gru(3, 4)
+        .dtype(DType::F64)
+        .build(&mut Rng::seed(1))
+        .unwrap();
+    gru.forward(&common::input(&[2, 3, 3], 1), &mut ctx)
+        .unwrap();
+    let err = model
+        .forward(&common::input(&[2, 3, 3], 1), &mut ctx)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another model"), "{err}");
+}
+
+/// Which layers may run a sequence step by step: those that act on each step alone.
+#[test]
+fn layers_that_mix_steps_do_not_run_step_by_step() {
+    use nabla_nn::layers::{Conv2d, Linear, LogSoftmax, PRelu, Reshape, Sequential, Softmax};
+    let mut rng = Rng::seed(0);
+    assert!(Softmax::default().runs_step_by_step());
+    assert!(!Softmax::new(1).runs_step_by_step());
+    assert!(!LogSoftmax::new(1).runs_step_by_step());
+    assert!(PRelu::new(1, 0.25, DType::F32).unwrap().runs_step_by_step());
+    assert!(!PRelu::new(4, 0.25, DType::F32).unwrap().runs_step_by_step());
+    assert!(!Reshape { shape: vec![4] }.runs_step_by_step());
+    let conv = Conv2d::builder(1, 2, [3, 3]).build(&mut rng).unwrap();
+    assert!(!conv.runs_step_by_step());
+    let per_step = Sequential::new()
+        .with(Linear::new(4, 4, &mut rng).unwrap())
+        .with(nabla_nn::layers::Relu);
+    assert!(per_step.runs_step_by_step());
+    assert!(
+        !per_step
+            .with(Reshape { shape: vec![4] })
+            .runs_step_by_step()
+    );
+}
+
 #[test]
 fn parameters_are_named_and_initialized_like_pytorch() {
     let model = Recurrent::gru(5, 8)

@@ -169,9 +169,13 @@ fn check_text_spec(l: &Located) -> Result<()> {
 }
 
 /// Writes `length` characters after `prompt`, each drawn from the model's distribution over
-/// the next character given the last `context` characters (the window length it was trained
-/// on) at `temperature` (`p ∝ exp(logit / temperature)`; 0 takes the most probable one).
-/// Returns the new characters only.
+/// the next character at `temperature` (`p ∝ exp(logit / temperature)`; 0 takes the most
+/// probable one). Returns the new characters only.
+///
+/// The model reads the prompt's last `context` characters (the window length it was trained
+/// on) from a zero state. A model that runs step by step ([`Module::runs_step_by_step`]: a
+/// recurrent network) then reads each new character once, carrying its state on: O(1) per
+/// character. Any other model reads the last `context` characters again for each one.
 pub fn generate(
     model: &dyn Module,
     text: &TextModel,
@@ -194,14 +198,26 @@ pub fn generate(
     }
     let start = ids.len();
     let context = text.spec.context;
+    let stepwise = model.runs_step_by_step();
+    // The next character's logits after the model read `steps` (a [1, steps] row of ids).
+    let last_logits = |steps: &[usize], ctx: &mut Ctx| -> Result<Vec<f64>> {
+        let x: Vec<f32> = steps.iter().map(|&k| k as f32).collect();
+        let out = model.forward(&Tensor::from_vec(x, [1, steps.len()])?, ctx)?;
+        Ok(out.narrow(1, steps.len() - 1, 1)?.to_vec_f64())
+    };
     with_no_grad(|| -> Result<()> {
-        for _ in 0..length {
-            let window = &ids[ids.len().saturating_sub(context)..];
-            let x: Vec<f32> = window.iter().map(|&k| k as f32).collect();
-            let x = Tensor::from_vec(x, [1, window.len()])?;
-            let out = model.forward(&x, &mut Ctx::eval())?;
-            let logits = out.narrow(1, window.len() - 1, 1)?.to_vec_f64();
+        let mut ctx = Ctx::eval().carrying_state();
+        let mut logits = last_logits(&ids[start.saturating_sub(context)..], &mut ctx)?;
+        for i in 0..length {
             ids.push(draw(&logits, temperature, rng));
+            if i + 1 == length {
+                break;
+            }
+            logits = if stepwise {
+                last_logits(&ids[ids.len() - 1..], &mut ctx)?
+            } else {
+                last_logits(&ids[ids.len().saturating_sub(context)..], &mut Ctx::eval())?
+            };
         }
         Ok(())
     })?;
@@ -305,4 +321,97 @@ pub fn sample(
         &mut Rng::seed(seed),
     )?;
     Ok(prompt + &generated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nabla_core::RecurrentCell;
+    use nabla_nn::layers::{Embedding, Linear, Recurrent, Reshape, SequenceOutput, Sequential};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn text_model(context: usize) -> TextModel {
+        TextModel {
+            spec: TextSpec { context },
+            vocabulary: Vocabulary::of("abcdefgh \n"),
+        }
+    }
+
+    fn char_model(cell: RecurrentCell) -> Sequential {
+        let mut rng = Rng::seed(7);
+        Sequential::new()
+            .with(Embedding::new(10, 8, &mut rng).unwrap())
+            .with(
+                Recurrent::builder(cell, 8, 16)
+                    .layers(2)
+                    .output(SequenceOutput::All)
+                    .build(&mut rng)
+                    .unwrap(),
+            )
+            .with(Linear::new(16, 10, &mut rng).unwrap())
+    }
+
+    /// The same model, declared unable to run step by step: generation re-reads the window.
+    struct Rereading<'a>(&'a dyn Module);
+
+    impl Module for Rereading<'_> {
+        fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> nabla_core::Result<Tensor> {
+            self.0.forward(x, &mut Ctx::eval())
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+    }
+
+    #[test]
+    fn carrying_the_state_writes_what_rereading_the_whole_text_writes() {
+        // With a context longer than prompt + text, the re-reading path reads everything from
+        // the start for each character: the same distribution as carrying the state.
+        let text = text_model(64);
+        for cell in [
+            RecurrentCell::Lstm,
+            RecurrentCell::Gru,
+            RecurrentCell::RnnTanh,
+        ] {
+            let model = char_model(cell);
+            assert!(model.runs_step_by_step());
+            let write = |model: &dyn Module| {
+                generate(model, &text, "abc d", 50, 1.0, &mut Rng::seed(3)).unwrap()
+            };
+            let counted = Counting(&model, AtomicUsize::new(0));
+            let (carried, reread) = (write(&counted), write(&Rereading(&model)));
+            assert_eq!(carried.chars().count(), 50);
+            assert_eq!(carried, reread, "{cell:?}");
+            // Carrying the state, the model read the prompt and then each new character once.
+            assert_eq!(counted.1.load(Ordering::Relaxed), 5 + 49);
+        }
+    }
+
+    /// The same model, counting the steps it reads.
+    struct Counting<'a>(&'a dyn Module, AtomicUsize);
+
+    impl Module for Counting<'_> {
+        fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> nabla_core::Result<Tensor> {
+            self.1.fetch_add(x.dims()[1], Ordering::Relaxed);
+            self.0.forward(x, ctx)
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        fn runs_step_by_step(&self) -> bool {
+            self.0.runs_step_by_step()
+        }
+    }
+
+    #[test]
+    fn a_model_that_mixes_steps_rereads_its_window() {
+        // A reshape makes the model depend on the sequence's length: no step-by-step running.
+        let mut rng = Rng::seed(1);
+        let model = Sequential::new()
+            .with(Embedding::new(10, 4, &mut rng).unwrap())
+            .with(Reshape { shape: vec![64, 4] })
+            .with(Linear::new(4, 10, &mut rng).unwrap());
+        assert!(!model.runs_step_by_step());
+        assert!(char_model(RecurrentCell::Lstm).runs_step_by_step());
+    }
 }

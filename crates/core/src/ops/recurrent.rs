@@ -52,7 +52,11 @@ fn row<T>(x: &[T], at: usize, len: usize) -> &[T] {
 
 impl Tensor {
     /// Runs a recurrent layer over a batch-first sequence and returns every step's hidden state
-    /// `[batch, time, hidden]`.
+    /// `[batch, time, hidden]`, and for the LSTM its cell state after the last step `[batch,
+    /// hidden]` (`None` for the other cells), so that a later call can continue from it. The
+    /// cell state is a plain tensor outside the graph: a continuation carries it as truncated
+    /// backpropagation through time does (no gradient flows back through it into this call).
+    /// The last hidden state is the output's last step.
     ///
     /// - `self`: the input projections `x_t W_ihᵀ + b_ih` of all steps, `[batch, time,
     ///   gates·hidden]` (gate order as PyTorch: LSTM `i, f, g, o`; GRU `r, z, n`).
@@ -70,7 +74,7 @@ impl Tensor {
         h0: Option<&Tensor>,
         c0: Option<&Tensor>,
         step_mask: Option<&[bool]>,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let op = cell.name();
         let dtype = self.expect_float(op)?;
         let mismatch = |other: &Tensor, reason: String| Error::ShapeMismatch {
@@ -147,7 +151,15 @@ impl Tensor {
         let mask = step_mask.map(<[bool]>::to_vec);
         float_dispatch!(dtype, op, |T| {
             let saved = forward::<T>(cell, sizes, self, w_hh, &b_hh, &h0, &c0, mask.as_deref());
-            Ok(Tensor::record_vec(
+            let last_cell = cell.has_cell_state().then(|| {
+                // Masked steps passed the state through, so step t − 1 holds the final state.
+                let seq = t * h;
+                let rows: Vec<T> = (0..b)
+                    .flat_map(|n| row(&saved.extra[n * seq..], t - 1, h).iter().copied())
+                    .collect();
+                Tensor::from_parts(rows, Shape::from([b, h].as_slice()))
+            });
+            let hs = Tensor::record_vec(
                 saved.hs,
                 [b, t, h].into(),
                 &[self, w_hh, &b_hh, &h0, &c0],
@@ -161,7 +173,8 @@ impl Tensor {
                         Tensor::from_parts(saved.extra, Shape::from([len].as_slice()))
                     },
                 },
-            ))
+            );
+            Ok((hs, last_cell))
         })
     }
 }

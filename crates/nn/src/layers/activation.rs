@@ -18,6 +18,9 @@ macro_rules! activation {
             fn describe(&self) -> String {
                 $label.to_string()
             }
+            fn runs_step_by_step(&self) -> bool {
+                true
+            }
         }
     };
 }
@@ -40,10 +43,12 @@ activation!(
 );
 
 /// Declares an activation module with one option `$field` (with PyTorch's default), a `new`
-/// constructor, `Default`, and a forward pass `$body` over input `$x` and option `$v`.
+/// constructor, `Default`, a forward pass `$body` over input `$x` and option `$v`, and whether
+/// it acts on each step of a sequence alone given the option ([`Module::runs_step_by_step`]).
 macro_rules! activation_with {
     ($(#[$doc:meta])* $name:ident { $field:ident: $ty:ty = $default:expr },
-     $new_doc:literal, $label:literal, |$x:ident, $v:ident| $body:expr) => {
+     $new_doc:literal, $label:literal, |$x:ident, $v:ident| $body:expr,
+     steps: |$s:ident| $steps:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name {
@@ -71,6 +76,10 @@ macro_rules! activation_with {
             fn describe(&self) -> String {
                 format!($label, self.$field)
             }
+            fn runs_step_by_step(&self) -> bool {
+                let $s = self.$field;
+                $steps
+            }
         }
     };
 }
@@ -80,14 +89,16 @@ activation_with!(
     LeakyRelu { negative_slope: f64 = 0.01 },
     "Slope on the negative side (PyTorch's default is 0.01).",
     "LeakyReLU({})",
-    |x, slope| x.leaky_relu(slope)
+    |x, slope| x.leaky_relu(slope),
+    steps: |_slope| true
 );
 activation_with!(
     /// `z` for z > 0, `α (e^z − 1)` otherwise.
     Elu { alpha: f64 = 1.0 },
     "ELU with the given α (PyTorch's default is 1).",
     "ELU({})",
-    |x, alpha| x.elu(alpha)
+    |x, alpha| x.elu(alpha),
+    steps: |_alpha| true
 );
 
 /// `clamp(z, min, max)`: gradient 1 strictly inside the bounds, 0 outside.
@@ -117,6 +128,9 @@ impl Module for HardTanh {
     fn describe(&self) -> String {
         format!("HardTanh({}, {})", self.min, self.max)
     }
+    fn runs_step_by_step(&self) -> bool {
+        true
+    }
 }
 
 activation_with!(
@@ -125,14 +139,16 @@ activation_with!(
     Softmax { dim: isize = -1 },
     "Softmax over `dim` (negative counts from the end).",
     "Softmax(dim={})",
-    |x, dim| x.softmax(dim)
+    |x, dim| x.softmax(dim),
+    steps: |dim| dim == -1
 );
 activation_with!(
     /// `log softmax` along `dim`, computed stably as `z − logsumexp(z)`.
     LogSoftmax { dim: isize = -1 },
     "Log-softmax over `dim`.",
     "LogSoftmax(dim={})",
-    |x, dim| x.log_softmax(dim)
+    |x, dim| x.log_softmax(dim),
+    steps: |dim| dim == -1
 );
 
 /// Parametric ReLU: `max(0, z) + a · min(0, z)` with a learnable slope `a`, one shared
@@ -168,5 +184,9 @@ impl Module for PRelu {
     }
     fn describe(&self) -> String {
         format!("PReLU({})", self.weight.elem_count())
+    }
+    /// One shared slope only: per-channel slopes index dim 1, a sequence's time.
+    fn runs_step_by_step(&self) -> bool {
+        self.weight.elem_count() == 1
     }
 }

@@ -39,4 +39,7 @@ impl Module for Dropout {
     fn describe(&self) -> String {
         format!("Dropout({})", self.p)
     }
+    fn runs_step_by_step(&self) -> bool {
+        true
+    }
 }

@@ -100,4 +100,7 @@ impl Module for Embedding {
     fn describe(&self) -> String {
         format!("Embedding({}, {})", self.num_embeddings(), self.dim())
     }
+    fn runs_step_by_step(&self) -> bool {
+        true
+    }
 }

@@ -165,4 +165,8 @@ impl Module for Linear {
             if self.bias.is_some() { "" } else { ", no bias" }
         )
     }
+    /// It maps the last dim: each step alone.
+    fn runs_step_by_step(&self) -> bool {
+        true
+    }
 }

@@ -36,6 +36,9 @@ impl Module for GaussianNoise {
     fn describe(&self) -> String {
         format!("GaussianNoise({})", self.std)
     }
+    fn runs_step_by_step(&self) -> bool {
+        true
+    }
 }
 
 /// Masking noise: in training mode each element is set to 0 with probability `p`, and the
@@ -73,5 +76,8 @@ impl Module for MaskingNoise {
 
     fn describe(&self) -> String {
         format!("MaskingNoise({})", self.p)
+    }
+    fn runs_step_by_step(&self) -> bool {
+        true
     }
 }

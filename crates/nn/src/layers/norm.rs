@@ -286,4 +286,8 @@ impl Module for LayerNorm {
     fn describe(&self) -> String {
         format!("LayerNorm({:?})", self.normalized_shape)
     }
+    /// Over the last dim only: each step alone.
+    fn runs_step_by_step(&self) -> bool {
+        self.normalized_shape.len() == 1
+    }
 }

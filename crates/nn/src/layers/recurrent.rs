@@ -253,6 +253,47 @@ impl Recurrent {
         self.output
     }
 
+    /// The state a previous pass left, as `(h, c)` per stacked layer (`h` then, for the LSTM,
+    /// `c`, each `[batch, hidden]`), checked against this layer and the input's batch.
+    fn check_carried(
+        &self,
+        state: &[Tensor],
+        batch: usize,
+    ) -> Result<Vec<(Tensor, Option<Tensor>)>> {
+        let per_layer = if self.cell.has_cell_state() { 2 } else { 1 };
+        let fits_layer = state.len() == per_layer * self.stack.len()
+            && state
+                .iter()
+                .all(|s| s.rank() == 2 && s.dims()[1] == self.hidden_size);
+        if !fits_layer {
+            return Err(Error::invalid(
+                cell_title(self.cell),
+                format!(
+                    "the carried state ({} tensors) does not fit this layer ({} tensors of \
+                     [batch, {}]): was it carried from another model?",
+                    state.len(),
+                    per_layer * self.stack.len(),
+                    self.hidden_size
+                ),
+            ));
+        }
+        if let Some(other) = state.iter().find(|s| s.dims()[0] != batch) {
+            return Err(Error::bad_shape(
+                cell_title(self.cell),
+                other.shape(),
+                format!(
+                    "the carried state is for a batch of {}, this input has {batch} sequences: \
+                     call Ctx::reset_state before feeding other sequences",
+                    other.dims()[0]
+                ),
+            ));
+        }
+        Ok(state
+            .chunks(per_layer)
+            .map(|layer| (layer[0].clone(), layer.get(1).cloned()))
+            .collect())
+    }
+
     /// The step mask of `x: [batch, time, features]`: false where every feature equals the mask
     /// value.
     fn step_mask(&self, x: &Tensor) -> Option<Vec<bool>> {
@@ -289,6 +330,13 @@ impl Module for Recurrent {
         }
         let mask = self.step_mask(x);
         let gh = self.cell.gates() * self.hidden_size;
+        // A state-carrying pass starts each stacked layer where the previous pass left it.
+        let carried = match ctx.state() {
+            Some(state) => Some(self.check_carried(state, b)?),
+            None => None,
+        };
+        let carrying = ctx.is_carrying_state();
+        let mut last_states = Vec::new();
         let mut h = x.clone();
         for (l, layer) in self.stack.iter().enumerate() {
             if l > 0 && ctx.is_training() && self.dropout > 0.0 {
@@ -303,14 +351,27 @@ impl Module for Recurrent {
                 gx = gx.add(&b_ih.as_tensor())?;
             }
             let b_hh = layer.b_hh.as_ref().map(Var::as_tensor);
-            h = gx.reshape([b, t, gh])?.recurrence(
+            let (h0, c0) = match &carried {
+                Some(state) => (Some(&state[l].0), state[l].1.as_ref()),
+                None => (None, None),
+            };
+            let (hs, last_cell) = gx.reshape([b, t, gh])?.recurrence(
                 self.cell,
                 &layer.w_hh.as_tensor(),
                 b_hh.as_ref(),
-                None,
-                None,
+                h0,
+                c0,
                 mask.as_deref(),
             )?;
+            if carrying {
+                let last = hs.narrow(1, t - 1, 1)?.reshape([b, self.hidden_size])?;
+                last_states.push(last.detach());
+                last_states.extend(last_cell);
+            }
+            h = hs;
+        }
+        if carrying {
+            ctx.put_state(last_states);
         }
         match self.output {
             SequenceOutput::All => Ok(h),
@@ -352,5 +413,8 @@ impl Module for Recurrent {
         }
         s.push(')');
         s
+    }
+    fn runs_step_by_step(&self) -> bool {
+        true
     }
 }

@@ -72,4 +72,11 @@ impl Module for Residual {
         }
         c
     }
+    fn runs_step_by_step(&self) -> bool {
+        self.block.runs_step_by_step()
+            && self
+                .projection
+                .as_ref()
+                .is_none_or(|p| p.runs_step_by_step())
+    }
 }

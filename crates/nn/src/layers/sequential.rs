@@ -69,4 +69,7 @@ impl Module for Sequential {
             .map(|(i, l)| (i.to_string(), l.as_ref() as &dyn Module))
             .collect()
     }
+    fn runs_step_by_step(&self) -> bool {
+        self.layers.iter().all(|l| l.runs_step_by_step())
+    }
 }
