@@ -52,6 +52,8 @@ fn the_digits_gan_learns_to_draw_every_digit() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(epochs.len(), 120);
+    // The GAN doctor watched it and found nothing wrong.
+    assert_eq!(findings(&dir), []);
     let first = &epochs[0]["samples"];
     assert!(
         figure("nearest_distance") < 0.8 * first["nearest_distance"].as_f64().unwrap(),
@@ -198,6 +200,73 @@ fn a_killed_gan_run_resumes_to_the_same_bytes() {
         "no run was interrupted: nothing was tested"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The doctor's findings in a run's record, as (problem, 1-based epoch, config changes).
+fn findings(dir: &Path) -> Vec<(String, u64, Vec<String>)> {
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
+    history["history"]["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e["diagnostics"]["findings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|f| {
+            let fix = f["fix"].as_array().cloned().unwrap_or_default();
+            (
+                f["problem"].as_str().unwrap().to_string(),
+                f["epoch"].as_u64().unwrap(),
+                fix.iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The GAN doctor on the digits GAN unbalanced both ways: a generator learning 100x slower
+/// than its discriminator (which then rejects every sample) and 10x faster (whose samples
+/// collapse). Each finding's config change, applied, gives a run without it; the shipped
+/// config's run has none (`the_digits_gan_learns_to_draw_every_digit` checks 120 epochs).
+#[test]
+fn the_gan_doctor_names_a_winning_discriminator_and_a_collapse() {
+    let dir = scratch("gan-doctor");
+    let adam =
+        |lr: &str| format!("gan.generator.optimizer={{type=\"adam\",lr={lr},betas=[0.5,0.999]}}");
+    let cases = [
+        ("slow", adam("2e-6"), "discriminator_wins", 12),
+        ("fast", adam("2e-3"), "mode_collapse", 6),
+    ];
+    for (name, generator, problem, epochs) in cases {
+        let epochs_set = format!("train.epochs={epochs}");
+        let run_dir = dir.join(name);
+        train(&run_dir, &["--set", &epochs_set, "--set", &generator]);
+        let found = findings(&run_dir);
+        let (_, epoch, fix) = found
+            .iter()
+            .find(|(p, _, _)| p == problem)
+            .unwrap_or_else(|| panic!("{name}: no {problem} in {found:?}"));
+        assert!(
+            *epoch >= 3,
+            "{name}: three epochs must show it, found at {epoch}"
+        );
+        assert_eq!(fix, &["gan.generator.optimizer.lr=0.0002"], "{name}");
+        let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+        assert!(report.contains(&problem.replace('_', " ")), "{name}");
+
+        let fixed_dir = dir.join(format!("{name}-fixed"));
+        let mut args = vec!["--set", &epochs_set, "--set", &generator];
+        for change in fix {
+            args.extend(["--set", change.as_str()]);
+        }
+        train(&fixed_dir, &args);
+        assert_eq!(findings(&fixed_dir), [], "{name} with the fix");
+    }
 }
 
 #[test]

@@ -536,10 +536,16 @@ fn diagnosis(record: &RunRecord) -> String {
     let samples: usize = epochs.iter().map(|d| d.samples).sum();
     let mut out = String::from("<h2>Diagnosis</h2>\n");
     if findings.is_empty() {
+        // A GAN's doctor reads the epoch records only: no sampled steps to count.
+        let sampled = if samples > 0 {
+            format!(" in {samples} sampled steps")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "<p class=\"clean\">The convergence doctor found no problems in {samples} sampled \
-             steps over {} epochs.</p>",
+            "<p class=\"clean\">The convergence doctor found no problems{sampled} over {} \
+             epochs.</p>",
             epochs.len()
         );
         return out;

@@ -25,6 +25,10 @@ pub enum Problem {
     UnscaledInputs,
     LearningRateTooLarge,
     LearningRateTooSmall,
+    /// A GAN's discriminator rejects every sample (see [`crate::gan::doctor`]).
+    DiscriminatorWins,
+    /// A GAN's samples are nearly all alike.
+    ModeCollapse,
 }
 
 impl Problem {
@@ -40,6 +44,8 @@ impl Problem {
             Problem::UnscaledInputs => "unscaled inputs",
             Problem::LearningRateTooLarge => "learning rate too large",
             Problem::LearningRateTooSmall => "learning rate too small",
+            Problem::DiscriminatorWins => "discriminator wins",
+            Problem::ModeCollapse => "mode collapse",
         }
     }
 }

@@ -16,11 +16,14 @@
 //! Each epoch records both losses, `D`'s mean output on real (`d_real`) and generated
 //! (`d_fake`) examples, both networks' gradient norms, and measures of a fixed set of samples
 //! ([`quality`]): their diversity (mode collapse shows as diversity near 0), their distance to
-//! the data, and which classes they cover.
+//! the data, and which classes they cover. The doctor ([`doctor`]) reads these records and
+//! names a discriminator that wins outright or a collapse of the samples, with the remedy.
 
+pub mod doctor;
 pub mod quality;
 pub mod run;
 
+use crate::doctor::{EpochDiagnostics, Finding};
 use crate::error::{Error, Result};
 use crate::trainer::{EpochRecord, GradNormMeter, History, step_rng};
 use nabla_core::{DType, Rng, Tensor, Var, with_no_grad};
@@ -75,6 +78,8 @@ pub struct GanConfig {
     pub clip_grad_norm: Option<f64>,
     /// Samples measured after each epoch (0: none); see [`quality`].
     pub measure_samples: usize,
+    /// Whether the doctor ([`doctor`]) reads each epoch's record.
+    pub doctor: bool,
     /// One line per epoch on stderr.
     pub verbose: bool,
 }
@@ -92,6 +97,7 @@ impl Default for GanConfig {
             generator_loss: GeneratorLoss::NonSaturating,
             clip_grad_norm: None,
             measure_samples: 500,
+            doctor: true,
             verbose: false,
         }
     }
@@ -363,7 +369,43 @@ impl<'a> GanTrainer<'a> {
             eprintln!("{}", format_record(&record, config.epochs));
         }
         self.history.epochs.push(record);
+        if config.doctor {
+            let last_step = first_step + batches as u64 - 1;
+            self.diagnose(last_step);
+        }
         Ok(self.history.epochs.last().expect("just pushed"))
+    }
+
+    /// Runs the GAN doctor's rules over the records so far and keeps in the last one the
+    /// findings not reported before (printed when verbose).
+    fn diagnose(&mut self, last_step: u64) {
+        let settings = doctor::GanSettings {
+            config: self.config,
+            generator_lr: self.g.optimizer.learning_rate(),
+            discriminator_lr: self.d.optimizer.learning_rate(),
+            last_step,
+        };
+        let epochs = &self.history.epochs;
+        let reported: Vec<String> = epochs
+            .iter()
+            .filter_map(|r| r.diagnostics.as_ref())
+            .flat_map(|d| d.findings.iter().map(Finding::key))
+            .collect();
+        let findings: Vec<Finding> = doctor::evaluate(epochs, &settings)
+            .into_iter()
+            .filter(|f| !reported.contains(&f.key()))
+            .collect();
+        if self.config.verbose {
+            for f in &findings {
+                eprintln!("{}", crate::doctor::describe(f));
+            }
+        }
+        if let Some(last) = self.history.epochs.last_mut() {
+            last.diagnostics = Some(EpochDiagnostics {
+                findings,
+                ..EpochDiagnostics::default()
+            });
+        }
     }
 }
 

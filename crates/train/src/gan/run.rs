@@ -246,6 +246,7 @@ pub fn prepare(l: &Located) -> Result<GanExperiment> {
         generator_loss: spec.generator_loss,
         clip_grad_norm: config.train.clip_grad_norm,
         measure_samples: spec.samples,
+        doctor: config.diagnostics.enabled,
         verbose: false,
     };
     Ok(GanExperiment {
