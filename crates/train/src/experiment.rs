@@ -215,9 +215,9 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
     if l.config.gan.is_some() {
         return Err(Error::Config(l.error(
             "gan",
-            "makes this a GAN config, which `nabla train` runs (as `nabla_train::gan::run`); \
-             the supervised trainer, and `nabla tune` and `nabla doctor` with it, train a \
-             [model] of the targets",
+            "makes this a GAN config, which `nabla train` and `nabla doctor` run (as \
+             `nabla_train::gan::run`); the supervised trainer, and `nabla tune` with it, train \
+             a [model] of the targets",
         )));
     }
     let config = &l.config;
@@ -781,7 +781,8 @@ fn commit_checkpoint(
         (run_dir::METRICS, metrics_lines(&record.history)),
         (
             run_dir::CONFIG,
-            toml::to_string(config)
+            config
+                .to_toml()
                 .map_err(|e| Error::Invalid(format!("config: {e}")))?
                 .into_bytes(),
         ),

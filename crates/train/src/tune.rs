@@ -564,7 +564,9 @@ fn save(dir: &Path, record: &TuneRecord, plan: &Plan) -> Result<()> {
 fn best_config_text(config: &Config, record: &TuneRecord, best: &Trial) -> Result<String> {
     let mut config = config.clone();
     config.tune = None;
-    let body = toml::to_string(&config).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+    let body = config
+        .to_toml()
+        .map_err(|e| Error::Invalid(format!("config: {e}")))?;
     let search = match record.search {
         Search::Grid => "grid".to_string(),
         Search::Random(n) => format!("random {n}"),

@@ -14,9 +14,10 @@ use std::path::PathBuf;
 pub struct DoctorArgs {
     /// The config to diagnose (default: the embedded digits example).
     pub config: Option<PathBuf>,
-    /// Epochs of the probe run (at most the config's own).
-    #[arg(long, default_value_t = 5)]
-    pub epochs: usize,
+    /// Epochs of the probe run, at most the config's own (default: 5; 10 for a GAN config,
+    /// whose rules need 3 epochs running)
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Write the config with every finding's remedy applied here (atomically).
     #[arg(long, value_name = "OUT.toml")]
     pub fixed: Option<PathBuf>,
@@ -30,10 +31,12 @@ pub struct DoctorArgs {
 /// Runs `nabla doctor`.
 pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<()> {
     let located = load_config(args.config.as_deref(), &args.overrides)?;
-    let diagnosis = probe::probe(&located, args.epochs)?;
+    let gan = located.config.gan.is_some();
+    let epochs = args.epochs.unwrap_or(if gan { 10 } else { 5 });
+    let diagnosis = probe::probe(&located, epochs)?;
     if let Some(path) = &args.fixed {
         let fixed = probe::apply_fixes(&located, &diagnosis.findings)?;
-        let text = toml::to_string(&fixed.config)?;
+        let text = fixed.config.to_toml()?;
         let header = format!(
             "# {} with the remedies of `nabla doctor` applied:\n{}\n\n",
             located
@@ -54,7 +57,17 @@ pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<()> {
         return Ok(());
     }
     let losses = &diagnosis.losses;
+    let d_fake = &diagnosis.d_fake;
     let trend = match (losses.first(), losses.last()) {
+        _ if gan => match (d_fake.first(), d_fake.last()) {
+            (Some(a), Some(b)) => format!(
+                "D(G(z)) {} -> {} over {} epochs",
+                doctor::rules::sig(*a),
+                doctor::rules::sig(*b),
+                d_fake.len()
+            ),
+            _ => "no epoch completed".into(),
+        },
         (Some(a), Some(b)) if losses.len() >= 2 => format!(
             "training loss {} -> {} over {} epochs",
             doctor::rules::sig(*a),

@@ -68,6 +68,20 @@ pub struct Config {
     pub tune: Option<TuneSpec>,
 }
 
+impl Config {
+    /// The config as TOML, as a run folder keeps it. A GAN config leaves out the top-level
+    /// `[optimizer]` and `[schedule]`: every config resolves them to defaults, but a GAN
+    /// config must not set them (its networks have their own optimizers).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut table = toml::Table::try_from(self)?;
+        if self.gan.is_some() {
+            table.remove("optimizer");
+            table.remove("schedule");
+        }
+        toml::to_string(&table)
+    }
+}
+
 /// The convergence doctor: per-layer statistics sampled while training, and findings with
 /// their remedies (see `nabla doctor`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

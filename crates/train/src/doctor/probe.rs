@@ -1,11 +1,13 @@
 //! `nabla doctor`: a short probe run of a config (a few epochs, in memory, no run folder)
-//! with the doctor sampling every step it is set to, then the diagnosis.
+//! with the doctor sampling every step it is set to, then the diagnosis. A GAN config plays
+//! its game for those epochs, its records read by the GAN doctor.
 
 use super::{Finding, LayerDiagnostics};
 use crate::config::Located;
 use crate::error::{Error, Result};
 use crate::experiment::prepare;
-use crate::trainer::Trainer;
+use crate::gan::GanTrainer;
+use crate::trainer::{History, Trainer};
 use serde::Serialize;
 
 /// The outcome of a probe run.
@@ -21,6 +23,10 @@ pub struct Diagnosis {
     pub diverged: Option<String>,
     /// The last epoch's per-layer statistics.
     pub layers: Vec<(String, LayerDiagnostics)>,
+    /// A GAN's discriminator output on generated examples, `D(G(z))`, per epoch (empty for a
+    /// supervised config, whose `losses` tell how it went).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub d_fake: Vec<f64>,
 }
 
 impl Diagnosis {
@@ -36,6 +42,9 @@ impl Diagnosis {
 /// Trains `located`'s config for at most `epochs` epochs with the doctor on (whatever the
 /// config's `[diagnostics]` says) and returns what it found.
 pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
+    if located.config.gan.is_some() {
+        return probe_gan(located, epochs);
+    }
     let mut l = located.clone();
     l.config.diagnostics.enabled = true;
     let mut exp = prepare(&l)?;
@@ -90,6 +99,55 @@ pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
         findings,
         diverged,
         layers,
+        d_fake: Vec::new(),
+    })
+}
+
+/// A GAN config: its game for at most `epochs` epochs, each record read by the GAN doctor
+/// ([`crate::gan::doctor`]).
+fn probe_gan(located: &Located, epochs: usize) -> Result<Diagnosis> {
+    let mut exp = crate::gan::run::prepare(located)?;
+    exp.gan.epochs = exp.gan.epochs.min(epochs.max(1));
+    exp.gan.doctor = true;
+    exp.gan.verbose = false;
+    let reference = exp.reference()?;
+    let mut trainer = GanTrainer::new(
+        &exp.generator,
+        &exp.discriminator,
+        exp.generator_optimizer.as_mut(),
+        exp.discriminator_optimizer.as_mut(),
+        &exp.gan,
+        History::default(),
+        reference,
+    )?;
+    let mut diverged = None;
+    while !trainer.is_finished() {
+        match trainer.run_epoch(&exp.data.train) {
+            Ok(_) => {}
+            Err(e @ Error::Diverged { .. }) => {
+                diverged = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let history = trainer.finish();
+    Ok(Diagnosis {
+        epochs: history.epochs.len() + usize::from(diverged.is_some()),
+        losses: Vec::new(),
+        findings: history
+            .epochs
+            .iter()
+            .filter_map(|r| r.diagnostics.as_ref())
+            .flat_map(|d| d.findings.iter().cloned())
+            .collect(),
+        diverged,
+        layers: Vec::new(),
+        d_fake: history
+            .epochs
+            .iter()
+            .filter_map(|r| r.train.get("d_fake").copied())
+            .collect(),
     })
 }
 

@@ -303,16 +303,6 @@ pub fn resume(dir: &Path, progress: Progress) -> Result<RunSummary> {
     train_from(exp, dir, record, progress)
 }
 
-/// The resolved config as the run keeps it, without the top-level `[optimizer]` and
-/// `[schedule]` that every config resolves to defaults but a GAN config must not set.
-fn resolved_toml(config: &Config) -> Result<String> {
-    let err = |e: &dyn std::fmt::Display| Error::Invalid(format!("config: {e}"));
-    let mut table = toml::Table::try_from(config).map_err(|e| err(&e))?;
-    table.remove("optimizer");
-    table.remove("schedule");
-    toml::to_string(&table).map_err(|e| err(&e))
-}
-
 fn train_from(
     mut exp: GanExperiment,
     dir: &Path,
@@ -324,7 +314,10 @@ fn train_from(
     let reference = exp.reference()?;
     let started = std::time::Instant::now();
     let seconds_before = record.train_seconds;
-    let config_toml = resolved_toml(&exp.config)?;
+    let config_toml = exp
+        .config
+        .to_toml()
+        .map_err(|e| Error::Invalid(format!("config: {e}")))?;
     let preprocessing = json_bytes(&exp.preprocessing)?;
     let every = exp.config.train.checkpoint_seconds;
     let outcome = {
