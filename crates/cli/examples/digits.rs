@@ -86,6 +86,8 @@ pub fn run(hidden: usize, epochs: usize, seed: u64, verbose: bool) -> anyhow::Re
 
 #[allow(dead_code)]
 fn main() -> anyhow::Result<()> {
+    // Keep freed tensor buffers for the next step (glibc would return them to the kernel).
+    nabla::keep_freed_buffers();
     let outcome = run(128, 100, 0, true)?;
     let h = &outcome.history;
     println!(

@@ -17,6 +17,8 @@ use nabla::train::gan::{GanConfig, GanTrainer};
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
+    // Keep freed tensor buffers for the next step (glibc would return them to the kernel).
+    nabla::keep_freed_buffers();
     let epochs: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits");
     let (train, schema) = read_csv(dir.join("train.csv"), &CsvOptions::default())?;
