@@ -99,6 +99,13 @@ fn an_lstm_predicts_held_out_text_better_than_a_bigram_model() {
         .arg(dir.join("test.txt")));
     let metrics: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!((metrics["bits_per_char"].as_f64().unwrap() - bits).abs() < 1e-6 * bits);
+    // With its state carried from window to window the model predicts the characters at the
+    // start of a window with the context before it: fewer bits.
+    let carried = metrics["bits_per_char_carried"].as_f64().unwrap();
+    assert!(
+        carried < bits - 0.005,
+        "carried {carried} vs windowed {bits}"
+    );
 
     // sample continues a prompt with the training text's characters; a seed repeats it.
     let sample = |seed: &str| {

@@ -1155,16 +1155,24 @@ pub fn load_model(dir: &Path) -> Result<SavedModel> {
 }
 
 impl SavedModel {
-    /// Loss and metrics on a CSV with the target column (a character model's: on a text).
+    /// Loss and metrics on a CSV with the target column (a character model's: on a text, and
+    /// also with its state carried across windows, `bits_per_char_carried`).
     pub fn evaluate(&self, path: &Path) -> Result<BTreeMap<String, f64>> {
         let data = self.preprocessing.labelled(path)?;
-        evaluate_scaled(
+        let mut metrics = evaluate_scaled(
             &self.model,
             &data,
             &self.loss,
             256,
             self.preprocessing.target_scale,
-        )
+        )?;
+        // A character model is also scored with its state carried across windows.
+        if let Some(text) = &self.preprocessing.text
+            && let Some(bits) = crate::text::carried_bits(&self.model, text, path)?
+        {
+            metrics.insert("bits_per_char_carried".into(), bits);
+        }
+        Ok(metrics)
     }
 
     /// Predictions for every row of a CSV (the target column may be absent); for a series,
