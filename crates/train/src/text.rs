@@ -234,7 +234,7 @@ pub const CARRIED_STREAMS: usize = 64;
 /// so every character but a stretch's first is predicted from all that precede it in its
 /// stretch. The windowed `bits_per_char` instead starts every window of `context` characters
 /// from a zero state, as training does; the difference is what the state carries beyond a
-/// window. The last `len mod streams` characters are not scored.
+/// window. The last `(characters − 1) mod streams` characters are not scored.
 pub fn carried_bits(model: &dyn Module, text: &TextModel, path: &Path) -> Result<Option<f64>> {
     if !model.runs_step_by_step() {
         return Ok(None);
@@ -257,7 +257,10 @@ fn carried_bits_of(
     let predicted = ids.len().saturating_sub(1);
     let streams = streams.clamp(1, predicted.max(1));
     let len = predicted / streams;
-    if len == 0 || context == 0 {
+    if context == 0 {
+        return Err(Error::Invalid("the model's context is 0 characters".into()));
+    }
+    if len == 0 {
         return Err(Error::Invalid(format!(
             "{} characters are too few to predict one",
             ids.len()
