@@ -55,8 +55,12 @@ enum Command {
     Eval {
         /// The run directory.
         run: PathBuf,
-        /// A CSV with the training file's columns.
+        /// A CSV with the training file's columns (a text for a character model, an IDX image
+        /// file for a model trained on IDX data)
         data: PathBuf,
+        /// The IDX label file of IDX images
+        #[arg(long, value_name = "LABELS")]
+        labels: Option<PathBuf>,
         /// Print the metrics as JSON.
         #[arg(long)]
         json: bool,
@@ -67,7 +71,8 @@ enum Command {
     Predict {
         /// The run directory.
         run: PathBuf,
-        /// A CSV with the training file's feature columns (the target may be absent).
+        /// A CSV with the training file's feature columns (the target may be absent), or an
+        /// IDX image file for a model trained on IDX data
         data: PathBuf,
         /// Write the predictions here (atomically) instead of to stdout.
         #[arg(short, long)]
@@ -212,8 +217,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
             tune::run(args, out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { run, data, json } => {
-            use_model::eval(&run, &data, json, out)?;
+        Command::Eval {
+            run,
+            data,
+            labels,
+            json,
+        } => {
+            use_model::eval(&run, &data, labels.as_deref(), json, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Predict { run, data, output } => {

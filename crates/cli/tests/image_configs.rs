@@ -1,5 +1,5 @@
-//! The shipped image configs trained through the binary: MNIST from IDX files (one epoch, and
-//! the IDX errors) and the digits CNN to its 98% target. They are the heaviest runs of the
+//! The shipped image configs trained through the binary: MNIST from IDX files (one epoch, eval
+//! and predict on IDX files, and the IDX errors) and the digits CNN to its 98% target. They are the heaviest runs of the
 //! suite, so they live in a test binary of their own: cargo runs test binaries one after
 //! another, and the timing-based kill test in `cli_runs.rs` must not share the machine with
 //! them.
@@ -35,8 +35,35 @@ fn the_mnist_config_trains_on_idx_files() {
     let text = std::fs::read_to_string(dir.join("run/report.html")).unwrap();
     assert!(text.contains("test"), "the report names its split");
 
-    // Labels that do not belong to the images: named, exit 2, no run folder.
+    // The saved run reads IDX files too: eval with the label file reproduces the test
+    // accuracy; predict writes one row per image; eval without the labels says what is missing.
     let mnist = repo().join("../shared/data/mnist");
+    let (images, labels) = (
+        mnist.join("t10k-images-idx3-ubyte.gz"),
+        mnist.join("t10k-labels-idx1-ubyte.gz"),
+    );
+    let out = run(nabla()
+        .args(["eval", "--json"])
+        .arg(dir.join("run"))
+        .arg(&images)
+        .arg("--labels")
+        .arg(&labels));
+    let metrics: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(metrics["accuracy"].as_f64().unwrap(), acc);
+    let predictions = stdout(&run(nabla()
+        .arg("predict")
+        .arg(dir.join("run"))
+        .arg(&images)));
+    let rows: Vec<&str> = predictions.lines().collect();
+    assert_eq!(rows.len(), 10_000 + 1, "a header and one row per image");
+    assert!(rows[0].starts_with("predicted,p_0,"), "{}", rows[0]);
+    let err = rejects(nabla().arg("eval").arg(dir.join("run")).arg(&images));
+    assert!(
+        err.contains("t10k-images-idx3-ubyte.gz: is an IDX image file") && err.contains("--labels"),
+        "{err}"
+    );
+
+    // Labels that do not belong to the images: named, exit 2, no run folder.
     let err = rejects(
         nabla()
             .arg("train")

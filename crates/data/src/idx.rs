@@ -25,6 +25,29 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     decode_idx(&raw).map_err(|message| Error::file(path, message))
 }
 
+/// Whether the file at `path` is an IDX file (plain or gzip-compressed): its first bytes are
+/// IDX's `0x00 0x00`, or gzip's magic and they gunzip to it. A CSV never starts with a zero
+/// byte. A file that cannot be read is not IDX (reading it as a CSV then names the problem).
+pub fn is_idx(path: &Path) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 2];
+    if file.read_exact(&mut head).is_err() {
+        return false;
+    }
+    if head == [0x1f, 0x8b] {
+        let Ok(file) = std::fs::File::open(path) else {
+            return false;
+        };
+        let mut inner = [0u8; 2];
+        return flate2::read::GzDecoder::new(file)
+            .read_exact(&mut inner)
+            .is_ok_and(|()| inner == [0, 0]);
+    }
+    head == [0, 0]
+}
+
 /// Parses the bytes of an IDX file, gunzipping them first when they start with gzip's magic.
 pub fn decode_idx(raw: &[u8]) -> std::result::Result<IdxArray, String> {
     if raw.starts_with(&[0x1f, 0x8b]) {
@@ -84,23 +107,14 @@ pub fn parse_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
 /// columns.
 pub fn read_idx_table(images: &Path, labels: &Path) -> Result<(Table, CsvSchema)> {
     let x = read_idx(images)?;
+    let (rows, width) = examples(images, &x)?;
     let y = read_idx(labels)?;
-    if x.dims.len() < 2 {
-        return Err(Error::file(
-            images,
-            format!(
-                "IDX dims {:?}: expected examples x features (e.g. images [N, 28, 28])",
-                x.dims
-            ),
-        ));
-    }
     if y.dims.len() != 1 {
         return Err(Error::file(
             labels,
             format!("IDX dims {:?}: expected one label per example, [N]", y.dims),
         ));
     }
-    let (rows, width) = (x.dims[0], x.dims[1..].iter().product::<usize>());
     if y.dims[0] != rows {
         return Err(Error::file(
             labels,
@@ -109,12 +123,6 @@ pub fn read_idx_table(images: &Path, labels: &Path) -> Result<(Table, CsvSchema)
                 y.dims[0],
                 images.display()
             ),
-        ));
-    }
-    if rows == 0 || width == 0 {
-        return Err(Error::file(
-            images,
-            format!("no data: IDX dims {:?}", x.dims),
         ));
     }
     let classes = y.data.iter().copied().max().map_or(0, |m| m as usize + 1);
@@ -139,20 +147,59 @@ pub fn read_idx_table(images: &Path, labels: &Path) -> Result<(Table, CsvSchema)
     Ok((table, schema))
 }
 
-/// A later IDX pair (test data) read against a training schema: the same example width, and
-/// labels among the training classes.
-pub fn read_idx_table_with(images: &Path, labels: &Path, schema: &CsvSchema) -> Result<Table> {
-    let (table, own) = read_idx_table(images, labels)?;
-    if own.features.len() != schema.features.len() {
+/// The examples and their width of an IDX image array: `[N, ...]` flattened per example.
+fn examples(images: &Path, x: &IdxArray) -> Result<(usize, usize)> {
+    if x.dims.len() < 2 {
         return Err(Error::file(
             images,
             format!(
-                "examples of {} values, but the model was trained on {}",
-                own.features.len(),
+                "IDX dims {:?}: expected examples x features (e.g. images [N, 28, 28])",
+                x.dims
+            ),
+        ));
+    }
+    let (rows, width) = (x.dims[0], x.dims[1..].iter().product::<usize>());
+    if rows == 0 || width == 0 {
+        return Err(Error::file(
+            images,
+            format!("no data: IDX dims {:?}", x.dims),
+        ));
+    }
+    Ok((rows, width))
+}
+
+/// A later IDX image file without labels (data to predict) read against a training schema:
+/// the same example width; the table has no target.
+pub fn read_idx_images_with(images: &Path, schema: &CsvSchema) -> Result<Table> {
+    let x = read_idx(images)?;
+    let (rows, width) = examples(images, &x)?;
+    check_width(images, width, schema)?;
+    Ok(Table {
+        feature_names: schema.features.iter().map(|f| f.name.clone()).collect(),
+        features: x.data.iter().map(|&p| f64::from(p)).collect(),
+        rows,
+        target: Target::None,
+    })
+}
+
+fn check_width(images: &Path, width: usize, schema: &CsvSchema) -> Result<()> {
+    if width != schema.features.len() {
+        return Err(Error::file(
+            images,
+            format!(
+                "examples of {width} values, but the model was trained on {}",
                 schema.features.len()
             ),
         ));
     }
+    Ok(())
+}
+
+/// A later IDX pair (test data) read against a training schema: the same example width, and
+/// labels among the training classes.
+pub fn read_idx_table_with(images: &Path, labels: &Path, schema: &CsvSchema) -> Result<Table> {
+    let (table, own) = read_idx_table(images, labels)?;
+    check_width(images, own.features.len(), schema)?;
     if own.classes.len() > schema.classes.len() {
         return Err(Error::file(
             labels,

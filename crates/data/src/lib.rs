@@ -22,7 +22,10 @@ pub use csv::{
 };
 pub use dataset::Dataset;
 pub use error::{Error, Result};
-pub use idx::{IdxArray, decode_idx, read_idx, read_idx_table, read_idx_table_with};
+pub use idx::{
+    IdxArray, decode_idx, is_idx, read_idx, read_idx_images_with, read_idx_table,
+    read_idx_table_with,
+};
 pub use loader::DataLoader;
 pub use preprocess::{Imputation, Preprocessor, Scaling};
 pub use sequence::{SequenceShape, SequenceSpec};

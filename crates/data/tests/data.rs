@@ -193,6 +193,34 @@ fn reads_mnist_idx_gzip() {
     assert!(float.contains("0x0d is not supported"), "{float}");
 }
 
+/// IDX files are told from CSVs by their first bytes, gzip-compressed or not.
+#[test]
+fn idx_files_are_recognized_by_their_header() {
+    use std::io::Write;
+    assert!(nabla_data::is_idx(&shared(
+        "mnist/t10k-images-idx3-ubyte.gz"
+    )));
+    let dir = std::env::temp_dir().join(format!("nabla-data-idx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("plain.idx");
+    std::fs::write(&plain, [0, 0, 8, 1, 0, 0, 0, 1, 7]).unwrap();
+    assert!(nabla_data::is_idx(&plain));
+    let csv = dir.join("rows.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+    assert!(!nabla_data::is_idx(&csv));
+    // A gzip-compressed CSV is not IDX either, and neither is a missing or one-byte file.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"a,b\n1,2\n").unwrap();
+    let zipped = dir.join("rows.csv.gz");
+    std::fs::write(&zipped, gz.finish().unwrap()).unwrap();
+    assert!(!nabla_data::is_idx(&zipped));
+    assert!(!nabla_data::is_idx(&dir.join("missing")));
+    let tiny = dir.join("tiny");
+    std::fs::write(&tiny, [0]).unwrap();
+    assert!(!nabla_data::is_idx(&tiny));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn loader_covers_every_row_once_per_epoch_with_a_seeded_order() {
     let x = nabla_core::Tensor::arange(0.0, 10.0, 1.0, nabla_core::DType::F32)

@@ -64,6 +64,17 @@ impl Preprocessing {
             let values = nabla_data::read_series(path, &spec.column)?;
             return Ok(spec.windows(&values, &path.display().to_string())?);
         }
+        if nabla_data::is_idx(path) {
+            if with_target {
+                return Err(Error::Data(nabla_data::Error::File {
+                    path: path.to_path_buf(),
+                    message: "is an IDX image file, whose labels are in a file of their own: \
+                              give that too (`nabla eval RUN IMAGES --labels LABELS`)"
+                        .into(),
+                }));
+            }
+            return Ok(nabla_data::read_idx_images_with(path, &self.schema)?);
+        }
         let table = read_csv_with(path, &self.schema, with_target)?;
         match (&self.sequence, self.preprocessor.sequence) {
             (Some(spec), Some(shape)) => {
@@ -118,12 +129,24 @@ impl Preprocessing {
     }
 
     /// The examples of a file with its targets, as training read them: a CSV's rows (or
-    /// sequences, or a series' windows), or a text's windows.
-    pub fn labelled(&self, path: &Path) -> Result<Dataset> {
-        match &self.text {
-            Some(text) => text.dataset(path),
+    /// sequences, or a series' windows), a text's windows, or an IDX image file with the
+    /// IDX file of its `labels`.
+    pub fn labelled(&self, path: &Path, labels: Option<&Path>) -> Result<Dataset> {
+        match (&self.text, labels) {
+            (Some(text), None) => text.dataset(path),
+            (None, Some(labels)) => self.dataset(&nabla_data::read_idx_table_with(
+                path,
+                labels,
+                &self.schema,
+            )?),
             // An autoencoder's targets are its inputs: the target column may be absent.
-            None => self.dataset(&self.read(path, !self.reconstruct)?),
+            (None, None) => self.dataset(&self.read(path, !self.reconstruct)?),
+            (Some(_), Some(labels)) => Err(Error::Data(nabla_data::Error::File {
+                path: labels.to_path_buf(),
+                message: "a label file is for IDX images; a character model's targets are \
+                          its text's next characters"
+                    .into(),
+            })),
         }
     }
 
@@ -1155,10 +1178,11 @@ pub fn load_model(dir: &Path) -> Result<SavedModel> {
 }
 
 impl SavedModel {
-    /// Loss and metrics on a CSV with the target column (a character model's: on a text, and
-    /// also with its state carried across windows, `bits_per_char_carried`).
-    pub fn evaluate(&self, path: &Path) -> Result<BTreeMap<String, f64>> {
-        let data = self.preprocessing.labelled(path)?;
+    /// Loss and metrics on a CSV with the target column, or on IDX images with their IDX
+    /// `labels` (a character model's: on a text, and also with its state carried across
+    /// windows, `bits_per_char_carried`).
+    pub fn evaluate(&self, path: &Path, labels: Option<&Path>) -> Result<BTreeMap<String, f64>> {
+        let data = self.preprocessing.labelled(path, labels)?;
         let mut metrics = evaluate_scaled(
             &self.model,
             &data,

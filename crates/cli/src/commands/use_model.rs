@@ -9,10 +9,17 @@ use nabla_train::experiment;
 use std::io::Write;
 use std::path::Path;
 
-/// Loss and metrics of the run's model on a CSV with the target column.
-pub fn eval(run: &Path, data: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+/// Loss and metrics of the run's model on a CSV with the target column (or IDX images and
+/// their IDX `labels`).
+pub fn eval(
+    run: &Path,
+    data: &Path,
+    labels: Option<&Path>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let model = experiment::load_model(run)?;
-    let metrics = model.evaluate(data)?;
+    let metrics = model.evaluate(data, labels)?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&metrics)?)?;
     } else {
