@@ -6,7 +6,6 @@ use super::{Finding, LayerDiagnostics};
 use crate::config::Located;
 use crate::error::{Error, Result};
 use crate::experiment::prepare;
-use crate::gan::GanTrainer;
 use crate::trainer::{History, Trainer};
 use serde::Serialize;
 
@@ -111,18 +110,10 @@ fn probe_gan(located: &Located, epochs: usize) -> Result<Diagnosis> {
     exp.gan.doctor = true;
     exp.gan.verbose = false;
     let reference = exp.reference()?;
-    let mut trainer = GanTrainer::new(
-        &exp.generator,
-        &exp.discriminator,
-        exp.generator_optimizer.as_mut(),
-        exp.discriminator_optimizer.as_mut(),
-        &exp.gan,
-        History::default(),
-        reference,
-    )?;
+    let (mut trainer, data) = exp.trainer(History::default(), reference)?;
     let mut diverged = None;
     while !trainer.is_finished() {
-        match trainer.run_epoch(&exp.data.train) {
+        match trainer.run_epoch(&data.train) {
             Ok(_) => {}
             Err(e @ Error::Diverged { .. }) => {
                 diverged = Some(e.to_string());

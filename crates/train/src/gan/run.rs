@@ -16,6 +16,7 @@ use crate::experiment::{
     metrics_lines, prepare_data, read_json, restore_optimizer,
 };
 use crate::run_dir;
+use crate::trainer::History;
 use nabla_core::{Rng, Tensor, Var};
 use nabla_data::Dataset;
 use nabla_nn::ModuleExt;
@@ -50,6 +51,26 @@ pub struct GanOutcome {
 }
 
 impl GanExperiment {
+    /// The training loop over this experiment's networks and optimizers, continuing `history`
+    /// (empty for a fresh run) and measuring samples against `reference`; with the data it
+    /// trains on, borrowed beside it.
+    pub fn trainer(
+        &mut self,
+        history: History,
+        reference: Option<RealReference>,
+    ) -> Result<(GanTrainer<'_>, &Splits)> {
+        let trainer = GanTrainer::new(
+            &self.generator,
+            &self.discriminator,
+            self.generator_optimizer.as_mut(),
+            self.discriminator_optimizer.as_mut(),
+            &self.gan,
+            history,
+            reference,
+        )?;
+        Ok((trainer, &self.data))
+    }
+
     /// Both networks' parameters and buffers, under `generator.` and `discriminator.`.
     pub fn state_vars(&self) -> Vec<(String, Var)> {
         state_vars(&self.generator, &self.discriminator)
@@ -321,18 +342,11 @@ fn train_from(
     let preprocessing = json_bytes(&exp.preprocessing)?;
     let every = exp.config.train.checkpoint_seconds;
     let outcome = {
-        let mut trainer = GanTrainer::new(
-            &exp.generator,
-            &exp.discriminator,
-            exp.generator_optimizer.as_mut(),
-            exp.discriminator_optimizer.as_mut(),
-            &exp.gan,
-            std::mem::take(&mut record.history),
-            reference.clone(),
-        )?;
+        let (mut trainer, data) =
+            exp.trainer(std::mem::take(&mut record.history), reference.clone())?;
         let mut last_commit: Option<std::time::Instant> = None;
         while !trainer.is_finished() {
-            trainer.run_epoch(&exp.data.train)?;
+            trainer.run_epoch(&data.train)?;
             if last_commit.is_some_and(|t| t.elapsed().as_secs_f64() < every)
                 && !trainer.is_finished()
             {
@@ -366,9 +380,9 @@ fn train_from(
         }
         let outcome = match (trainer.measure()?, &reference) {
             (Some(samples), Some(reference)) => Some(GanOutcome {
-                split: held_out(&exp.data).map(|(s, _)| s.to_string()),
+                split: held_out(data).map(|(s, _)| s.to_string()),
                 samples,
-                real: held_out(&exp.data)
+                real: held_out(data)
                     .map(|(_, d)| reference.measure(d.x()))
                     .transpose()?,
             }),
