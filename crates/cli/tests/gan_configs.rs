@@ -322,6 +322,19 @@ fn gan_config_mistakes_name_their_key() {
     );
     let err = reject(&["train.early_stopping.patience=3"]);
     assert!(err.contains("train.early_stopping"), "{err}");
+    // Schedules belong to each network; a plateau schedule has no validation loss to watch.
+    let err = reject(&["schedule={type=\"step\",step_size=2}"]);
+    assert!(err.contains("gan.generator.schedule"), "{err}");
+    let err = reject(&["gan.discriminator.schedule={type=\"reduce_on_plateau\"}"]);
+    assert!(
+        err.contains("gan.discriminator.schedule") && err.contains("validation loss"),
+        "{err}"
+    );
+    let err = reject(&["gan.generator.schedule={type=\"step\",step_size=0}"]);
+    assert!(
+        err.contains("gan.generator.schedule") && err.contains("step_size"),
+        "{err}"
+    );
     let err = reject(&["data.text={ context = 8 }"]);
     assert!(
         err.contains("data.text") && err.contains("GANs over text"),

@@ -235,6 +235,71 @@ fn the_same_seed_gives_the_same_run() {
     assert!(a.0.epochs.iter().all(|e| e.samples.is_some()));
 }
 
+/// Each network follows its own schedule from its base rate, epoch by epoch, and a trainer that
+/// continues a history (a resumed run) sets the rate of the epoch it starts at, whatever rate
+/// its optimizer held.
+#[test]
+fn each_network_follows_its_schedule_and_a_resumed_run_continues_it() {
+    use nabla_nn::schedule::{LrSchedule, Schedule};
+    let (g, d) = tiny_networks(2);
+    let (mut opt_g, mut opt_d) = (Adam::new(1.0).unwrap(), Adam::new(1.0).unwrap());
+    let step: LrSchedule = Schedule::Step {
+        step_size: 2,
+        gamma: 0.5,
+    }
+    .into();
+    let exponential: LrSchedule = Schedule::Exponential { k: 0.1 }.into();
+    let config = GanConfig {
+        latent: 4,
+        batch_size: 8,
+        epochs: 5,
+        schedules: Some([(step, 0.02), (exponential, 0.01)]),
+        ..GanConfig::default()
+    };
+    let data = toy_data(16);
+    let mut trainer = GanTrainer::new(
+        &g,
+        &d,
+        &mut opt_g,
+        &mut opt_d,
+        &config,
+        History::default(),
+        None,
+    )
+    .unwrap();
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let record = trainer.run_epoch(&data).unwrap().clone();
+        let d_rate = trainer.discriminator_optimizer().learning_rate();
+        rates.push((record.learning_rate, d_rate));
+    }
+    let history = trainer.finish();
+    let want = |t: usize| {
+        (
+            0.02 * 0.5f64.powi((t / 2) as i32),
+            0.01 * (-0.1 * t as f64).exp(),
+        )
+    };
+    for (t, &(g_rate, d_rate)) in rates.iter().enumerate() {
+        assert!(
+            (g_rate - want(t).0).abs() < 1e-15,
+            "epoch {t}: generator {g_rate}"
+        );
+        assert!(
+            (d_rate - want(t).1).abs() < 1e-15,
+            "epoch {t}: discriminator {d_rate}"
+        );
+    }
+    // Resumed with fresh optimizers (at rate 1): epoch 3 gets its scheduled rates.
+    let (mut opt_g, mut opt_d) = (Adam::new(1.0).unwrap(), Adam::new(1.0).unwrap());
+    let mut trainer =
+        GanTrainer::new(&g, &d, &mut opt_g, &mut opt_d, &config, history, None).unwrap();
+    let record = trainer.run_epoch(&data).unwrap().clone();
+    assert!((record.learning_rate - want(3).0).abs() < 1e-15);
+    let d_rate = trainer.discriminator_optimizer().learning_rate();
+    assert!((d_rate - want(3).1).abs() < 1e-15);
+}
+
 /// The digits' pixels scaled to [0, 1] `[n, 64]`, and their labels.
 fn digits(file: &str) -> (Tensor, Vec<usize>) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits");

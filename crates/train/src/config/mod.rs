@@ -264,6 +264,13 @@ pub struct NetworkSpec {
         serialize_with = "tagged::ser"
     )]
     pub optimizer: OptimizerSpec,
+    /// The network's learning-rate schedule (default constant; `train.warmup_epochs` applies).
+    #[serde(
+        default,
+        deserialize_with = "tagged::de",
+        serialize_with = "tagged::ser"
+    )]
+    pub schedule: ScheduleSpec,
 }
 
 /// Radford et al.'s DCGAN settings, the usual starting point for GANs: Adam with lr 2e-4 and

@@ -30,6 +30,7 @@ use nabla_core::{DType, Rng, Tensor, Var, with_no_grad};
 use nabla_data::{DataLoader, Dataset};
 use nabla_nn::clip::clip_to_norm;
 use nabla_nn::optim::Optimizer;
+use nabla_nn::schedule::LrSchedule;
 use nabla_nn::{Ctx, Module, ModuleExt};
 use quality::{RealReference, SampleQuality};
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,10 @@ pub struct GanConfig {
     pub measure_samples: usize,
     /// Whether the doctor ([`doctor`]) reads each epoch's record.
     pub doctor: bool,
+    /// The generator's and the discriminator's learning-rate schedules with the base rates
+    /// they scale, applied at the start of each epoch (`None`: the optimizer's rate is left
+    /// as it is).
+    pub schedules: Option<[(LrSchedule, f64); 2]>,
     /// One line per epoch on stderr.
     pub verbose: bool,
 }
@@ -98,6 +103,7 @@ impl Default for GanConfig {
             clip_grad_norm: None,
             measure_samples: 500,
             doctor: true,
+            schedules: None,
             verbose: false,
         }
     }
@@ -321,6 +327,15 @@ impl<'a> GanTrainer<'a> {
             return Err(Error::Invalid("gan: training has already finished".into()));
         }
         let epoch = self.history.epochs.len();
+        if let Some([(g, g_base), (d, d_base)]) = &config.schedules {
+            // No validation loss in a GAN: plateau schedules are refused by the config.
+            self.g
+                .optimizer
+                .set_learning_rate(g.learning_rate(*g_base, epoch, &[]));
+            self.d
+                .optimizer
+                .set_learning_rate(d.learning_rate(*d_base, epoch, &[]));
+        }
         let batches = self.loader.batches_per_epoch(train.len());
         let first_step = (epoch * batches) as u64;
         let (mut d_real_sum, mut d_fake_sum, mut d_rows) = (0.0, 0.0, 0usize);

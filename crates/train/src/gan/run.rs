@@ -9,7 +9,9 @@
 use super::quality::{RealReference, SampleQuality};
 use super::{GanConfig, GanTrainer};
 use crate::checkpoint::{optimizer_bytes, weights_bytes};
-use crate::config::{Config, Located, OptimizerSpec, build_gan, build_optimizer};
+use crate::config::{
+    Config, Located, OptimizerSpec, ScheduleSpec, build_gan, build_optimizer, build_schedule,
+};
 use crate::error::{Error, Result};
 use crate::experiment::{
     PreparedData, Preprocessing, Progress, RunRecord, RunSummary, Splits, json_bytes,
@@ -144,7 +146,8 @@ pub fn prepare(l: &Located) -> Result<GanExperiment> {
         (
             "schedule",
             l.is_set("schedule"),
-            "a GAN trains at constant learning rates (schedules are not supported for GANs)",
+            "each network of a GAN has its own: set gan.generator.schedule and \
+             gan.discriminator.schedule (default: constant)",
         ),
         (
             "data.reconstruct",
@@ -256,6 +259,25 @@ pub fn prepare(l: &Located) -> Result<GanExperiment> {
             Error::Config(l.error(&k, m))
         })
     };
+    let schedule = |key: &str, network: &crate::config::NetworkSpec| {
+        if matches!(network.schedule, ScheduleSpec::ReduceOnPlateau { .. }) {
+            return Err(err(
+                &format!("{key}.schedule"),
+                "reduce_on_plateau watches a validation loss, which a GAN does not have: use \
+                 step, exponential, inverse or cosine",
+            ));
+        }
+        let built = build_schedule(&network.schedule, &config.train).map_err(|(k, m)| {
+            // build_schedule names `schedule`; here it is the network's.
+            let k = k.replacen("schedule", &format!("{key}.schedule"), 1);
+            Error::Config(l.error(&k, m))
+        })?;
+        Ok((built, network.optimizer.lr()))
+    };
+    let schedules = [
+        schedule("gan.generator", &spec.generator)?,
+        schedule("gan.discriminator", &spec.discriminator)?,
+    ];
     let gan = GanConfig {
         epochs: config.train.epochs,
         batch_size: config.train.batch_size,
@@ -268,6 +290,7 @@ pub fn prepare(l: &Located) -> Result<GanExperiment> {
         clip_grad_norm: config.train.clip_grad_norm,
         measure_samples: spec.samples,
         doctor: config.diagnostics.enabled,
+        schedules: Some(schedules),
         verbose: false,
     };
     Ok(GanExperiment {
