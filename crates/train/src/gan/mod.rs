@@ -394,10 +394,19 @@ impl<'a> GanTrainer<'a> {
     /// Runs the GAN doctor's rules over the records so far and keeps in the last one the
     /// findings not reported before (printed when verbose).
     fn diagnose(&mut self, last_step: u64) {
+        // The remedies compare and set the configured rates (a schedule's bases), not this
+        // epoch's scheduled ones.
+        let (generator_lr, discriminator_lr) = match &self.config.schedules {
+            Some([(_, g), (_, d)]) => (*g, *d),
+            None => (
+                self.g.optimizer.learning_rate(),
+                self.d.optimizer.learning_rate(),
+            ),
+        };
         let settings = doctor::GanSettings {
             config: self.config,
-            generator_lr: self.g.optimizer.learning_rate(),
-            discriminator_lr: self.d.optimizer.learning_rate(),
+            generator_lr,
+            discriminator_lr,
             last_step,
         };
         let epochs = &self.history.epochs;
