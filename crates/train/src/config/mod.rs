@@ -264,7 +264,8 @@ pub struct NetworkSpec {
         serialize_with = "tagged::ser"
     )]
     pub optimizer: OptimizerSpec,
-    /// The network's learning-rate schedule (default constant; `train.warmup_epochs` applies).
+    /// The network's learning-rate schedule (default constant; a GAN refuses
+    /// `train.warmup_epochs`).
     #[serde(
         default,
         deserialize_with = "tagged::de",
