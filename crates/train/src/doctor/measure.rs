@@ -174,11 +174,7 @@ impl Doctor {
 
     /// Findings already reported (a resumed run's history): they are not reported again.
     pub fn with_history(mut self, history: &[EpochRecord]) -> Doctor {
-        for r in history {
-            for f in r.diagnostics.iter().flat_map(|d| &d.findings) {
-                self.reported.insert(f.key());
-            }
-        }
+        self.reported.extend(super::reported(history));
         self
     }
 

@@ -95,6 +95,16 @@ impl EpochDiagnostics {
     }
 }
 
+/// The keys of the findings already in `history`: a finding is reported once, across a resumed
+/// run too (see [`Finding::key`]).
+pub fn reported(history: &[crate::trainer::EpochRecord]) -> std::collections::BTreeSet<String> {
+    history
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref())
+        .flat_map(|d| d.findings.iter().map(Finding::key))
+        .collect()
+}
+
 /// The layer kinds the doctor tells apart, from a module's description.
 pub fn kind_of(description: &str) -> &str {
     description.split('(').next().unwrap_or(description).trim()

@@ -410,11 +410,7 @@ impl<'a> GanTrainer<'a> {
             last_step,
         };
         let epochs = &self.history.epochs;
-        let reported: Vec<String> = epochs
-            .iter()
-            .filter_map(|r| r.diagnostics.as_ref())
-            .flat_map(|d| d.findings.iter().map(Finding::key))
-            .collect();
+        let reported = crate::doctor::reported(epochs);
         let findings: Vec<Finding> = doctor::evaluate(epochs, &settings)
             .into_iter()
             .filter(|f| !reported.contains(&f.key()))
