@@ -2,7 +2,7 @@
 //! Backward: `dA = G Bᵀ`, `dB = Aᵀ G`, with the transposes taken as strided views (no copies).
 
 use crate::autograd::{Backward, InputGrads};
-use crate::cpu::matmul::{MatRef, matmul_into};
+use crate::cpu::matmul::{MatRef, matmul_uninit};
 use crate::cpu::strided::for_each_run;
 use crate::dtype::{Element, Float};
 use crate::shape::Dims;
@@ -91,26 +91,34 @@ fn batched_matmul<T: Float + Element>(
         rs: l.strides[r],
         cs: l.strides[r + 1],
     };
-    let mut out = vec![T::zero(); batch.elem_count() * m * n];
-    if m * n == 0 {
-        return Ok(out);
+    let len = batch.elem_count() * m * n;
+    if len == 0 {
+        return Ok(Vec::new());
     }
+    // The products write every element, so the output is not zeroed first.
+    assert_eq!(starts.len() * m * n, len, "matmul: one product per batch");
+    let mut out = Vec::with_capacity(len);
+    let slots = &mut out.spare_capacity_mut()[..len];
     let threads = rayon::current_num_threads();
     if starts.len() > 1
         && m * n * k < PER_BATCH_PARALLEL_WORK
         && threads > 1
         && starts.len() * m * n * k >= PER_BATCH_PARALLEL_WORK
     {
-        out.par_chunks_mut(m * n)
+        slots
+            .par_chunks_mut(m * n)
             .zip(starts.par_iter())
             .for_each(|(c, &(oa, ob))| {
-                matmul_into(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, 1);
+                matmul_uninit(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, 1);
             });
     } else {
-        for (c, &(oa, ob)) in out.chunks_mut(m * n).zip(&starts) {
-            matmul_into(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, threads);
+        for (c, &(oa, ob)) in slots.chunks_mut(m * n).zip(&starts) {
+            matmul_uninit(m, n, k, mat(ra, oa, &la), mat(rb, ob, &lb), c, threads);
         }
     }
+    // SAFETY: the `starts.len() = len / (m * n)` products above (asserted) wrote all `len`
+    // elements.
+    unsafe { out.set_len(len) };
     Ok(out)
 }
 
