@@ -196,6 +196,9 @@ pub fn generate(
             "the prompt is empty: give the model at least one character to continue".into(),
         ));
     }
+    if length == 0 {
+        return Ok(String::new());
+    }
     let start = ids.len();
     let context = text.spec.context;
     let stepwise = model.runs_step_by_step();
@@ -456,6 +459,12 @@ mod tests {
             assert_eq!(carried, reread, "{cell:?}");
             // Carrying the state, the model read the prompt and then each new character once.
             assert_eq!(counted.1.load(Ordering::Relaxed), 5 + 49);
+            // Nothing to write: nothing read.
+            let none = generate(&counted, &text, "abc d", 0, 1.0, &mut Rng::seed(3)).unwrap();
+            assert_eq!(
+                (none.as_str(), counted.1.load(Ordering::Relaxed)),
+                ("", 5 + 49)
+            );
         }
     }
 

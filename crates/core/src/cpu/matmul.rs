@@ -79,7 +79,7 @@ pub(crate) fn matmul_uninit<T: Float>(
     check_bounds(k, n, &b);
     let product = m * n * k;
     if product <= SMALL_PRODUCT {
-        small_matmul(m, n, k, a, b, c);
+        small_matmul((m, n, k), a, b, c);
         return;
     }
     if m <= FAER_MAX_ROWS && product >= FAER_MIN_PRODUCT {
@@ -88,7 +88,7 @@ pub(crate) fn matmul_uninit<T: Float>(
         } else {
             1
         };
-        if faer_matmul(m, n, k, a, b, c, threads) {
+        if faer_matmul((m, n, k), a, b, c, threads) {
             return;
         }
     }
@@ -125,11 +125,10 @@ pub(crate) fn matmul_uninit<T: Float>(
     }
 }
 
-/// `c = a · b` through faer, for `f32` and `f64`; false (nothing written) for other types.
+/// `c = a · b` for `(m, n, k)` through faer, for `f32` and `f64`; false (nothing written) for
+/// other types.
 fn faer_matmul<T: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
+    shape: (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     c: &mut [MaybeUninit<T>],
@@ -141,9 +140,9 @@ fn faer_matmul<T: Float>(
         faer::Par::Seq
     };
     if let (Some(a), Some(b), Some(c)) = (cast::<T, f32>(a), cast(b), cast_mut(c)) {
-        faer_product((m, n, k), a, b, c, 1.0, par);
+        faer_product(shape, a, b, c, 1.0, par);
     } else if let (Some(a), Some(b), Some(c)) = (cast::<T, f64>(a), cast(b), cast_mut(c)) {
-        faer_product((m, n, k), a, b, c, 1.0, par);
+        faer_product(shape, a, b, c, 1.0, par);
     } else {
         return false;
     }
@@ -220,9 +219,7 @@ fn check_bounds<T>(rows: usize, cols: usize, x: &MatRef<'_, T>) {
 /// The i-p-j loop: the innermost loop runs along a row of `b` and of `c`, which vectorizes when
 /// `b` is row-contiguous.
 fn small_matmul<T: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     c: &mut [MaybeUninit<T>],
