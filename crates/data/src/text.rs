@@ -18,6 +18,12 @@ use std::path::Path;
 pub struct TextSpec {
     /// Characters per example (the steps backpropagation through time runs over).
     pub context: usize,
+    /// Truncated backpropagation through time: training reads the text as one contiguous
+    /// stream per batch row ([`TextSpec::stream_dataset`]) and the recurrent state carries from
+    /// one batch to the next, so a window starts where the previous one ended instead of from
+    /// an empty state. Gradients still stop at the window's start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carry_state: bool,
 }
 
 /// The characters a model knows, sorted by code point: character `chars[k]` is class `k`.
@@ -159,6 +165,45 @@ impl TextSpec {
         let x: Vec<f32> = ids[..n * t].iter().map(|&k| k as f32).collect();
         let y: Vec<i64> = ids[1..=n * t].iter().map(|&k| k as i64).collect();
         Dataset::new(Tensor::from_vec(x, [n, t])?, Tensor::from_vec(y, [n, t])?)
+    }
+
+    /// The examples of `ids` as `streams` contiguous stretches read side by side, for batches
+    /// of `streams` rows that carry the recurrent state from one to the next: row
+    /// `j * streams + s` is window `j` of stretch `s`, so unshuffled batch `j` holds window `j`
+    /// of every stretch and batch `j + 1` continues each row where batch `j` ended. Each stretch
+    /// has `⌊(len − 1) / streams⌋` predictions cut into `⌊that / context⌋` windows; the rest
+    /// of a stretch, and the last `(len − 1) mod streams` ids, are not predicted.
+    pub fn stream_dataset(&self, ids: &[usize], streams: usize, what: &str) -> Result<Dataset> {
+        let t = self.context;
+        if t == 0 || streams == 0 {
+            return Err(Error::Invalid(
+                "data.text.context and the number of streams must be at least 1".into(),
+            ));
+        }
+        let stretch = ids.len().saturating_sub(1) / streams;
+        let windows = stretch / t;
+        if windows == 0 {
+            return Err(Error::Invalid(format!(
+                "{what} has {} characters, too few for {streams} streams (one per batch row) \
+                 of at least one window of {t} and the character after it ({} characters)",
+                ids.len(),
+                streams * t + 1
+            )));
+        }
+        let rows = windows * streams;
+        let mut x = Vec::with_capacity(rows * t);
+        let mut y = Vec::with_capacity(rows * t);
+        for j in 0..windows {
+            for s in 0..streams {
+                let start = s * stretch + j * t;
+                x.extend(ids[start..start + t].iter().map(|&k| k as f32));
+                y.extend(ids[start + 1..=start + t].iter().map(|&k| k as i64));
+            }
+        }
+        Dataset::new(
+            Tensor::from_vec(x, [rows, t])?,
+            Tensor::from_vec(y, [rows, t])?,
+        )
     }
 
     /// Where a text of `len` characters splits, in order: training first, then validation (the

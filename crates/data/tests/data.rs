@@ -600,7 +600,10 @@ fn a_text_becomes_next_character_windows() {
     assert_eq!(ids, vec![2, 3, 1, 3, 2, 0, 4, 2, 3, 0]);
     assert_eq!(vocabulary.decode(&ids), text);
     // 10 ids: (10 - 1) / 4 = 2 windows of 4; each target is the next id; the last id is left.
-    let spec = TextSpec { context: 4 };
+    let spec = TextSpec {
+        context: 4,
+        carry_state: false,
+    };
     let data = spec.dataset(&ids, "text").unwrap();
     assert_eq!(data.x().dims(), [2, 4]);
     assert_eq!(
@@ -640,7 +643,46 @@ fn a_text_becomes_next_character_windows() {
         "{e}"
     );
     assert!(spec.split(10, 0.6, 0.4).is_err());
-    assert!(TextSpec { context: 0 }.dataset(&ids, "t").is_err());
+    assert!(
+        TextSpec {
+            context: 0,
+            carry_state: false
+        }
+        .dataset(&ids, "t")
+        .is_err()
+    );
+}
+
+/// Streams for carried state: row `j * streams + s` is window `j` of stretch `s`, so that
+/// batch `j + 1` (rows of window `j + 1`) continues every row of batch `j`.
+#[test]
+fn stream_layout_continues_each_row_in_the_next_batch() {
+    let ids: Vec<usize> = (0..23).collect();
+    let spec = TextSpec {
+        context: 3,
+        carry_state: true,
+    };
+    // 22 predictions over 2 streams: stretches of 11, each 3 windows of 3 (2 left over).
+    let data = spec.stream_dataset(&ids, 2, "text").unwrap();
+    assert_eq!(data.x().dims(), [6, 3]);
+    let x = data.x().to_vec_f64();
+    let row = |r: usize| x[r * 3..r * 3 + 3].to_vec();
+    assert_eq!(row(0), [0.0, 1.0, 2.0]); // stream 0, window 0
+    assert_eq!(row(1), [11.0, 12.0, 13.0]); // stream 1, window 0
+    assert_eq!(row(2), [3.0, 4.0, 5.0]); // stream 0, window 1: where row 0 ended
+    assert_eq!(row(5), [17.0, 18.0, 19.0]); // stream 1, window 2
+    let y = data.y().to_vec::<i64>().unwrap();
+    assert_eq!(&y[15..18], [18, 19, 20]);
+    // Too short for the streams: the error gives the characters needed.
+    let e = spec
+        .stream_dataset(&ids[..7], 4, "the validation part")
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the validation part has 7 characters")
+            && e.to_string().contains("(13 characters)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -653,6 +695,11 @@ fn the_kjv_texts_share_their_63_characters() {
         .encode(&read_text(&test_path).unwrap(), &test_path)
         .unwrap();
     assert_eq!(test.len(), 949_481);
-    let data = TextSpec { context: 100 }.dataset(&test, "test").unwrap();
+    let data = TextSpec {
+        context: 100,
+        carry_state: false,
+    }
+    .dataset(&test, "test")
+    .unwrap();
     assert_eq!(data.x().dims(), [9494, 100]);
 }

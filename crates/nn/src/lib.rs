@@ -38,4 +38,4 @@ pub mod optim;
 pub mod schedule;
 
 pub use init::Init;
-pub use module::{Ctx, Mode, Module, ModuleExt, NamedVar, VarKind, visit_child};
+pub use module::{CarriedState, Ctx, Mode, Module, ModuleExt, NamedVar, VarKind, visit_child};

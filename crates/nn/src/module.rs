@@ -31,6 +31,11 @@ pub struct Ctx {
     carried: Option<HashMap<String, Vec<Tensor>>>,
 }
 
+/// The recurrent state one context carried, by layer path, to hand to the next
+/// ([`Ctx::take_state`], [`Ctx::carrying`]). The default is empty: a pass starts from zero.
+#[derive(Debug, Clone, Default)]
+pub struct CarriedState(HashMap<String, Vec<Tensor>>);
+
 impl Ctx {
     /// A training-mode context drawing its randomness from `rng`.
     pub fn train(rng: Rng) -> Ctx {
@@ -70,6 +75,25 @@ impl Ctx {
     pub fn carrying_state(mut self) -> Ctx {
         self.carried = Some(HashMap::new());
         self
+    }
+
+    /// Carries on from `state`, the state another context left ([`Ctx::take_state`]): truncated
+    /// backpropagation through time makes a fresh training context per batch (its own
+    /// randomness) and hands it the state the previous batch's pass ended in.
+    pub fn carrying(mut self, state: CarriedState) -> Ctx {
+        self.carried = Some(state.0);
+        self
+    }
+
+    /// The state carried so far, leaving this context carrying an empty one (the next pass would
+    /// start from zero). Empty when the context carries no state.
+    pub fn take_state(&mut self) -> CarriedState {
+        CarriedState(
+            self.carried
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default(),
+        )
     }
 
     /// Forgets the carried state: the next pass starts from zero again.

@@ -11,7 +11,9 @@ use crate::config::{
 use crate::doctor::{Doctor, DoctorConfig};
 use crate::error::{Error, Result, io};
 use crate::run_dir;
-use crate::trainer::{EarlyStopping, History, TrainConfig, Trainer, evaluate_scaled, record_json};
+use crate::trainer::{
+    EarlyStopping, History, TrainConfig, Trainer, evaluate_batches, evaluate_scaled, record_json,
+};
 use nabla_core::{DType, Rng, Tensor};
 use nabla_data::{
     CsvOptions, CsvSchema, Dataset, Missing, Preprocessor, SequenceSpec, Table, Target, Task,
@@ -317,7 +319,23 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         metrics_log: None,
         verbose: false,
         target_scale: preprocessing.target_scale,
+        carry_state: preprocessing
+            .text
+            .as_ref()
+            .is_some_and(|t| t.spec.carry_state),
     };
+    // No layer a text config can hold today mixes steps and still fits a character model's
+    // shapes; this keeps a future one (a convolution over time, attention) from silently
+    // training on a state its outputs do not continue.
+    if train_config.carry_state && !nabla_nn::Module::runs_step_by_step(&model) {
+        return Err(Error::Config(l.error(
+            "data.text.carry_state",
+            "carries the recurrent state from one window to the next, which needs a model \
+             that reads a text one step at a time (embedding, recurrent, linear and \
+             elementwise layers); this model has layers that mix steps (conv, pool, reshape, \
+             flatten or batch norm): set carry_state = false",
+        )));
+    }
     Ok(Experiment {
         config: config.clone(),
         preprocessing,
@@ -1000,13 +1018,20 @@ fn train_from(
     record.history = trainer.finish()?;
     record.finished = true;
     record.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+    // Batches of carried state must be the streams the data was laid out in.
+    let test_batch = if train_config.carry_state {
+        train_config.batch_size
+    } else {
+        train_config.batch_size.max(256)
+    };
     record.test = match &data.test {
-        Some(t) => Some(evaluate_scaled(
+        Some(t) => Some(evaluate_batches(
             &exp.model,
             t,
             &train_config.loss,
-            train_config.batch_size.max(256),
+            test_batch,
             train_config.target_scale,
+            train_config.carry_state,
         )?),
         None => None,
     };

@@ -27,6 +27,6 @@ pub mod tune;
 pub use error::{Error, Result};
 pub use metrics::{MetricAccumulator, OutputKind};
 pub use trainer::{
-    Callback, EarlyStopping, EpochRecord, History, TrainConfig, Trainer, evaluate, evaluate_scaled,
-    fit, fit_from, predict,
+    Callback, EarlyStopping, EpochRecord, History, TrainConfig, Trainer, evaluate,
+    evaluate_batches, evaluate_scaled, fit, fit_from, predict,
 };

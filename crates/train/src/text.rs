@@ -61,22 +61,38 @@ pub(crate) fn prepare_text(l: &Located, spec: &TextSpec) -> Result<PreparedData>
         vocabulary,
     };
     let file = data.train.display().to_string();
-    let part = |range: std::ops::Range<usize>, what: &str| -> Result<Option<Dataset>> {
+    let streams = l.config.train.batch_size;
+    if spec.carry_state && streams == 0 {
+        return Err(Error::Config(
+            l.error("train.batch_size", "must be at least 1"),
+        ));
+    }
+    // Windows, or with carried state one stream per batch row.
+    let windows = |ids: &[usize], what: &str, key: &str| -> Result<Dataset> {
+        let dataset = if spec.carry_state {
+            spec.stream_dataset(ids, streams, what)
+        } else {
+            spec.dataset(ids, what)
+        };
+        dataset.map_err(|e| Error::Config(l.error(key, e.to_string())))
+    };
+    let part = |range: std::ops::Range<usize>, what: &str, key: &str| -> Result<Option<Dataset>> {
         if range.is_empty() {
             return Ok(None);
         }
-        let dataset = spec
-            .dataset(&ids[range], &format!("the {what} part of {file}"))
-            .map_err(|e| Error::Config(l.error("data.text.context", e.to_string())))?;
-        Ok(Some(dataset))
+        windows(&ids[range], &format!("the {what} part of {file}"), key).map(Some)
     };
     let splits = Splits {
-        train: part(train, "training")?
+        train: part(train, "training", "data.text.context")?
             .ok_or_else(|| Error::Config(l.error("data.valid_split", "leaves no training text")))?,
-        valid: part(valid, "validation")?,
+        valid: part(valid, "validation", "data.valid_split")?,
         test: match &data.test {
-            Some(path) => Some(model.dataset(path)?),
-            None => part(test, "test")?,
+            Some(path) => {
+                let text = nabla_data::read_text(path)?;
+                let ids = model.vocabulary.encode(&text, path)?;
+                Some(windows(&ids, &path.display().to_string(), "data.test")?)
+            }
+            None => part(test, "test", "data.test_split")?,
         },
     };
     let output = model.output();
@@ -407,7 +423,10 @@ mod tests {
 
     fn text_model(context: usize) -> TextModel {
         TextModel {
-            spec: TextSpec { context },
+            spec: TextSpec {
+                context,
+                carry_state: false,
+            },
             vocabulary: Vocabulary::of("abcdefgh \n"),
         }
     }
@@ -424,6 +443,69 @@ mod tests {
                     .unwrap(),
             )
             .with(Linear::new(16, 10, &mut rng).unwrap())
+    }
+
+    /// Truncated BPTT: with the state carried, an epoch's batches read each stream as one
+    /// sequence. With a learning rate too small to move an f32 weight, the epoch's training
+    /// loss and the carried validation loss both equal the loss of one pass over each whole
+    /// stream from a zero state; without the state they do not (every window restarts).
+    #[test]
+    fn carried_training_reads_each_stream_as_one_sequence() {
+        use crate::trainer::{History, TrainConfig, Trainer, evaluate_batches};
+        use nabla_nn::loss::Loss;
+        let ids: Vec<usize> = (0..163).map(|i| (i * 7 + i / 3) % 10).collect();
+        let (streams, context) = (4, 5);
+        let spec = TextSpec {
+            context,
+            carry_state: true,
+        };
+        // 162 predictions: stretches of 40, each 8 windows of 5.
+        let data = spec.stream_dataset(&ids, streams, "text").unwrap();
+        assert_eq!(data.len(), streams * 8);
+        let model = char_model(RecurrentCell::Lstm);
+        let loss = Loss::CrossEntropy(Default::default());
+        let stretch = 40;
+        let at = |s: usize, j: usize| ids[s * stretch + j];
+        let x: Vec<f32> = (0..streams)
+            .flat_map(|s| (0..stretch).map(move |j| at(s, j) as f32))
+            .collect();
+        let y: Vec<i64> = (0..streams)
+            .flat_map(|s| (0..stretch).map(move |j| at(s, j + 1) as i64))
+            .collect();
+        let out = model
+            .predict(&Tensor::from_vec(x, [streams, stretch]).unwrap())
+            .unwrap();
+        let target = Tensor::from_vec(y, [streams, stretch]).unwrap();
+        let direct = loss
+            .compute(&out, &target)
+            .unwrap()
+            .to_scalar_f64()
+            .unwrap();
+        let epoch_loss = |carry_state: bool| {
+            let config = TrainConfig {
+                epochs: 1,
+                batch_size: streams,
+                loss: loss.clone(),
+                carry_state,
+                ..Default::default()
+            };
+            let mut sgd = nabla_nn::optim::Sgd::new(1e-30).unwrap();
+            let mut trainer = Trainer::new(&model, &mut sgd, &config, History::default()).unwrap();
+            trainer.run_epoch(&data, None).unwrap().train["loss"]
+        };
+        let close = |a: f64| (a - direct).abs() < 1e-5 * direct;
+        let carried = epoch_loss(true);
+        assert!(close(carried), "carried {carried} vs one pass {direct}");
+        let valid = evaluate_batches(&model, &data, &loss, streams, None, true).unwrap()["loss"];
+        assert!(close(valid), "valid {valid} vs one pass {direct}");
+        let windowed = epoch_loss(false);
+        assert!(
+            !close(windowed) && (windowed - direct).abs() > 1e-3,
+            "windowed {windowed}"
+        );
+        // Partial batches cannot carry a state per row: an error, not a silent restart.
+        let e = evaluate_batches(&model, &data, &loss, 5, None, true).unwrap_err();
+        assert!(e.to_string().contains("full batches"), "{e}");
     }
 
     /// The same model, declared unable to run step by step: generation re-reads the window.

@@ -12,7 +12,7 @@ use nabla_nn::clip::{clip_grad_value, clip_to_norm, grad_norms};
 use nabla_nn::loss::{ActivityPenalty, Loss};
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::{LrSchedule, Schedule};
-use nabla_nn::{Ctx, Module, ModuleExt};
+use nabla_nn::{CarriedState, Ctx, Module, ModuleExt};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +56,12 @@ pub struct TrainConfig {
     /// standardized values, the metrics (MAE, RMSE, R²) on `value · std + mean`, in the
     /// target's own units.
     pub target_scale: Option<(f64, f64)>,
+    /// Truncated backpropagation through time across batches: the recurrent state each batch's
+    /// pass ends in is where the next batch's pass starts (gradients stop at the batch), from a
+    /// zero state at each epoch's start, and validation reads its batches the same way. The
+    /// batches are not shuffled: row `r` of batch `j + 1` must continue row `r` of batch `j`
+    /// (`TextSpec::stream_dataset` lays a text out so), and every batch must be full.
+    pub carry_state: bool,
 }
 
 impl Default for TrainConfig {
@@ -75,6 +81,7 @@ impl Default for TrainConfig {
             metrics_log: None,
             verbose: false,
             target_scale: None,
+            carry_state: false,
         }
     }
 }
@@ -226,7 +233,10 @@ impl<'a> Trainer<'a> {
             return Err(Error::Invalid("fit: needs at least one epoch".into()));
         }
         config.schedule.schedule.validate()?;
-        let loader = DataLoader::new(config.batch_size, config.seed)?;
+        let loader = DataLoader {
+            shuffle: !config.carry_state,
+            ..DataLoader::new(config.batch_size, config.seed)?
+        };
         let params = model.named_parameters();
         let param_vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
         let matrices = param_vars
@@ -348,6 +358,16 @@ impl<'a> Trainer<'a> {
         let mut acc = MetricAccumulator::default();
         self.grad_norms.reset();
         let mut steps_in_epoch = 0;
+        if config.carry_state && !train.len().is_multiple_of(config.batch_size) {
+            return Err(Error::Invalid(format!(
+                "fit: carrying the state across batches needs full batches, but {} rows do \
+                 not split into batches of {}",
+                train.len(),
+                config.batch_size
+            )));
+        }
+        // Each epoch's first batch starts from a zero state.
+        let mut carried = CarriedState::default();
         let bar = progress_bar(config, epoch, train.len());
         for (index, (step, batch)) in (first_step..)
             .zip(self.loader.epoch(train, epoch as u64))
@@ -365,7 +385,11 @@ impl<'a> Trainer<'a> {
             if sampled || config.activity.is_some() {
                 ctx = ctx.with_taps();
             }
+            if config.carry_state {
+                ctx = ctx.carrying(std::mem::take(&mut carried));
+            }
             let out = self.model.forward(&x, &mut ctx)?;
+            carried = ctx.take_state();
             let loss = config.loss.compute(&out, &y)?;
             let loss_value = loss.to_scalar_f64()?;
             if !loss_value.is_finite() {
@@ -421,12 +445,13 @@ impl<'a> Trainer<'a> {
         }
         let train_metrics = acc.finish(kind);
         let valid_metrics = match valid {
-            Some(v) => Some(evaluate_scaled(
+            Some(v) => Some(evaluate_batches(
                 self.model,
                 v,
                 &config.loss,
                 config.batch_size,
                 config.target_scale,
+                config.carry_state,
             )?),
             None => None,
         };
@@ -714,6 +739,26 @@ pub fn evaluate_scaled(
     batch_size: usize,
     target_scale: Option<(f64, f64)>,
 ) -> Result<BTreeMap<String, f64>> {
+    evaluate_batches(model, data, loss, batch_size, target_scale, false)
+}
+
+/// [`evaluate_scaled`], with the recurrent state carried from each batch to the next when
+/// `carry_state` (see [`TrainConfig::carry_state`]: the batches must then be full).
+pub fn evaluate_batches(
+    model: &dyn Module,
+    data: &Dataset,
+    loss: &Loss,
+    batch_size: usize,
+    target_scale: Option<(f64, f64)>,
+    carry_state: bool,
+) -> Result<BTreeMap<String, f64>> {
+    if carry_state && !data.len().is_multiple_of(batch_size) {
+        return Err(Error::Invalid(format!(
+            "evaluate: carrying the state across batches needs full batches, but {} rows do \
+             not split into batches of {batch_size}",
+            data.len()
+        )));
+    }
     let kind = output_kind(loss);
     let loader = DataLoader {
         shuffle: false,
@@ -721,9 +766,14 @@ pub fn evaluate_scaled(
     };
     let mut acc = MetricAccumulator::default();
     with_no_grad(|| -> Result<()> {
+        let mut ctx = if carry_state {
+            Ctx::eval().carrying_state()
+        } else {
+            Ctx::eval()
+        };
         for batch in loader.epoch(data, 0) {
             let (x, y) = batch?;
-            let out = model.forward(&x, &mut Ctx::eval())?;
+            let out = model.forward(&x, &mut ctx)?;
             let l = loss.compute(&out, &y)?.to_scalar_f64()?;
             add_batch(&mut acc, kind, l, &out, &y, target_scale)?;
         }
