@@ -25,9 +25,15 @@ impl TextModel {
     /// The examples of a text file, encoded with this vocabulary (a character it lacks is an
     /// error naming its line and column).
     pub fn dataset(&self, path: &Path) -> Result<Dataset> {
+        Ok(self
+            .spec
+            .dataset(&self.ids(path)?, &path.display().to_string())?)
+    }
+
+    /// The characters of a text file as class ids of this vocabulary.
+    pub fn ids(&self, path: &Path) -> Result<Vec<usize>> {
         let text = nabla_data::read_text(path)?;
-        let ids = self.vocabulary.encode(&text, path)?;
-        Ok(self.spec.dataset(&ids, &path.display().to_string())?)
+        Ok(self.vocabulary.encode(&text, path)?)
     }
 
     /// What the model's output must be per example: a class per character at every step.
@@ -87,11 +93,11 @@ pub(crate) fn prepare_text(l: &Located, spec: &TextSpec) -> Result<PreparedData>
             .ok_or_else(|| Error::Config(l.error("data.valid_split", "leaves no training text")))?,
         valid: part(valid, "validation", "data.valid_split")?,
         test: match &data.test {
-            Some(path) => {
-                let text = nabla_data::read_text(path)?;
-                let ids = model.vocabulary.encode(&text, path)?;
-                Some(windows(&ids, &path.display().to_string(), "data.test")?)
-            }
+            Some(path) => Some(windows(
+                &model.ids(path)?,
+                &path.display().to_string(),
+                "data.test",
+            )?),
             None => part(test, "test", "data.test_split")?,
         },
     };
@@ -258,10 +264,7 @@ pub fn carried_bits(model: &dyn Module, text: &TextModel, path: &Path) -> Result
     if !model.runs_step_by_step() {
         return Ok(None);
     }
-    let ids = text
-        .vocabulary
-        .encode(&nabla_data::read_text(path)?, path)?;
-    carried_bits_of(model, &ids, text.spec.context, CARRIED_STREAMS).map(Some)
+    carried_bits_of(model, &text.ids(path)?, text.spec.context, CARRIED_STREAMS).map(Some)
 }
 
 /// [`carried_bits`] of the character ids `ids`, read as `streams` stretches `context` steps at a
