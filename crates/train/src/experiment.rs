@@ -1207,18 +1207,28 @@ impl SavedModel {
     /// `labels` (a character model's: on a text, and also with its state carried across
     /// windows, `bits_per_char_carried`).
     pub fn evaluate(&self, path: &Path, labels: Option<&Path>) -> Result<BTreeMap<String, f64>> {
-        let data = self.preprocessing.labelled(path, labels)?;
-        let mut metrics = evaluate_scaled(
-            &self.model,
-            &data,
-            &self.loss,
-            256,
-            self.preprocessing.target_scale,
-        )?;
-        // A character model is also scored with its state carried across windows.
-        if let Some(text) = &self.preprocessing.text
-            && let Some(bits) = crate::text::carried_bits(&self.model, text, path)?
-        {
+        let score = |data: &Dataset| {
+            evaluate_scaled(
+                &self.model,
+                data,
+                &self.loss,
+                256,
+                self.preprocessing.target_scale,
+            )
+        };
+        // (A label file with a text is an error `labelled` gives.)
+        let Some(text) = self
+            .preprocessing
+            .text
+            .as_ref()
+            .filter(|_| labels.is_none())
+        else {
+            return score(&self.preprocessing.labelled(path, labels)?);
+        };
+        // A character model: the windows, and the text read with its state carried across them.
+        let ids = text.ids(path)?;
+        let mut metrics = score(&text.spec.dataset(&ids, &path.display().to_string())?)?;
+        if let Some(bits) = crate::text::carried_bits(&self.model, text, &ids)? {
             metrics.insert("bits_per_char_carried".into(), bits);
         }
         Ok(metrics)

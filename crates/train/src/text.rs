@@ -253,18 +253,18 @@ pub fn generate(
 /// is how many characters are predicted without context (64 of the KJV test's 0.95 M).
 pub const CARRIED_STREAMS: usize = 64;
 
-/// Bits per character of the text at `path` with the model's state carried from one window
-/// to the next, for a model that runs step by step (`None` otherwise): the text is cut into
+/// Bits per character of a text (its character `ids`) with the model's state carried from one
+/// window to the next, for a model that runs step by step (`None` otherwise): the text is cut into
 /// [`CARRIED_STREAMS`] contiguous stretches read side by side, `context` characters per pass,
 /// so every character but a stretch's first is predicted from all that precede it in its
 /// stretch. The windowed `bits_per_char` instead starts every window of `context` characters
 /// from a zero state, as training does; the difference is what the state carries beyond a
 /// window. The last `(characters − 1) mod streams` characters are not scored.
-pub fn carried_bits(model: &dyn Module, text: &TextModel, path: &Path) -> Result<Option<f64>> {
+pub fn carried_bits(model: &dyn Module, text: &TextModel, ids: &[usize]) -> Result<Option<f64>> {
     if !model.runs_step_by_step() {
         return Ok(None);
     }
-    carried_bits_of(model, &text.ids(path)?, text.spec.context, CARRIED_STREAMS).map(Some)
+    carried_bits_of(model, ids, text.spec.context, CARRIED_STREAMS).map(Some)
 }
 
 /// [`carried_bits`] of the character ids `ids`, read as `streams` stretches `context` steps at a
