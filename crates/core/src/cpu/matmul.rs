@@ -1,10 +1,11 @@
 //! Matrix products, each sent to the kernel measured fastest for its shape (f32, 1 thread, AVX2):
 //! - tiny products, where any library's packing and dispatch cost more than the arithmetic, to a
 //!   plain loop;
-//! - products with few output rows (a batch of 16–64 against a weight matrix: MLP and recurrent
-//!   steps and their backward passes) to `faer`, whose small-m kernels run them 10–30% faster
-//!   than `gemm`'s (32x256·256x784 with B transposed: 75 against 62 GFLOP/s; the LSTM step
-//!   32x128·128x512: 81 against 69);
+//! - products with few output rows and not too few columns (a batch of 16–64 against a weight
+//!   matrix: MLP and recurrent steps and their backward passes; a convolution's per-sample
+//!   products) to `faer`, whose small-m kernels run them 10–30% faster than `gemm`'s
+//!   (32x256·256x784 with B transposed: 75 against 62 GFLOP/s; the LSTM step 32x128·128x512:
+//!   81 against 69);
 //! - everything else to `gemm` (runtime-selected AVX-512/AVX2 kernels), level with or ahead of
 //!   faer there (2048³: 87 against 82).
 //!
@@ -31,9 +32,11 @@ const SMALL_PRODUCT: usize = 16 * 16 * 16;
 /// Products with at most this many output rows go to faer (measured: level at 128 rows, faer
 /// ahead from 64 rows down)...
 const FAER_MAX_ROWS: usize = 64;
-/// ...unless they are smaller than this, where gemm's fixed cost is lower (32³: gemm 70, faer 56
-/// GFLOP/s; level at 32x64x128).
-const FAER_MIN_PRODUCT: usize = 32 * 64 * 128;
+/// ...if they have at least this many output columns. Over m ∈ {8..64}, k ∈ {9..196} and
+/// n ∈ {32, 72, 196, 784} (`bench-results/gemm-small-m-faer-vs-gemm-2026-11-24.txt`), gemm won
+/// 15 of the 16 shapes with n = 32 (faer at 0.65–0.96 of it) and faer most with n ≥ 72,
+/// by up to 1.8x (the CNN's per-sample 16x196·196x72: 78 against 45 GFLOP/s).
+const FAER_MIN_COLS: usize = 64;
 /// faer threads any product it is given, and two threads slow a small one down (64³: 37 GFLOP/s
 /// on two threads against 85 on one); below this size it runs on the calling thread.
 const FAER_MIN_PARALLEL_PRODUCT: usize = 32 * 128 * 512;
@@ -82,7 +85,7 @@ pub(crate) fn matmul_uninit<T: Float>(
         small_matmul((m, n, k), a, b, c);
         return;
     }
-    if m <= FAER_MAX_ROWS && product >= FAER_MIN_PRODUCT {
+    if m <= FAER_MAX_ROWS && n >= FAER_MIN_COLS {
         let threads = if product >= FAER_MIN_PARALLEL_PRODUCT {
             threads
         } else {
@@ -300,9 +303,11 @@ mod tests {
     /// textbook product for every operand layout, in f64 and f32.
     #[test]
     fn every_kernel_path_matches_the_textbook_product() {
-        // (m, k, n): plain loop, faer sequential, faer parallel, gemm (m > 64), gemm (small).
+        // (m, k, n): plain loop, faer sequential (twice), faer parallel, gemm (m > 64), gemm
+        // (n < 64).
         let shapes = [
             (5, 7, 3),
+            (8, 9, 100),
             (32, 64, 128),
             (64, 256, 256),
             (96, 80, 70),
