@@ -305,7 +305,7 @@ mod tests {
     fn every_kernel_path_matches_the_textbook_product() {
         // (m, k, n): plain loop, faer sequential (twice), faer parallel, gemm (m > 64), gemm
         // (n < 64).
-        let shapes = [
+        let mut shapes = vec![
             (5, 7, 3),
             (8, 9, 100),
             (32, 64, 128),
@@ -313,6 +313,15 @@ mod tests {
             (96, 80, 70),
             (40, 20, 20),
         ];
+        // Both sides of every dispatch boundary (rows 64, columns 64, the plain loop's size),
+        // with a depth of 1 and an odd one.
+        for m in [1, 63, 64, 65] {
+            for n in [63, 64, 65, 130] {
+                for k in [1, 17] {
+                    shapes.push((m, k, n));
+                }
+            }
+        }
         for &(m, k, n) in &shapes {
             for la in 0..4 {
                 for lb in 0..4 {
