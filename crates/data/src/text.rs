@@ -148,23 +148,8 @@ impl TextSpec {
     /// (i64), `y[i][t] = x[i][t + 1]` and the last step's target the id after the window. The
     /// last `(len − 1) mod context` ids are not predicted. `what` names the text in errors.
     pub fn dataset(&self, ids: &[usize], what: &str) -> Result<Dataset> {
-        let t = self.context;
-        if t == 0 {
-            return Err(Error::Invalid(
-                "data.text.context must be at least 1".into(),
-            ));
-        }
-        let n = ids.len().saturating_sub(1) / t;
-        if n == 0 {
-            return Err(Error::Invalid(format!(
-                "{what} has {} characters, too few for one window of {t} and the character \
-                 after it",
-                ids.len()
-            )));
-        }
-        let x: Vec<f32> = ids[..n * t].iter().map(|&k| k as f32).collect();
-        let y: Vec<i64> = ids[1..=n * t].iter().map(|&k| k as i64).collect();
-        Dataset::new(Tensor::from_vec(x, [n, t])?, Tensor::from_vec(y, [n, t])?)
+        // One stream: its windows in order.
+        self.stream_dataset(ids, 1, what)
     }
 
     /// The examples of `ids` as `streams` contiguous stretches read side by side, for batches
@@ -175,19 +160,32 @@ impl TextSpec {
     /// of a stretch, and the last `(len − 1) mod streams` ids, are not predicted.
     pub fn stream_dataset(&self, ids: &[usize], streams: usize, what: &str) -> Result<Dataset> {
         let t = self.context;
-        if t == 0 || streams == 0 {
+        if t == 0 {
             return Err(Error::Invalid(
-                "data.text.context and the number of streams must be at least 1".into(),
+                "data.text.context must be at least 1".into(),
+            ));
+        }
+        if streams == 0 {
+            return Err(Error::Invalid(
+                "the number of streams must be at least 1".into(),
             ));
         }
         let stretch = ids.len().saturating_sub(1) / streams;
         let windows = stretch / t;
         if windows == 0 {
+            let window = format!("window of {t} and the character after it");
+            let room = if streams == 1 {
+                format!("one {window}")
+            } else {
+                format!(
+                    "{streams} streams (one per batch row) of at least one {window} ({} \
+                     characters)",
+                    streams * t + 1
+                )
+            };
             return Err(Error::Invalid(format!(
-                "{what} has {} characters, too few for {streams} streams (one per batch row) \
-                 of at least one window of {t} and the character after it ({} characters)",
-                ids.len(),
-                streams * t + 1
+                "{what} has {} characters, too few for {room}",
+                ids.len()
             )));
         }
         let rows = windows * streams;
