@@ -14,6 +14,26 @@ use nabla_train::gan::quality::RealReference;
 use nabla_train::gan::{GanConfig, GanTrainer, GeneratorLoss};
 use serde_json::Value;
 
+/// A GAN loop starting from scratch (no history), without sample measures.
+fn fresh_trainer<'a>(
+    generator: &'a Sequential,
+    discriminator: &'a Sequential,
+    generator_optimizer: &'a mut dyn Optimizer,
+    discriminator_optimizer: &'a mut dyn Optimizer,
+    config: &'a GanConfig,
+) -> GanTrainer<'a> {
+    GanTrainer::new(
+        generator,
+        discriminator,
+        generator_optimizer,
+        discriminator_optimizer,
+        config,
+        History::default(),
+        None,
+    )
+    .unwrap()
+}
+
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
@@ -90,16 +110,13 @@ fn alternating_steps_match_pytorch() {
             },
             ..GanConfig::default()
         };
-        let mut trainer = GanTrainer::new(
+        let mut trainer = fresh_trainer(
             &generator,
             &discriminator,
             opt_g.as_mut(),
             opt_d.as_mut(),
             &config,
-            History::default(),
-            None,
-        )
-        .unwrap();
+        );
         let mut rng = Rng::seed(0);
         for (s, step) in case["steps"].as_array().unwrap().iter().enumerate() {
             let t =
@@ -175,16 +192,7 @@ fn the_discriminator_step_leaves_the_generator_alone() {
         ..GanConfig::default()
     };
     let data = toy_data(16);
-    let mut trainer = GanTrainer::new(
-        &g,
-        &d,
-        &mut opt_g,
-        &mut opt_d,
-        &config,
-        History::default(),
-        None,
-    )
-    .unwrap();
+    let mut trainer = fresh_trainer(&g, &d, &mut opt_g, &mut opt_d, &config);
     let first = trainer.run_epoch(&data).unwrap().clone();
     assert_eq!(snapshot(&g), g0, "a discriminator step moved the generator");
     assert_ne!(snapshot(&d), d0, "the discriminator did not move");
@@ -257,16 +265,7 @@ fn each_network_follows_its_schedule_and_a_resumed_run_continues_it() {
         ..GanConfig::default()
     };
     let data = toy_data(16);
-    let mut trainer = GanTrainer::new(
-        &g,
-        &d,
-        &mut opt_g,
-        &mut opt_d,
-        &config,
-        History::default(),
-        None,
-    )
-    .unwrap();
+    let mut trainer = fresh_trainer(&g, &d, &mut opt_g, &mut opt_d, &config);
     let mut rates = Vec::new();
     for _ in 0..3 {
         let record = trainer.run_epoch(&data).unwrap().clone();
