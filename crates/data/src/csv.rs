@@ -106,6 +106,73 @@ impl Table {
     pub fn width(&self) -> usize {
         self.feature_names.len()
     }
+
+    /// The rows at `rows`, in that order (a copy).
+    pub fn select(&self, rows: &[usize]) -> Table {
+        let w = self.width();
+        let mut features = Vec::with_capacity(rows.len() * w);
+        for &r in rows {
+            features.extend_from_slice(&self.features[r * w..(r + 1) * w]);
+        }
+        Table {
+            feature_names: self.feature_names.clone(),
+            features,
+            rows: rows.len(),
+            target: self.target.select(rows),
+        }
+    }
+
+    /// The rows at `rows` (distinct), in that order, moved within the table's own buffer
+    /// rather than copied: the training split of a large table (MNIST's 47 M values) is not
+    /// held beside the whole. The rows left out are dropped and their memory given back.
+    pub fn into_rows(mut self, rows: &[usize]) -> Table {
+        let (n, w) = (self.rows, self.width());
+        // Complete `rows` to a permutation of 0..n: position i takes old row order[i].
+        let mut chosen = vec![false; n];
+        for &r in rows {
+            chosen[r] = true;
+        }
+        let mut order = rows.to_vec();
+        order.extend((0..n).filter(|&r| !chosen[r]));
+        if order.len() != n {
+            // A repeated row: not a permutation, so copy.
+            return self.select(rows);
+        }
+        // Follow each cycle of the permutation with one row held aside.
+        let mut placed = vec![false; n];
+        let mut held = vec![0.0; w];
+        for start in 0..n {
+            if placed[start] || order[start] == start {
+                continue;
+            }
+            held.copy_from_slice(&self.features[start * w..(start + 1) * w]);
+            let mut i = start;
+            while order[i] != start {
+                let from = order[i];
+                self.features.copy_within(from * w..(from + 1) * w, i * w);
+                placed[i] = true;
+                i = from;
+            }
+            self.features[i * w..(i + 1) * w].copy_from_slice(&held);
+            placed[i] = true;
+        }
+        self.features.truncate(rows.len() * w);
+        self.features.shrink_to_fit();
+        self.target = self.target.select(rows);
+        self.rows = rows.len();
+        self
+    }
+}
+
+impl Target {
+    /// The targets at `rows`, in that order.
+    fn select(&self, rows: &[usize]) -> Target {
+        match self {
+            Target::Classes(c) => Target::Classes(rows.iter().map(|&r| c[r]).collect()),
+            Target::Values(v) => Target::Values(rows.iter().map(|&r| v[r]).collect()),
+            Target::None => Target::None,
+        }
+    }
 }
 
 const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];

@@ -30,8 +30,8 @@ impl Dataset {
     /// values `[n, 1]` f32.
     pub fn from_table(table: &Table) -> Result<Dataset> {
         let n = table.rows;
-        let x =
-            Tensor::from_vec(table.features.clone(), [n, table.width()])?.to_dtype(DType::F32)?;
+        let features: Vec<f32> = table.features.iter().map(|&v| v as f32).collect();
+        let x = Tensor::from_vec(features, [n, table.width()])?;
         let y = match &table.target {
             Target::Classes(c) => Tensor::from_vec(c.clone(), [n])?,
             Target::Values(v) => Tensor::from_vec(v.clone(), [n, 1])?.to_dtype(DType::F32)?,

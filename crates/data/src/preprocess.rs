@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::sequence::SequenceShape;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// How to fill missing values (NaN) of each column, from training statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -221,20 +222,21 @@ impl Preprocessor {
         if let Some(s) = self.sequence {
             return s.steps * s.channels;
         }
-        match &self.scaler {
-            Scaler::Pca { scale, .. } => scale.len(),
-            _ => self.width,
-        }
+        self.row_output_width()
     }
 
-    fn impute(&self, features: &[f64]) -> Vec<f64> {
+    /// The features with missing values filled; borrowed when no imputation was fitted, so
+    /// that fitting a large complete table does not copy it.
+    fn impute<'a>(&self, features: &'a [f64]) -> Cow<'a, [f64]> {
         match &self.fill {
-            None => features.to_vec(),
-            Some(fill) => features
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| if v.is_nan() { fill[i % self.width] } else { v })
-                .collect(),
+            None => Cow::Borrowed(features),
+            Some(fill) => Cow::Owned(
+                features
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| if v.is_nan() { fill[i % self.width] } else { v })
+                    .collect(),
+            ),
         }
     }
 
@@ -260,8 +262,19 @@ impl Preprocessor {
 
     /// Applies the fitted pipeline to features of the same width.
     pub fn transform(&self, features: &[f64]) -> Result<Vec<f64>> {
+        self.transform_as(features, |v| v)
+    }
+
+    /// [`transform`](Self::transform) with the result in f32, what a model reads: the rows
+    /// are scaled one at a time straight into the output, so that a large table (MNIST's
+    /// 47 M values) is not copied in f64 on the way.
+    pub fn transform_f32(&self, features: &[f64]) -> Result<Vec<f32>> {
+        self.transform_as(features, |v| v as f32)
+    }
+
+    fn transform_as<T>(&self, features: &[f64], cast: impl Fn(f64) -> T) -> Result<Vec<T>> {
         let Some(shape) = self.sequence else {
-            return self.transform_rows(features);
+            return self.transform_rows(features, cast);
         };
         if !features.len().is_multiple_of(shape.steps * shape.channels) {
             return Err(Error::Invalid(format!(
@@ -273,7 +286,7 @@ impl Preprocessor {
         }
         // The real steps go through the per-channel pipeline; padding is left as it is.
         let real = shape.real_steps(features);
-        let mut scaled = self.transform_rows(&real)?.into_iter();
+        let mut scaled = self.transform_rows(&real, |v| v)?.into_iter();
         let mut out = features.to_vec();
         for step in out.chunks_mut(shape.channels) {
             if !is_padding(step, shape.pad) {
@@ -288,55 +301,71 @@ impl Preprocessor {
                 }
             }
         }
-        Ok(out)
+        Ok(out.into_iter().map(cast).collect())
     }
 
-    /// The pipeline on rows of `width` values.
-    fn transform_rows(&self, features: &[f64]) -> Result<Vec<f64>> {
-        if !features.len().is_multiple_of(self.width) {
+    /// The pipeline on rows of `width` values, row by row: imputation into one row's buffer,
+    /// then the scaler, each value `cast` as it is written.
+    fn transform_rows<T>(&self, features: &[f64], cast: impl Fn(f64) -> T) -> Result<Vec<T>> {
+        let width = self.width;
+        if !features.len().is_multiple_of(width) {
             return Err(Error::Invalid(format!(
-                "preprocessing: fitted on {} features per row, got {} values",
-                self.width,
+                "preprocessing: fitted on {width} features per row, got {} values",
                 features.len()
             )));
         }
-        let x = self.impute(features);
-        if self.fill.is_none()
-            && let Some(i) = x.iter().position(|v| v.is_nan())
-        {
-            return Err(Error::Invalid(format!(
-                "preprocessing: missing value in row {} column {} and no imputation was fitted",
-                i / self.width + 1,
-                i % self.width + 1
-            )));
-        }
-        Ok(match &self.scaler {
-            Scaler::None => x,
-            Scaler::Affine { shift, scale } => x
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (v - shift[i % self.width]) / scale[i % self.width])
-                .collect(),
-            Scaler::Pca {
-                mean,
-                components,
-                scale,
-            } => {
-                let k = scale.len();
-                let mut out = Vec::with_capacity(x.len() / self.width * k);
-                for row in x.chunks(self.width) {
-                    for c in 0..k {
-                        let dot: f64 = row
+        let rows = features.len() / width;
+        let mut out = Vec::with_capacity(rows * self.row_output_width());
+        let mut filled = vec![0.0; width];
+        for (r, row) in features.chunks(width).enumerate() {
+            for (j, (slot, &v)) in filled.iter_mut().zip(row).enumerate() {
+                *slot = match (&self.fill, v.is_nan()) {
+                    (_, false) => v,
+                    (Some(fill), true) => fill[j],
+                    (None, true) => {
+                        return Err(Error::Invalid(format!(
+                            "preprocessing: missing value in row {} column {} and no \
+                             imputation was fitted",
+                            r + 1,
+                            j + 1
+                        )));
+                    }
+                };
+            }
+            match &self.scaler {
+                Scaler::None => out.extend(filled.iter().map(|&v| cast(v))),
+                Scaler::Affine { shift, scale } => out.extend(
+                    filled
+                        .iter()
+                        .zip(shift.iter().zip(scale))
+                        .map(|(v, (shift, scale))| cast((v - shift) / scale)),
+                ),
+                Scaler::Pca {
+                    mean,
+                    components,
+                    scale,
+                } => {
+                    let k = scale.len();
+                    out.extend((0..k).map(|c| {
+                        let dot: f64 = filled
                             .iter()
                             .enumerate()
                             .map(|(j, v)| (v - mean[j]) * components[j * k + c])
                             .sum();
-                        out.push(dot / scale[c]);
-                    }
+                        cast(dot / scale[c])
+                    }));
                 }
-                out
             }
-        })
+        }
+        Ok(out)
+    }
+
+    /// Values per row out of the scaler (PCA may keep fewer than `width`).
+    fn row_output_width(&self) -> usize {
+        match &self.scaler {
+            Scaler::Pca { scale, .. } => scale.len(),
+            _ => self.width,
+        }
     }
 }
 

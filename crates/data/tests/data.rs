@@ -703,3 +703,91 @@ fn the_kjv_texts_share_their_63_characters() {
     .unwrap();
     assert_eq!(data.x().dims(), [9494, 100]);
 }
+
+#[test]
+fn the_f32_transform_is_the_f64_transform_rounded() {
+    use nabla_data::{Imputation, Preprocessor, Scaling, SequenceShape};
+    let train = [1200.0, 2.0, f64::NAN, 3.0, 2100.0, 4.0, 1100.0, f64::NAN];
+    let shape = SequenceShape {
+        steps: 2,
+        channels: 2,
+        pad: 0.0,
+    };
+    let fitted = [
+        Preprocessor::fit(&train, 2, Some(Imputation::Median), Scaling::Standardize).unwrap(),
+        Preprocessor::fit(&train, 2, Some(Imputation::Mean), Scaling::MinMax).unwrap(),
+        Preprocessor::fit(
+            &train,
+            2,
+            Some(Imputation::Constant(0.5)),
+            Scaling::PcaWhiten {
+                components: Some(1),
+                eps: 0.0,
+            },
+        )
+        .unwrap(),
+        // A sequence with a padding step, which passes unchanged.
+        Preprocessor::fit_sequences(
+            &[1.0, 9.0, 0.0, 0.0, 3.0, 5.0, 2.0, 7.0],
+            shape,
+            None,
+            Scaling::Standardize,
+        )
+        .unwrap(),
+    ];
+    for pre in &fitted {
+        let input: &[f64] = if pre.sequence.is_some() {
+            &[1.0, 9.0, 0.0, 0.0]
+        } else {
+            &train
+        };
+        let want: Vec<f32> = pre
+            .transform(input)
+            .unwrap()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        assert_eq!(pre.transform_f32(input).unwrap(), want, "{pre:?}");
+        assert!(want.iter().all(|v| v.is_finite()), "{want:?}");
+    }
+    // Without an imputation both name the first missing value by row and column.
+    let plain = Preprocessor::fit(&[1.0, 2.0, 3.0, 4.0], 2, None, Scaling::Standardize).unwrap();
+    let holes = [1.0, 2.0, 3.0, f64::NAN, f64::NAN, 1.0];
+    let e64 = plain.transform(&holes).unwrap_err().to_string();
+    let e32 = plain.transform_f32(&holes).unwrap_err().to_string();
+    assert!(e64.contains("row 2 column 2"), "{e64}");
+    assert_eq!(e64, e32);
+}
+
+proptest::proptest! {
+    /// Moving the chosen rows within the table's buffer gives what copying them gives, for any
+    /// order of any subset, and for a repeated row (which falls back to the copy).
+    #[test]
+    fn moving_rows_in_place_equals_copying_them(
+        rows in 1usize..40,
+        width in 1usize..5,
+        keys in proptest::collection::vec(0u32..1000, 40),
+        keep in 0usize..40,
+        repeat in proptest::bool::ANY,
+    ) {
+        let table = Table {
+            feature_names: (0..width).map(|j| format!("f{j}")).collect(),
+            features: (0..rows * width).map(|v| v as f64).collect(),
+            rows,
+            target: Target::Classes((0..rows as i64).collect()),
+        };
+        // A random order of a random subset: the rows sorted by random keys, cut at `keep`.
+        let mut chosen: Vec<usize> = (0..rows).collect();
+        chosen.sort_by_key(|&r| (keys[r], r));
+        chosen.truncate(keep.min(rows));
+        if repeat && !chosen.is_empty() {
+            chosen.push(chosen[0]);
+        }
+        let copied = table.select(&chosen);
+        proptest::prop_assert_eq!(copied.rows, chosen.len());
+        for (i, &r) in chosen.iter().enumerate() {
+            proptest::prop_assert_eq!(copied.features[i * width], (r * width) as f64);
+        }
+        proptest::prop_assert_eq!(table.into_rows(&chosen), copied);
+    }
+}

@@ -14,7 +14,7 @@ use crate::run_dir;
 use crate::trainer::{
     EarlyStopping, History, TrainConfig, Trainer, evaluate_batches, evaluate_scaled, record_json,
 };
-use nabla_core::{DType, Rng, Tensor};
+use nabla_core::{Rng, Tensor};
 use nabla_data::{
     CsvOptions, CsvSchema, Dataset, Missing, Preprocessor, SequenceSpec, Table, Target, Task,
     read_csv, read_csv_with, split,
@@ -97,10 +97,10 @@ impl Preprocessing {
 
     /// The model's input `[rows, ...input_shape]` for a table: preprocessing applied.
     pub fn features(&self, table: &Table) -> Result<Tensor> {
-        let x = self.preprocessor.transform(&table.features)?;
+        let x = self.preprocessor.transform_f32(&table.features)?;
         let mut shape = vec![table.rows];
         shape.extend(self.input_shape());
-        Ok(Tensor::from_vec(x, shape)?.to_dtype(DType::F32)?)
+        Ok(Tensor::from_vec(x, shape)?)
     }
 
     /// A dataset for a table with targets: features preprocessed, targets as the loss wants
@@ -508,7 +508,12 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             format!("no training rows are left of {}", table.rows),
         )));
     }
-    let train_table = select_rows(&table, &parts.train);
+    // Validation and test rows are copied out (they are few); the training rows then take
+    // over the table's own buffer, so that a large table is never held twice.
+    let held_out = |rows: &[usize]| (!rows.is_empty()).then(|| table.select(rows));
+    let valid_table = held_out(&parts.valid);
+    let test_table = held_out(&parts.test);
+    let train_table = table.into_rows(&parts.train);
     let preprocessor = match sequence_shape {
         Some(shape) => {
             Preprocessor::fit_sequences(&train_table.features, shape, data.impute, data.scaling)
@@ -577,11 +582,8 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         series: data.series.clone(),
         text: None,
     };
-    let subset = |rows: &[usize]| -> Result<Option<Dataset>> {
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        preprocessing.dataset(&select_rows(&table, rows)).map(Some)
+    let subset = |table: Option<Table>| -> Result<Option<Dataset>> {
+        table.map(|t| preprocessing.dataset(&t)).transpose()
     };
     let test = match &data.test {
         Some(path) => {
@@ -593,13 +595,12 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             };
             Some(preprocessing.dataset(&table)?)
         }
-        None => subset(&parts.test)?,
+        None => subset(test_table)?,
     };
-    let splits = Splits {
-        train: preprocessing.dataset(&train_table)?,
-        valid: subset(&parts.valid)?,
-        test,
-    };
+    let valid = subset(valid_table)?;
+    let train = preprocessing.dataset(&train_table)?;
+    drop(train_table);
+    let splits = Splits { train, valid, test };
     Ok(PreparedData {
         preprocessing,
         splits,
@@ -711,25 +712,6 @@ fn check_idx_spec(l: &Located) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn select_rows(table: &Table, rows: &[usize]) -> Table {
-    let w = table.width();
-    let mut features = Vec::with_capacity(rows.len() * w);
-    for &r in rows {
-        features.extend_from_slice(&table.features[r * w..(r + 1) * w]);
-    }
-    let target = match &table.target {
-        Target::Classes(c) => Target::Classes(rows.iter().map(|&r| c[r]).collect()),
-        Target::Values(v) => Target::Values(rows.iter().map(|&r| v[r]).collect()),
-        Target::None => Target::None,
-    };
-    Table {
-        feature_names: table.feature_names.clone(),
-        features,
-        rows: rows.len(),
-        target,
-    }
 }
 
 /// What `history.json` holds: the training history, and the test metrics once finished.
