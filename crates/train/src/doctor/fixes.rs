@@ -156,7 +156,9 @@ pub fn present(config: &Config, f: &mut Finding) {
         }
         Problem::LearningRateTooSmall | Problem::LearningRateTooLarge => {}
         // A GAN's findings come with their changes from its own rules (`gan::doctor`).
-        Problem::DiscriminatorWins | Problem::ModeCollapse => return,
+        Problem::DiscriminatorWins | Problem::ModeCollapse | Problem::PartialModeCollapse => {
+            return;
+        }
     }
     if let Some(factor) = f.lr_factor {
         set(

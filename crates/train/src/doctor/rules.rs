@@ -29,6 +29,8 @@ pub enum Problem {
     DiscriminatorWins,
     /// A GAN's samples are nearly all alike.
     ModeCollapse,
+    /// A GAN's samples vary but fall on only a few of the data's classes.
+    PartialModeCollapse,
 }
 
 impl Problem {
@@ -46,6 +48,7 @@ impl Problem {
             Problem::LearningRateTooSmall => "learning rate too small",
             Problem::DiscriminatorWins => "discriminator wins",
             Problem::ModeCollapse => "mode collapse",
+            Problem::PartialModeCollapse => "partial mode collapse",
         }
     }
 }

@@ -408,6 +408,7 @@ impl<'a> GanTrainer<'a> {
             generator_lr,
             discriminator_lr,
             last_step,
+            classes: self.reference.as_ref().and_then(RealReference::classes),
         };
         let epochs = &self.history.epochs;
         let reported = crate::doctor::reported(epochs);

@@ -147,6 +147,11 @@ impl RealReference {
         Ok(reference)
     }
 
+    /// How many classes the data has, when it is labelled.
+    pub fn classes(&self) -> Option<usize> {
+        self.labels.as_ref().map(|_| self.classes)
+    }
+
     /// The width of one example.
     pub fn width(&self) -> usize {
         self.train.dims()[1]
