@@ -6,11 +6,13 @@ use crate::error::{Error, Result};
 use crate::idx::IdxArray;
 use nabla_core::{DType, Tensor};
 
-/// Features and targets held in memory.
+/// Features and targets held in memory, and the examples' class labels where the targets are
+/// something else (an autoencoder's targets are its inputs).
 #[derive(Debug, Clone)]
 pub struct Dataset {
     x: Tensor,
     y: Tensor,
+    labels: Option<Vec<i64>>,
 }
 
 impl Dataset {
@@ -23,7 +25,7 @@ impl Dataset {
                 y.shape()
             )));
         }
-        Ok(Dataset { x, y })
+        Ok(Dataset { x, y, labels: None })
     }
 
     /// A dataset from a CSV table: features `[n, width]` f32; class indices `[n]` i64 or
@@ -62,6 +64,22 @@ impl Dataset {
         )
     }
 
+    /// The dataset with each example's class label kept beside targets that are not classes,
+    /// for reports that show or score examples by class.
+    pub fn with_labels(self, labels: Vec<i64>) -> Result<Dataset> {
+        if labels.len() != self.len() {
+            return Err(Error::Invalid(format!(
+                "dataset: {} labels for {} rows",
+                labels.len(),
+                self.len()
+            )));
+        }
+        Ok(Dataset {
+            labels: Some(labels),
+            ..self
+        })
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.x.dims()[0]
@@ -91,11 +109,18 @@ impl Dataset {
         Ok(Dataset {
             x: self.x.index_select(0, &idx)?,
             y: self.y.index_select(0, &idx)?,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| indices.iter().map(|&i| l[i]).collect()),
         })
     }
 
-    /// Class labels as a vector, when the targets are class indices.
+    /// Class labels as a vector: the labels kept with [`with_labels`](Self::with_labels), else
+    /// the targets when they are class indices.
     pub fn labels(&self) -> Option<Vec<i64>> {
-        (self.y.dtype() == DType::I64).then(|| self.y.to_vec::<i64>().expect("i64 targets"))
+        self.labels.clone().or_else(|| {
+            (self.y.dtype() == DType::I64).then(|| self.y.to_vec::<i64>().expect("i64 targets"))
+        })
     }
 }

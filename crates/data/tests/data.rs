@@ -791,3 +791,22 @@ proptest::proptest! {
         proptest::prop_assert_eq!(table.into_rows(&chosen), copied);
     }
 }
+
+#[test]
+fn labels_kept_beside_other_targets_follow_the_rows() {
+    let x = nabla_core::Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], [4, 1]).unwrap();
+    // An autoencoder's targets are its inputs; its classes are kept beside them.
+    let data = Dataset::new(x.clone(), x.clone()).unwrap();
+    assert_eq!(data.labels(), None);
+    let labelled = data.clone().with_labels(vec![7, 8, 9, 7]).unwrap();
+    assert_eq!(labelled.labels(), Some(vec![7, 8, 9, 7]));
+    let picked = labelled.select(&[3, 1]).unwrap();
+    assert_eq!(picked.labels(), Some(vec![7, 8]));
+    assert_eq!(picked.x().to_vec_f64(), [3.0, 1.0]);
+    let e = data.with_labels(vec![1, 2]).unwrap_err().to_string();
+    assert!(e.contains("2 labels for 4 rows"), "{e}");
+    // Class targets are the labels when none were kept.
+    let classes = nabla_core::Tensor::from_vec(vec![2i64, 0, 1, 2], [4]).unwrap();
+    let classified = Dataset::new(x, classes).unwrap();
+    assert_eq!(classified.labels(), Some(vec![2, 0, 1, 2]));
+}

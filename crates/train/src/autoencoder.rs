@@ -33,7 +33,8 @@ pub struct CodeStats {
 
 /// The examples of a split shown in the report: inputs, their corrupted copies (when the model
 /// starts with a noise layer: a denoising autoencoder reconstructs from those), and the
-/// reconstructions, each as flat preprocessed values.
+/// reconstructions, each as flat preprocessed values. On labelled data, one example of each
+/// class and the reconstruction error of each class over the whole split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconstructions {
     pub split: String,
@@ -42,6 +43,19 @@ pub struct Reconstructions {
     pub inputs: Vec<Vec<f64>>,
     pub corrupted: Option<Vec<Vec<f64>>>,
     pub outputs: Vec<Vec<f64>>,
+    /// The class of each example shown, on labelled data.
+    pub classes: Option<Vec<String>>,
+    /// Per class, over the whole split: on labelled data.
+    pub class_errors: Option<Vec<ClassError>>,
+}
+
+/// The reconstruction error of one class's examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassError {
+    pub class: String,
+    pub examples: usize,
+    /// Mean squared error over the examples' values (the MSE loss, on this class only).
+    pub mse: f64,
 }
 
 /// The code's statistics over `data` (in evaluation mode), or `None` when the model has no
@@ -103,16 +117,45 @@ pub fn code_stats(
     }))
 }
 
-/// The first `count` examples of `data` and their reconstructions. A model whose first layer
-/// adds noise reconstructs a corrupted copy (noise drawn with `seed`), as it was trained to.
+/// Examples of `data` and their reconstructions: on labelled data (`class_names` given and
+/// labels kept in `data`) the first example of each class, in class order, at most `count`,
+/// and each class's reconstruction error over the whole split; else the first `count`
+/// examples. A model whose first layer adds noise reconstructs a corrupted copy (noise drawn
+/// with `seed`), as it was trained to.
 pub fn reconstructions(
     config: &Config,
     model: &Sequential,
     data: &Dataset,
     split: &str,
     count: usize,
+    class_names: &[String],
 ) -> Result<Reconstructions> {
-    let x = data.x().narrow(0, 0, count.min(data.len()))?;
+    let labels = data.labels().filter(|_| !class_names.is_empty());
+    let name = |c: i64| {
+        usize::try_from(c)
+            .ok()
+            .and_then(|c| class_names.get(c))
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    };
+    let (x, classes, class_errors) = match &labels {
+        Some(labels) => {
+            let mut firsts: Vec<(i64, usize)> = Vec::new();
+            for (row, &c) in labels.iter().enumerate() {
+                if !firsts.iter().any(|&(seen, _)| seen == c) {
+                    firsts.push((c, row));
+                }
+            }
+            firsts.sort_unstable();
+            firsts.truncate(count);
+            let rows: Vec<usize> = firsts.iter().map(|&(_, row)| row).collect();
+            let shown = data.select(&rows)?;
+            let classes = firsts.iter().map(|&(c, _)| name(c)).collect();
+            let errors = class_errors(model, data, labels, &name)?;
+            (shown.x().clone(), Some(classes), Some(errors))
+        }
+        None => (data.x().narrow(0, 0, count.min(data.len()))?, None, None),
+    };
     let noisy_first = matches!(
         config.model.layers.first(),
         Some(LayerSpec::GaussianNoise { .. } | LayerSpec::MaskingNoise { .. })
@@ -136,7 +179,40 @@ pub fn reconstructions(
         inputs: rows(&x),
         corrupted: corrupted.as_ref().map(rows),
         outputs: rows(&outputs),
+        classes,
+        class_errors,
     })
+}
+
+/// Each class's mean squared reconstruction error over `data` (in evaluation mode, as the test
+/// loss), in class order.
+fn class_errors(
+    model: &Sequential,
+    data: &Dataset,
+    labels: &[i64],
+    name: &dyn Fn(i64) -> String,
+) -> Result<Vec<ClassError>> {
+    let out = crate::trainer::predict(model, data.x(), 256)?.to_vec_f64();
+    let target = data.y().to_vec_f64();
+    let width = target.len() / data.len().max(1);
+    let mut sums: std::collections::BTreeMap<i64, (usize, f64)> = Default::default();
+    for ((&c, o), t) in labels
+        .iter()
+        .zip(out.chunks(width.max(1)))
+        .zip(target.chunks(width.max(1)))
+    {
+        let entry = sums.entry(c).or_default();
+        entry.0 += 1;
+        entry.1 += o.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(c, (examples, squared))| ClassError {
+            class: name(c),
+            examples,
+            mse: squared / (examples * width).max(1) as f64,
+        })
+        .collect())
 }
 
 /// `[height, width]` when examples of shape `example` are square grayscale images: a flat

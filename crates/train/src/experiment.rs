@@ -110,7 +110,12 @@ impl Preprocessing {
         let n = table.rows;
         if self.reconstruct {
             let y = x.reshape([n, self.preprocessor.output_width()])?;
-            return Ok(Dataset::new(x, y)?);
+            let data = Dataset::new(x, y)?;
+            // The classes of a labelled file stay beside the targets, for the report.
+            return Ok(match &table.target {
+                Target::Classes(c) => data.with_labels(c.clone())?,
+                _ => data,
+            });
         }
         let y = match &table.target {
             Target::Classes(c) if self.binary_target => {
@@ -1267,7 +1272,14 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
     }
     if exp.preprocessing.reconstruct {
         // A few examples, not the whole split: the grid is all the report shows of them.
-        let shown = crate::autoencoder::reconstructions(&exp.config, &exp.model, data, split, 12)?;
+        let shown = crate::autoencoder::reconstructions(
+            &exp.config,
+            &exp.model,
+            data,
+            split,
+            12,
+            &exp.preprocessing.schema.classes,
+        )?;
         return Ok(Some(Evaluation::Reconstruction(shown)));
     }
     let out = crate::trainer::predict(&exp.model, data.x(), 256)?;

@@ -292,29 +292,62 @@ fn scatter_chart(pairs: &[(f64, f64)], split: &str) -> Result<String> {
 }
 
 /// The examples above their reconstructions (and the corrupted copies a denoising autoencoder
-/// reads between them), as one PNG grid, or a note when the inputs are not square images.
+/// reads between them), as one PNG grid, or a note when the inputs are not square images; on
+/// labelled data, one example per class and a table of each class's reconstruction error.
 fn reconstruction_figure(r: &crate::autoencoder::Reconstructions) -> String {
-    let Some(image) = r.image else {
-        return no_picture(
-            &format!("Reconstructions on the {} data", r.split),
-            &r.inputs,
-        );
+    let title = format!("Reconstructions on the {} data", r.split);
+    let mut out = match r.image {
+        None => no_picture(&title, &r.inputs),
+        Some(image) => {
+            let mut rows = vec![view(&r.inputs)];
+            let mut caption = match &r.classes {
+                Some(classes) => format!(
+                    "one example of each class, left to right: {}; top: inputs",
+                    classes.join(", ")
+                ),
+                None => String::from("top: inputs"),
+            };
+            if let Some(c) = &r.corrupted {
+                rows.push(view(c));
+                caption.push_str("; middle: the corrupted copies the model reads");
+            }
+            rows.push(view(&r.outputs));
+            caption.push_str("; bottom: reconstructions");
+            image_figure(&title, &caption, &rows, image, &r.inputs)
+        }
     };
-    let mut rows = vec![view(&r.inputs)];
-    let mut caption = String::from("top: inputs");
-    if let Some(c) = &r.corrupted {
-        rows.push(view(c));
-        caption.push_str("; middle: the corrupted copies the model reads");
+    if let Some(errors) = &r.class_errors {
+        out.push_str(&class_error_table(errors, &r.split));
     }
-    rows.push(view(&r.outputs));
-    caption.push_str("; bottom: reconstructions");
-    image_figure(
-        &format!("Reconstructions on the {} data", r.split),
-        &caption,
-        &rows,
-        image,
-        &r.inputs,
-    )
+    out
+}
+
+/// Each class's reconstruction MSE, the worst marked: the classes the code serves worst.
+fn class_error_table(errors: &[crate::autoencoder::ClassError], split: &str) -> String {
+    let worst = errors
+        .iter()
+        .map(|e| e.mse)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut out = format!(
+        "<p><b>Reconstruction error per class</b> (MSE over the {} data's examples of each \
+         class; the worst in bold)</p><table class=\"metrics\"><tr><th>class</th>\
+         <th>examples</th><th>MSE</th></tr>",
+        escape(split)
+    );
+    for e in errors {
+        let mse = if e.mse == worst {
+            format!("<b>{:.5}</b>", e.mse)
+        } else {
+            format!("{:.5}", e.mse)
+        };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{mse}</td></tr>",
+            escape(&e.class),
+            e.examples
+        ));
+    }
+    out.push_str("</table>\n");
+    out
 }
 
 /// A GAN's samples under a row of real examples, as one PNG grid.
