@@ -63,8 +63,7 @@ impl Preprocessing {
             }));
         }
         if let Some(spec) = &self.series {
-            let values = nabla_data::read_series(path, &spec.column)?;
-            return Ok(spec.windows(&values, &path.display().to_string())?);
+            return Ok(series_windows(spec, path)?.0);
         }
         if nabla_data::is_idx(path) {
             if with_target {
@@ -1235,20 +1234,33 @@ impl SavedModel {
                 ),
             }));
         }
-        let table = self.preprocessing.read(path, false)?;
+        // A series is read once: its windows, and the levels that forecast changes add to.
+        let (table, series) = match &self.preprocessing.series {
+            Some(spec) => {
+                let (table, values) = series_windows(spec, path)?;
+                (table, Some((spec, values)))
+            }
+            None => (self.preprocessing.read(path, false)?, None),
+        };
         let out = crate::trainer::predict(&self.model, &self.preprocessing.features(&table)?, 256)?;
-        match (
-            &self.preprocessing.series,
-            read_outputs(&out, &self.loss, &self.preprocessing)?,
-        ) {
+        match (series, read_outputs(&out, &self.loss, &self.preprocessing)?) {
             // The model forecasts changes: add back the level each change starts from.
-            (Some(spec), Predictions::Values(changes)) if spec.difference > 0 => {
-                let values = nabla_data::read_series(path, &spec.column)?;
+            (Some((spec, values)), Predictions::Values(changes)) if spec.difference > 0 => {
                 Ok(Predictions::Values(spec.levels(&values, &changes)))
             }
             (_, predictions) => Ok(predictions),
         }
     }
+}
+
+/// A series file's windows (the examples) and its values.
+fn series_windows(
+    spec: &nabla_data::SeriesSpec,
+    path: &Path,
+) -> nabla_data::Result<(Table, Vec<f64>)> {
+    let values = nabla_data::read_series(path, &spec.column)?;
+    let table = spec.windows(&values, &path.display().to_string())?;
+    Ok((table, values))
 }
 
 /// The split the final figures are shown on: the test data, else the validation data.
