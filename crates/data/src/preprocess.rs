@@ -308,7 +308,8 @@ impl Preprocessor {
     /// then the scaler, each value `cast` as it is written.
     fn transform_rows<T>(&self, features: &[f64], cast: impl Fn(f64) -> T) -> Result<Vec<T>> {
         let width = self.width;
-        if !features.len().is_multiple_of(width) {
+        // Width 0 only comes from a hand-edited preprocessing.json: an error, not a panic.
+        if width == 0 || !features.len().is_multiple_of(width) {
             return Err(Error::Invalid(format!(
                 "preprocessing: fitted on {width} features per row, got {} values",
                 features.len()

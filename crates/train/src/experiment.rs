@@ -1283,7 +1283,7 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
             .map(Some);
     }
     if exp.preprocessing.reconstruct {
-        // A few examples, not the whole split: the grid is all the report shows of them.
+        // A few examples for the grid; on labelled data each class's error over the split.
         let shown = crate::autoencoder::reconstructions(
             &exp.config,
             &exp.model,
