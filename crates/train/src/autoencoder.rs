@@ -34,7 +34,7 @@ pub struct CodeStats {
 /// The examples of a split shown in the report: inputs, their corrupted copies (when the model
 /// starts with a noise layer: a denoising autoencoder reconstructs from those), and the
 /// reconstructions, each as flat preprocessed values. On labelled data, one example of each
-/// class and the reconstruction error of each class over the whole split.
+/// class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconstructions {
     pub split: String,
@@ -45,8 +45,6 @@ pub struct Reconstructions {
     pub outputs: Vec<Vec<f64>>,
     /// The class of each example shown, on labelled data.
     pub classes: Option<Vec<String>>,
-    /// Per class, over the whole split: on labelled data.
-    pub class_errors: Option<Vec<ClassError>>,
 }
 
 /// The reconstruction error of one class's examples.
@@ -118,9 +116,8 @@ pub fn code_stats(
 }
 
 /// Examples of `data` and their reconstructions: on labelled data (`class_names` given and
-/// labels kept in `data`) the first example of each class, in class order, at most `count`,
-/// and each class's reconstruction error over the whole split; else the first `count`
-/// examples. A model whose first layer adds noise reconstructs a corrupted copy (noise drawn
+/// labels kept in `data`) the first example of each class, in class order, at most `count`;
+/// else the first `count` examples. A model whose first layer adds noise reconstructs a corrupted copy (noise drawn
 /// with `seed`), as it was trained to.
 pub fn reconstructions(
     config: &Config,
@@ -131,14 +128,7 @@ pub fn reconstructions(
     class_names: &[String],
 ) -> Result<Reconstructions> {
     let labels = data.labels().filter(|_| !class_names.is_empty());
-    let name = |c: i64| {
-        usize::try_from(c)
-            .ok()
-            .and_then(|c| class_names.get(c))
-            .cloned()
-            .unwrap_or_else(|| c.to_string())
-    };
-    let (x, classes, class_errors) = match &labels {
+    let (x, classes) = match &labels {
         Some(labels) => {
             let mut firsts: Vec<(i64, usize)> = Vec::new();
             for (row, &c) in labels.iter().enumerate() {
@@ -150,11 +140,13 @@ pub fn reconstructions(
             firsts.truncate(count);
             let rows: Vec<usize> = firsts.iter().map(|&(_, row)| row).collect();
             let shown = data.select(&rows)?;
-            let classes = firsts.iter().map(|&(c, _)| name(c)).collect();
-            let errors = class_errors(model, data, labels, &name)?;
-            (shown.x().clone(), Some(classes), Some(errors))
+            let classes = firsts
+                .iter()
+                .map(|&(c, _)| class_name(class_names, c))
+                .collect();
+            (shown.x().clone(), Some(classes))
         }
-        None => (data.x().narrow(0, 0, count.min(data.len()))?, None, None),
+        None => (data.x().narrow(0, 0, count.min(data.len()))?, None),
     };
     let noisy_first = matches!(
         config.model.layers.first(),
@@ -180,39 +172,50 @@ pub fn reconstructions(
         corrupted: corrupted.as_ref().map(rows),
         outputs: rows(&outputs),
         classes,
-        class_errors,
     })
 }
 
+/// A class index's name, or the index itself when the names do not cover it.
+fn class_name(class_names: &[String], c: i64) -> String {
+    usize::try_from(c)
+        .ok()
+        .and_then(|c| class_names.get(c))
+        .cloned()
+        .unwrap_or_else(|| c.to_string())
+}
+
 /// Each class's mean squared reconstruction error over `data` (in evaluation mode, as the test
-/// loss), in class order.
-fn class_errors(
+/// loss), in class order; `None` without labels kept in `data` or class names.
+pub fn class_errors(
     model: &Sequential,
     data: &Dataset,
-    labels: &[i64],
-    name: &dyn Fn(i64) -> String,
-) -> Result<Vec<ClassError>> {
+    class_names: &[String],
+) -> Result<Option<Vec<ClassError>>> {
+    let Some(labels) = data.labels().filter(|_| !class_names.is_empty()) else {
+        return Ok(None);
+    };
     let out = crate::trainer::predict(model, data.x(), 256)?.to_vec_f64();
     let target = data.y().to_vec_f64();
-    let width = target.len() / data.len().max(1);
+    let width = (target.len() / data.len().max(1)).max(1);
     let mut sums: std::collections::BTreeMap<i64, (usize, f64)> = Default::default();
     for ((&c, o), t) in labels
         .iter()
-        .zip(out.chunks(width.max(1)))
-        .zip(target.chunks(width.max(1)))
+        .zip(out.chunks(width))
+        .zip(target.chunks(width))
     {
         let entry = sums.entry(c).or_default();
         entry.0 += 1;
         entry.1 += o.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
     }
-    Ok(sums
-        .into_iter()
-        .map(|(c, (examples, squared))| ClassError {
-            class: name(c),
-            examples,
-            mse: squared / (examples * width).max(1) as f64,
-        })
-        .collect())
+    Ok(Some(
+        sums.into_iter()
+            .map(|(c, (examples, squared))| ClassError {
+                class: class_name(class_names, c),
+                examples,
+                mse: squared / (examples * width) as f64,
+            })
+            .collect(),
+    ))
 }
 
 /// `[height, width]` when examples of shape `example` are square grayscale images: a flat

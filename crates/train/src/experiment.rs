@@ -731,6 +731,9 @@ pub struct RunRecord {
     /// An autoencoder's code statistics on the test (or validation) data, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<crate::autoencoder::CodeStats>,
+    /// An autoencoder's reconstruction error per class on the same data, when it is labelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_errors: Option<Vec<crate::autoencoder::ClassError>>,
     /// A GAN's final samples measured against real data, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gan: Option<crate::gan::run::GanOutcome>,
@@ -1025,6 +1028,8 @@ fn train_from(
         && let Some((split, data)) = evaluation_split(&exp)
     {
         record.code = crate::autoencoder::code_stats(&exp.config, &exp.model, data, split)?;
+        record.class_errors =
+            crate::autoencoder::class_errors(&exp.model, data, &exp.preprocessing.schema.classes)?;
     }
     let files: Vec<(&str, Vec<u8>)> = vec![
         (run_dir::MODEL, weights_bytes(&model_vars)?),
@@ -1283,7 +1288,7 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
             .map(Some);
     }
     if exp.preprocessing.reconstruct {
-        // A few examples for the grid; on labelled data each class's error over the split.
+        // A few examples, not the whole split: the grid is all the report shows of them.
         let shown = crate::autoencoder::reconstructions(
             &exp.config,
             &exp.model,

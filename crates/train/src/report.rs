@@ -293,44 +293,46 @@ fn scatter_chart(pairs: &[(f64, f64)], split: &str) -> Result<String> {
 
 /// The examples above their reconstructions (and the corrupted copies a denoising autoencoder
 /// reads between them), as one PNG grid, or a note when the inputs are not square images; on
-/// labelled data, one example per class and a table of each class's reconstruction error.
+/// labelled data, one example per class.
 fn reconstruction_figure(r: &crate::autoencoder::Reconstructions) -> String {
     let title = format!("Reconstructions on the {} data", r.split);
-    let mut out = match r.image {
-        None => no_picture(&title, &r.inputs),
-        Some(image) => {
-            let mut rows = vec![view(&r.inputs)];
-            let mut caption = match &r.classes {
-                Some(classes) => format!(
-                    "one example of each class, left to right: {}; top: inputs",
-                    classes.join(", ")
-                ),
-                None => String::from("top: inputs"),
-            };
-            if let Some(c) = &r.corrupted {
-                rows.push(view(c));
-                caption.push_str("; middle: the corrupted copies the model reads");
-            }
-            rows.push(view(&r.outputs));
-            caption.push_str("; bottom: reconstructions");
-            image_figure(&title, &caption, &rows, image, &r.inputs)
-        }
+    let Some(image) = r.image else {
+        return no_picture(&title, &r.inputs);
     };
-    if let Some(errors) = &r.class_errors {
-        out.push_str(&class_error_table(errors, &r.split));
+    let mut rows = vec![view(&r.inputs)];
+    let mut caption = match &r.classes {
+        Some(classes) => format!(
+            "one example of each class, left to right: {}; top: inputs",
+            classes.join(", ")
+        ),
+        None => String::from("top: inputs"),
+    };
+    if let Some(c) = &r.corrupted {
+        rows.push(view(c));
+        caption.push_str("; middle: the corrupted copies the model reads");
     }
-    out
+    rows.push(view(&r.outputs));
+    caption.push_str("; bottom: reconstructions");
+    image_figure(&title, &caption, &rows, image, &r.inputs)
 }
 
-/// Each class's reconstruction MSE, the worst marked: the classes the code serves worst.
-fn class_error_table(errors: &[crate::autoencoder::ClassError], split: &str) -> String {
+/// An autoencoder's reconstruction MSE per class, the worst marked: the classes its code
+/// serves worst.
+fn class_error_table(record: &RunRecord) -> String {
+    let Some(errors) = &record.class_errors else {
+        return String::new();
+    };
+    let split = record
+        .code
+        .as_ref()
+        .map_or("held-out", |c| c.split.as_str());
     let worst = errors
         .iter()
         .map(|e| e.mse)
         .fold(f64::NEG_INFINITY, f64::max);
     let mut out = format!(
-        "<p><b>Reconstruction error per class</b> (MSE over the {} data's examples of each \
-         class; the worst in bold)</p><table class=\"metrics\"><tr><th>class</th>\
+        "<h2>Reconstruction error per class</h2><p>MSE over the {} data's examples of each \
+         class; the worst in bold.</p><table class=\"metrics\"><tr><th>class</th>\
          <th>examples</th><th>MSE</th></tr>",
         escape(split)
     );
@@ -838,7 +840,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
         h.epochs.len(),
         record.train_seconds,
         metrics_table(record),
-        code_table(record) + &gan_table(record),
+        code_table(record) + &class_error_table(record) + &gan_table(record),
         diagnosis(record)
     );
     for f in figures {

@@ -2,6 +2,7 @@
 //! per-epoch checkpoints, a report, and a summary table; `--resume` continues a stopped run.
 
 use anyhow::Result;
+use nabla_train::autoencoder::ClassError;
 use nabla_train::config::{self, Located};
 use nabla_train::experiment::{self, Progress, RunSummary};
 use nabla_train::run_dir;
@@ -144,6 +145,7 @@ pub fn summary_json(s: &RunSummary) -> serde_json::Value {
         "test": last.test,
         "train_seconds": s.record.train_seconds,
         "code": s.record.code,
+        "class_errors": s.record.class_errors,
         "gan": s.record.gan,
         "report": s.dir.join(run_dir::REPORT),
     })
@@ -179,6 +181,18 @@ pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
             c.mean_activation,
             100.0 * c.near_zero
         )?;
+    }
+    if let Some(errors) = &s.record.class_errors {
+        let by_mse = |a: &&ClassError, b: &&ClassError| a.mse.total_cmp(&b.mse);
+        if let (Some(best), Some(worst)) =
+            (errors.iter().min_by(by_mse), errors.iter().max_by(by_mse))
+        {
+            writeln!(
+                out,
+                "class:  worst reconstructed {} (MSE {:.5}), best {} ({:.5}); all in the report",
+                worst.class, worst.mse, best.class, best.mse
+            )?;
+        }
     }
     if let Some(g) = &s.record.gan {
         let q = &g.samples;
