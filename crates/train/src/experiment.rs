@@ -251,6 +251,12 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
     }
     let config = &l.config;
     let spec_err = located(l);
+    // Before the data: a text carrying its state lays itself out in one stream per batch row.
+    if config.train.batch_size == 0 {
+        return Err(Error::Config(
+            l.error("train.batch_size", "must be at least 1"),
+        ));
+    }
     let PreparedData {
         preprocessing,
         splits,
@@ -275,11 +281,6 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
     let train = &config.train;
     if train.epochs == 0 {
         return Err(Error::Config(l.error("train.epochs", "must be at least 1")));
-    }
-    if train.batch_size == 0 {
-        return Err(Error::Config(
-            l.error("train.batch_size", "must be at least 1"),
-        ));
     }
     for (key, v) in [
         ("train.clip_grad_norm", train.clip_grad_norm),

@@ -67,12 +67,8 @@ pub(crate) fn prepare_text(l: &Located, spec: &TextSpec) -> Result<PreparedData>
         vocabulary,
     };
     let file = data.train.display().to_string();
+    // At least 1: `prepare_fold` checked it first.
     let streams = l.config.train.batch_size;
-    if spec.carry_state && streams == 0 {
-        return Err(Error::Config(
-            l.error("train.batch_size", "must be at least 1"),
-        ));
-    }
     // Windows, or with carried state one stream per batch row.
     let windows = |ids: &[usize], what: &str, key: &str| -> Result<Dataset> {
         let dataset = if spec.carry_state {

@@ -358,13 +358,8 @@ impl<'a> Trainer<'a> {
         let mut acc = MetricAccumulator::default();
         self.grad_norms.reset();
         let mut steps_in_epoch = 0;
-        if config.carry_state && !train.len().is_multiple_of(config.batch_size) {
-            return Err(Error::Invalid(format!(
-                "fit: carrying the state across batches needs full batches, but {} rows do \
-                 not split into batches of {}",
-                train.len(),
-                config.batch_size
-            )));
+        if config.carry_state {
+            check_full_batches("fit", train.len(), config.batch_size)?;
         }
         // Each epoch's first batch starts from a zero state.
         let mut carried = CarriedState::default();
@@ -389,7 +384,9 @@ impl<'a> Trainer<'a> {
                 ctx = ctx.carrying(std::mem::take(&mut carried));
             }
             let out = self.model.forward(&x, &mut ctx)?;
-            carried = ctx.take_state();
+            if config.carry_state {
+                carried = ctx.take_state();
+            }
             let loss = config.loss.compute(&out, &y)?;
             let loss_value = loss.to_scalar_f64()?;
             if !loss_value.is_finite() {
@@ -742,6 +739,18 @@ pub fn evaluate_scaled(
     evaluate_batches(model, data, loss, batch_size, target_scale, false)
 }
 
+/// A state carried per batch row needs every batch full: row `r` of each batch continues row
+/// `r` of the one before.
+fn check_full_batches(what: &str, rows: usize, batch_size: usize) -> Result<()> {
+    if rows.is_multiple_of(batch_size) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{what}: carrying the state across batches needs full batches, but {rows} rows do not \
+         split into batches of {batch_size}"
+    )))
+}
+
 /// [`evaluate_scaled`], with the recurrent state carried from each batch to the next when
 /// `carry_state` (see [`TrainConfig::carry_state`]: the batches must then be full).
 pub fn evaluate_batches(
@@ -752,12 +761,8 @@ pub fn evaluate_batches(
     target_scale: Option<(f64, f64)>,
     carry_state: bool,
 ) -> Result<BTreeMap<String, f64>> {
-    if carry_state && !data.len().is_multiple_of(batch_size) {
-        return Err(Error::Invalid(format!(
-            "evaluate: carrying the state across batches needs full batches, but {} rows do \
-             not split into batches of {batch_size}",
-            data.len()
-        )));
+    if carry_state {
+        check_full_batches("evaluate", data.len(), batch_size)?;
     }
     let kind = output_kind(loss);
     let loader = DataLoader {

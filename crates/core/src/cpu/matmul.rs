@@ -12,9 +12,9 @@
 //! Operands are read through their strides, so transposed views are never copied.
 
 use std::any::TypeId;
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 use crate::dtype::Float;
 
