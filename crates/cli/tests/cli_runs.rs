@@ -118,6 +118,29 @@ fn bad_input_exits_2_and_leaves_nothing_behind() {
         "no run directory for a config that does not build"
     );
 
+    // A taken --out is reported before any data is read: here the data file does not exist.
+    let taken = dir.join("taken");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("notes.txt"), "mine").unwrap();
+    let unread = dir.join("unread.toml");
+    std::fs::write(
+        &unread,
+        "[data]\ntrain = \"/no/such/data.csv\"\n[[model.layers]]\ntype = \"linear\"\nunits = 3\n",
+    )
+    .unwrap();
+    let err = rejects(nabla().arg("train").arg(&unread).arg("--out").arg(&taken));
+    assert!(err.contains("already exists and is not empty"), "{err}");
+    assert!(!err.contains("/no/such/data.csv"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(taken.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // With a free --out, the missing file is named, and the system's reason given once.
+    let err = rejects(nabla().arg("train").arg(&unread).arg("--out").arg(&out_dir));
+    assert!(err.contains("/no/such/data.csv: No such file"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert!(!out_dir.exists());
+
     let err = rejects(nabla().args(["train", "/no/such.toml"]));
     assert!(err.contains("/no/such.toml"), "{err}");
 

@@ -60,8 +60,10 @@ pub enum Error {
     Backward(String),
     /// An error from inside a larger computation, with where it happened (e.g. the layer
     /// `layers.2 (Linear 784 -> 256)` whose forward pass failed).
-    #[error("{context}: {source}")]
-    Context { context: String, source: Box<Error> },
+    // `inner`, not `source`: the message already holds it, and a source would print twice in
+    // an error chain (`{:#}`).
+    #[error("{context}: {inner}")]
+    Context { context: String, inner: Box<Error> },
 }
 
 impl Error {
@@ -104,9 +106,9 @@ pub trait ResultExt<T> {
 
 impl<T> ResultExt<T> for Result<T> {
     fn context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
-        self.map_err(|source| Error::Context {
+        self.map_err(|inner| Error::Context {
             context: context().into(),
-            source: Box::new(source),
+            inner: Box::new(inner),
         })
     }
 }

@@ -197,10 +197,7 @@ struct RawCsv {
 }
 
 fn read_raw(path: &Path) -> Result<RawCsv> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
     parse_raw(path, std::io::BufReader::new(file))
 }
 

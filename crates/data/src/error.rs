@@ -7,10 +7,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        // Not named `source`: the message already holds it, and a source would print twice
+        // in an error chain (`{:#}`).
+        cause: std::io::Error,
     },
     /// A problem at a place in a text file: `data.csv:14: column "age" (2): ...`.
     #[error("{}:{line}: {}{message}", path.display(), column.as_ref().map(|c| format!("column {c}: ")).unwrap_or_default())]
@@ -40,6 +42,14 @@ impl Error {
         Error::File {
             path: path.to_path_buf(),
             message: message.into(),
+        }
+    }
+
+    /// For `map_err`: an I/O error on `path`.
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |cause| Error::Io {
+            path: path.to_path_buf(),
+            cause,
         }
     }
 }

@@ -17,11 +17,7 @@ pub struct IdxArray {
 /// Reads an IDX file of unsigned bytes; gzip is detected from the file's first bytes.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
+    let raw = std::fs::read(path).map_err(Error::io(path))?;
     decode_idx(&raw).map_err(|message| Error::file(path, message))
 }
 

@@ -748,6 +748,7 @@ fn the_f32_transform_is_the_f64_transform_rounded() {
             .map(|&v| v as f32)
             .collect();
         assert_eq!(pre.transform_f32(input).unwrap(), want, "{pre:?}");
+        assert_eq!(pre.transform_f32_owned(input.to_vec()).unwrap(), want);
         assert!(want.iter().all(|v| v.is_finite()), "{want:?}");
     }
     // Without an imputation both name the first missing value by row and column.
@@ -757,6 +758,8 @@ fn the_f32_transform_is_the_f64_transform_rounded() {
     let e32 = plain.transform_f32(&holes).unwrap_err().to_string();
     assert!(e64.contains("row 2 column 2"), "{e64}");
     assert_eq!(e64, e32);
+    let owned = plain.transform_f32_owned(holes.to_vec()).unwrap_err();
+    assert_eq!(owned.to_string(), e64);
 }
 
 proptest::proptest! {

@@ -13,10 +13,11 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        // Not named `source`: the message already holds it (see nabla-data's `Error::Io`).
+        cause: std::io::Error,
     },
     /// A checkpoint that does not fit the model (missing or unexpected names, wrong shapes).
     #[error("{}: {message}", path.display())]
@@ -43,8 +44,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }

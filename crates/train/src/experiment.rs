@@ -97,31 +97,41 @@ impl Preprocessing {
     /// The model's input `[rows, ...input_shape]` for a table: preprocessing applied.
     pub fn features(&self, table: &Table) -> Result<Tensor> {
         let x = self.preprocessor.transform_f32(&table.features)?;
-        let mut shape = vec![table.rows];
+        self.input_tensor(x, table.rows)
+    }
+
+    fn input_tensor(&self, x: Vec<f32>, rows: usize) -> Result<Tensor> {
+        let mut shape = vec![rows];
         shape.extend(self.input_shape());
         Ok(Tensor::from_vec(x, shape)?)
     }
 
     /// A dataset for a table with targets: features preprocessed, targets as the loss wants
-    /// them (class indices, 0/1 values, or standardized values).
-    pub fn dataset(&self, table: &Table) -> Result<Dataset> {
-        let x = self.features(table)?;
-        let n = table.rows;
+    /// them (class indices, 0/1 values, or standardized values). The table is consumed as
+    /// its rows are converted, so that its f64 values and their f32 copy are not both held.
+    pub fn dataset(&self, table: Table) -> Result<Dataset> {
+        let Table {
+            features,
+            rows: n,
+            target,
+            ..
+        } = table;
+        let x = self.input_tensor(self.preprocessor.transform_f32_owned(features)?, n)?;
         if self.reconstruct {
             let y = x.reshape([n, self.preprocessor.output_width()])?;
             let data = Dataset::new(x, y)?;
             // The classes of a labelled file stay beside the targets, for the report.
-            return Ok(match &table.target {
-                Target::Classes(c) => data.with_labels(c.clone())?,
+            return Ok(match target {
+                Target::Classes(c) => data.with_labels(c)?,
                 _ => data,
             });
         }
-        let y = match &table.target {
+        let y = match target {
             Target::Classes(c) if self.binary_target => {
                 let v: Vec<f32> = c.iter().map(|&k| k as f32).collect();
                 Tensor::from_vec(v, [n, 1])?
             }
-            Target::Classes(c) => Tensor::from_vec(c.clone(), [n])?,
+            Target::Classes(c) => Tensor::from_vec(c, [n])?,
             Target::Values(v) => {
                 let (mean, std) = self.target_scale.unwrap_or((0.0, 1.0));
                 let v: Vec<f32> = v.iter().map(|&t| ((t - mean) / std) as f32).collect();
@@ -140,13 +150,11 @@ impl Preprocessing {
     pub fn labelled(&self, path: &Path, labels: Option<&Path>) -> Result<Dataset> {
         match (&self.text, labels) {
             (Some(text), None) => text.dataset(path),
-            (None, Some(labels)) => self.dataset(&nabla_data::read_idx_table_with(
-                path,
-                labels,
-                &self.schema,
-            )?),
+            (None, Some(labels)) => {
+                self.dataset(nabla_data::read_idx_table_with(path, labels, &self.schema)?)
+            }
             // An autoencoder's targets are its inputs: the target column may be absent.
-            (None, None) => self.dataset(&self.read(path, !self.reconstruct)?),
+            (None, None) => self.dataset(self.read(path, !self.reconstruct)?),
             (Some(_), Some(labels)) => Err(Error::Data(nabla_data::Error::File {
                 path: labels.to_path_buf(),
                 message: "a label file is for IDX images; a character model's targets are \
@@ -588,7 +596,7 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         text: None,
     };
     let subset = |table: Option<Table>| -> Result<Option<Dataset>> {
-        table.map(|t| preprocessing.dataset(&t)).transpose()
+        table.map(|t| preprocessing.dataset(t)).transpose()
     };
     let test = match &data.test {
         Some(path) => {
@@ -598,13 +606,12 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
                 }
                 None => preprocessing.read(path, true)?,
             };
-            Some(preprocessing.dataset(&table)?)
+            Some(preprocessing.dataset(table)?)
         }
         None => subset(test_table)?,
     };
     let valid = subset(valid_table)?;
-    let train = preprocessing.dataset(&train_table)?;
-    drop(train_table);
+    let train = preprocessing.dataset(train_table)?;
     let splits = Splits { train, valid, test };
     Ok(PreparedData {
         preprocessing,

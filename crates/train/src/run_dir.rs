@@ -124,6 +124,13 @@ pub fn open(dir: &Path) -> Result<PathBuf> {
 /// A fresh folder for a run: `base` itself when it does not exist or is empty, else an error
 /// (a run never overwrites another).
 pub fn create(dir: &Path) -> Result<()> {
+    ensure_unused(dir)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))
+}
+
+/// The error [`create`] would give for `dir`, without creating it: a command calls this before
+/// it reads its data, so that a taken `--out` is reported at once, not after a long load.
+pub fn ensure_unused(dir: &Path) -> Result<()> {
     if dir.exists() {
         // What a run killed before its first checkpoint left is not a run.
         recover(dir)?;
@@ -137,7 +144,7 @@ pub fn create(dir: &Path) -> Result<()> {
             });
         }
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))
+    Ok(())
 }
 
 /// The first of `base`, `base-2`, `base-3`, ... that does not exist yet.

@@ -78,6 +78,7 @@ pub fn run(args: TrainArgs, out: &mut dyn Write) -> Result<()> {
         None => {
             let located = load_config(args.config.as_deref(), &args.overrides)?;
             let dir = run_dir_for(&args);
+            run_dir::ensure_unused(&dir)?;
             if located.config.gan.is_some() {
                 let exp = nabla_train::gan::run::prepare(&located)?;
                 if args.verbose {
