@@ -9,8 +9,11 @@ NAMES = {
     "lstm": "LSTM in 32, hidden 128, T=50, last step -> fc10, Adam, batch {batch}",
     "gru": "GRU, same shapes as the LSTM",
     "rnn": "tanh RNN, same shapes as the LSTM",
+    "char_lstm": "character LSTM: embedding 32, LSTM 256, T=100, fc63 at every step, "
+    "clip 5, Adam, batch {batch}",
 }
 runs = {}
+threads = set()
 for line in sys.stdin:
     line = line.strip()
     if not line.startswith("{"):
@@ -18,6 +21,8 @@ for line in sys.stdin:
     r = json.loads(line)
     if r.get("kind") != "result" or r["bench"] not in NAMES:
         continue
+    if "threads" in r:
+        threads.add(r["threads"])
     key = (list(NAMES).index(r["bench"]), r["bench"], r["config"]["batch"], r["unit"])
     runs.setdefault(key, {}).setdefault(r["framework"], []).append(r["value"])
 
@@ -29,7 +34,8 @@ def cell(values):
     return f"{m:,.0f} ({min(values):,.0f}–{max(values):,.0f})"
 
 
-print("| workload | unit | PyTorch eager, 1 thread | nabla, 1 thread | nabla / PyTorch |")
+on = ", ".join(map(str, sorted(threads))) + (" thread" if threads == {1} else " threads")
+print(f"| workload | unit | PyTorch eager, {on} | nabla, {on} | nabla / PyTorch |")
 print("|---|---|---:|---:|---:|")
 for (_, bench, batch, unit), v in sorted(runs.items()):
     t, n = v.get("torch", []), v.get("nabla", [])

@@ -371,6 +371,54 @@ pub fn recurrent_step(cell: nabla_core::RecurrentCell) -> Result<impl FnMut() ->
     train_step(model, &[50, 32], 32, 8)
 }
 
+/// The character model of `examples/kjv_lstm.toml` at its training shape: ids over 63
+/// characters -> embedding 32 -> LSTM 256 with a state per step over 100 steps -> linear 63
+/// at every step, batch 64, cross-entropy over every step, gradients clipped to norm 5, Adam
+/// lr 3e-3; 4 random batches.
+pub fn char_model_step() -> Result<impl FnMut() -> Result<()>> {
+    use nabla_core::RecurrentCell;
+    use nabla_nn::clip::clip_grad_norm;
+    use nabla_nn::layers::{Embedding, Linear, Recurrent, SequenceOutput, Sequential};
+    use nabla_nn::optim::{Adam, Optimizer};
+    use nabla_nn::{Ctx, Module, ModuleExt};
+    const VOCAB: usize = 63;
+    let (batch, steps) = (64, 100);
+    let mut rng = Rng::seed(0);
+    let model = Sequential::new()
+        .with(Embedding::new(VOCAB, 32, &mut rng)?)
+        .with(
+            Recurrent::builder(RecurrentCell::Lstm, 32, 256)
+                .output(SequenceOutput::All)
+                .build(&mut rng)?,
+        )
+        .with(Linear::new(256, VOCAB, &mut rng)?);
+    let params = model.named_parameters();
+    let vars = model.parameters();
+    let mut adam = Adam::new(3e-3)?;
+    let mut ids = |n: usize| -> Vec<i64> { (0..n).map(|_| rng.below(VOCAB) as i64).collect() };
+    let batches: Vec<(Tensor, Tensor)> = (0..4)
+        .map(|_| {
+            let x = Tensor::from_vec(ids(batch * steps), [batch, steps])?;
+            let y = Tensor::from_vec(ids(batch * steps), [batch * steps])?;
+            Ok((x, y))
+        })
+        .collect::<Result<_>>()?;
+    let mut i = 0;
+    Ok(move || -> Result<()> {
+        let (x, y) = &batches[i % batches.len()];
+        i += 1;
+        let logits = model
+            .forward(x, &mut Ctx::eval())?
+            .reshape([batch * steps, VOCAB])?;
+        let loss = logits.cross_entropy(y, Reduction::Mean)?;
+        let mut grads = loss.backward()?;
+        drop((logits, loss));
+        clip_grad_norm(&mut grads, &vars, 5.0)?;
+        adam.step(&params, &grads)?;
+        Ok(())
+    })
+}
+
 /// The `cnn` suite: the peers' CNN at batch 64.
 pub fn run_cnn(
     timing: Timing,
@@ -411,6 +459,14 @@ pub fn run_lstm(
             threads,
         ))?;
     }
+    emit(&train_throughput(
+        "char_lstm",
+        json!({"batch": 64, "vocab": 63, "embedding": 32, "hidden": 256, "steps": 100}),
+        64,
+        char_model_step()?,
+        timing,
+        threads,
+    ))?;
     Ok(())
 }
 
