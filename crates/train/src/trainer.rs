@@ -690,9 +690,18 @@ fn progress_bar(
     }
     let bar = indicatif::ProgressBar::new(samples as u64);
     let style = indicatif::ProgressStyle::with_template(
-        "epoch {prefix} [{bar:30}] {pos}/{len}  {msg}  {per_sec}  eta {eta}",
+        "epoch {prefix} [{bar:30}] {pos}/{len}  {msg}  {rate}  eta {eta}",
     )
-    .map(|s| s.progress_chars("=> "))
+    .map(|s| {
+        s.progress_chars("=> ")
+            // indicatif's {per_sec} prints four decimals ("488.5988/s").
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} samples/s", state.per_sec());
+                },
+            )
+    })
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(format!("{}/{}", epoch + 1, config.epochs));
