@@ -456,18 +456,14 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         )));
     }
     if data.reconstruct {
-        for (key, set) in [
-            ("data.sequence", data.sequence.is_some()),
-            ("data.scale_target", data.scale_target),
-        ] {
-            if set {
-                return Err(Error::Config(l.error(
-                    key,
-                    "does not apply to an autoencoder (data.reconstruct = true), whose targets \
-                     are its flat inputs",
-                )));
-            }
-        }
+        l.refuse_set(
+            &[
+                ("data.sequence", data.sequence.is_some()),
+                ("data.scale_target", data.scale_target),
+            ],
+            "does not apply to an autoencoder (data.reconstruct = true), whose targets are its \
+             flat inputs",
+        )?;
     }
     // Hold out validation (and test, without a test file) before fitting anything.
     let labels = match (&table.target, data.stratify) {
@@ -705,13 +701,11 @@ fn check_idx_spec(l: &Located) -> Result<()> {
             data.task.is_some_and(|t| t != Task::Classification),
         ),
     ];
-    if let Some((key, _)) = csv_only.iter().find(|(_, set)| *set) {
-        return Err(Error::Config(l.error(
-            key,
-            "applies to CSV files; IDX images (data.train_labels is set) are classified by \
-             their label file",
-        )));
-    }
+    l.refuse_set(
+        &csv_only,
+        "applies to CSV files; IDX images (data.train_labels is set) are classified by their \
+         label file",
+    )?;
     if data.test.is_some() && data.test_labels.is_none() {
         return Err(Error::Config(l.error(
             "data.test",

@@ -170,13 +170,11 @@ fn check_text_spec(l: &Located) -> Result<()> {
         ("data.series", data.series.is_some()),
         ("data.reconstruct", data.reconstruct),
     ];
-    if let Some((key, _)) = other.iter().find(|(_, set)| *set) {
-        return Err(Error::Config(l.error(
-            key,
-            "does not apply with data.text: a text's examples are its characters (class ids \
-             for an embedding), each predicting the next",
-        )));
-    }
+    l.refuse_set(
+        &other,
+        "does not apply with data.text: a text's examples are its characters (class ids for an \
+         embedding), each predicting the next",
+    )?;
     if data.text.as_ref().is_some_and(|t| t.context == 0) {
         return Err(Error::Config(l.error(
             "data.text.context",

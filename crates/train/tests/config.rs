@@ -576,3 +576,35 @@ fn autoencoder_options_are_checked_with_their_keys() {
         "{e}"
     );
 }
+
+/// A text's examples are its characters: the options that shape tables are refused at their key.
+#[test]
+fn table_options_are_refused_with_a_text() {
+    let dir = std::env::temp_dir().join(format!("nabla-text-options-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("text.txt");
+    std::fs::write(&text, "in the beginning was the word ".repeat(20)).unwrap();
+    let config = |extra: &str| {
+        format!(
+            "seed = 0\n[data]\ntrain = {text:?}\ntext = {{ context = 8 }}\n{extra}\n\
+             [[model.layers]]\ntype = \"embedding\"\nvocab = 14\ndim = 4\n\
+             [[model.layers]]\ntype = \"lstm\"\nunits = 8\noutput = \"all\"\n\
+             [[model.layers]]\ntype = \"linear\"\nunits = 14\n"
+        )
+    };
+    if let Err(e) = prepare(&load_str(&config(""), None, &[]).unwrap()) {
+        panic!("the plain text config: {e}");
+    }
+    for (extra, key) in [
+        ("scaling = \"standardize\"", "data.scaling"),
+        ("target = \"x\"", "data.target"),
+        ("reconstruct = true", "data.reconstruct"),
+    ] {
+        let e = build_error_of(&config(extra), &[]);
+        assert!(
+            e.contains(&format!("{key}: does not apply with data.text")),
+            "{extra}: {e}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,6 +68,15 @@ impl Located {
             message,
         }
     }
+
+    /// For options that do not apply together with another: the first of `options` (key,
+    /// whether it is set) that is set, as an error at its key saying `why`.
+    pub fn refuse_set(&self, options: &[(&str, bool)], why: &str) -> Result<(), ConfigError> {
+        match options.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(self.error(key, why)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Located {
