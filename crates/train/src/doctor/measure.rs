@@ -35,12 +35,12 @@ impl InputScale {
             return InputScale::default();
         }
         let mut mean = vec![0.0; width];
-        for_each(x, |i, v| mean[i % width] += v);
+        for_each_cell(x, width, |_, c, v| mean[c] += v);
         mean.iter_mut().for_each(|m| *m /= rows as f64);
         let mut var = vec![0.0; width];
-        for_each(x, |i, v| {
-            let d = v - mean[i % width];
-            var[i % width] += d * d;
+        for_each_cell(x, width, |_, c, v| {
+            let d = v - mean[c];
+            var[c] += d * d;
         });
         let std: Vec<f64> = var.iter().map(|s| (s / rows as f64).sqrt()).collect();
         let (largest_feature, largest) = mean
@@ -242,7 +242,7 @@ impl Doctor {
         self.samples += 1;
         // Zeros in the previous output: the next Linear layer's zero inputs.
         let mut previous_zeros = (0.0, 0.0);
-        for_each(x, |_, v| {
+        for_each(x, |v| {
             previous_zeros.0 += f64::from(u8::from(v == 0.0));
             previous_zeros.1 += 1.0;
         });
@@ -263,7 +263,7 @@ impl Doctor {
                 (stats.sum, stats.sum_sq, stats.zeros, stats.saturated);
             if kind == "HardTanh" && stats.hi > stats.lo {
                 // At the clamp the derivative is exactly 0: the bounds are the extremes seen.
-                for_each(y, |_, v| {
+                for_each(y, |v| {
                     saturated += f64::from(u8::from(v == stats.lo || v == stats.hi))
                 });
             }
@@ -296,7 +296,7 @@ impl Doctor {
             }
             if let Some(g) = grads.get(y) {
                 let mut sq = 0.0;
-                for_each(g, |_, v| sq += v * v);
+                for_each(g, |v| sq += v * v);
                 sums.delta += (sq / rows as f64).sqrt();
                 sums.deltas += 1;
             }
@@ -391,12 +391,12 @@ fn unit_spread(w: &Tensor) -> f64 {
     }
     let (rows, cols) = (dims[0], dims[1].max(1));
     let mut mean = vec![0.0; cols];
-    for_each(w, |i, x| mean[i % cols] += x / rows as f64);
+    for_each_cell(w, cols, |_, c, x| mean[c] += x / rows as f64);
     let (mut d, mut n) = (vec![0.0f64; rows], vec![0.0f64; rows]);
-    for_each(w, |i, x| {
-        let m = mean[i % cols];
-        d[i / cols] += (x - m) * (x - m);
-        n[i / cols] += x * x;
+    for_each_cell(w, cols, |r, c, x| {
+        let m = mean[c];
+        d[r] += (x - m) * (x - m);
+        n[r] += x * x;
     });
     let spread = d.iter().fold(0.0f64, |a, v| a.max(v.sqrt()));
     let size = n.iter().fold(0.0f64, |a, v| a.max(v.sqrt()));
@@ -412,18 +412,37 @@ pub fn grad_norms<'a>(layers: &'a [Layer], record: &'a EpochRecord) -> Vec<(&'a 
         .collect()
 }
 
-/// Calls `f(index, value)` for each element of a float tensor, in row-major order, without
-/// copying it when it is contiguous.
-fn for_each(t: &Tensor, mut f: impl FnMut(usize, f64)) {
+/// Calls `f(value)` for each element of a float tensor, in row-major order, without copying it
+/// when it is contiguous.
+fn for_each(t: &Tensor, mut f: impl FnMut(f64)) {
+    for_each_cell(t, t.elem_count().max(1), |_, _, v| f(v));
+}
+
+/// Calls `f(row, column, value)` for each element of a float tensor read as rows of `width`
+/// values. Rows and columns are counted as the loop goes, not divided out of a flat index:
+/// an `i % width` per element had made measuring MNIST's inputs 5% of a training run.
+fn for_each_cell(t: &Tensor, width: usize, mut f: impl FnMut(usize, usize, f64)) {
+    fn rows<T: Copy>(
+        data: &[T],
+        width: usize,
+        to_f64: impl Fn(T) -> f64,
+        f: &mut impl FnMut(usize, usize, f64),
+    ) {
+        for (r, row) in data.chunks_exact(width).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                f(r, c, to_f64(v));
+            }
+        }
+    }
     match t.dtype() {
         DType::F32 => {
             if let Ok(d) = t.contiguous_data::<f32>() {
-                d.iter().enumerate().for_each(|(i, &v)| f(i, f64::from(v)));
+                rows(&d, width, f64::from, &mut f);
             }
         }
         DType::F64 => {
             if let Ok(d) = t.contiguous_data::<f64>() {
-                d.iter().enumerate().for_each(|(i, &v)| f(i, v));
+                rows(&d, width, |v| v, &mut f);
             }
         }
         DType::I64 => {}
@@ -510,6 +529,47 @@ fn change(old: &Tensor, new: &Tensor) -> (f64, f64) {
 /// `‖t‖²`.
 fn squared_norm(t: &Tensor) -> f64 {
     let mut sq = 0.0;
-    for_each(t, |_, v| sq += v * v);
+    for_each(t, |v| sq += v * v);
     sq
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-feature statistics by column: feature 1 has mean 100 and std 2, feature 2 std 0.5,
+    /// feature 0 is constant (left out of the ratio); also for sequences (per channel).
+    #[test]
+    fn input_scale_reads_each_feature_by_column() {
+        let rows = [
+            [3.0, 98.0, 0.5],
+            [3.0, 102.0, -0.5],
+            [3.0, 98.0, 0.5],
+            [3.0, 102.0, -0.5],
+        ];
+        let x: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+        let y = Tensor::from_vec(vec![0.0f32; 4], [4, 1]).unwrap();
+        let flat = Dataset::new(Tensor::from_vec(x.clone(), [4, 3]).unwrap(), y.clone()).unwrap();
+        let want = InputScale {
+            largest: 100.0,
+            largest_feature: 1,
+            std_ratio: 4.0,
+        };
+        assert_eq!(InputScale::of(&flat), want);
+        let steps = Dataset::new(
+            Tensor::from_vec(x, [2, 2, 3]).unwrap(),
+            y.narrow(0, 0, 2).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(InputScale::of(&steps), want);
+    }
+
+    /// Two identical units have spread 0; different ones a positive spread.
+    #[test]
+    fn unit_spread_compares_rows() {
+        let same = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 1.0, 2.0, 3.0], [2, 3]).unwrap();
+        assert_eq!(unit_spread(&same), 0.0);
+        let apart = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, -1.0, 0.0, 0.0], [2, 3]).unwrap();
+        assert_eq!(unit_spread(&apart), 1.0);
+    }
 }
