@@ -6,14 +6,31 @@ use nabla_core::{DType, Error, Grads, Result, Tensor, Var};
 /// `Σ g²` over a tensor's elements, accumulated in f64, reading contiguous data in place.
 fn sum_of_squares(g: &Tensor) -> f64 {
     match g.dtype() {
-        DType::F32 => g.contiguous_data::<f32>().map_or(f64::NAN, |d| {
-            d.iter().map(|&v| (v as f64) * (v as f64)).sum()
-        }),
+        DType::F32 => g
+            .contiguous_data::<f32>()
+            .map_or(f64::NAN, |d| sum_of_squares_in_lanes(&d, f64::from)),
         DType::F64 => g
             .contiguous_data::<f64>()
-            .map_or(f64::NAN, |d| d.iter().map(|&v| v * v).sum()),
+            .map_or(f64::NAN, |d| sum_of_squares_in_lanes(&d, |v| v)),
         DType::I64 => 0.0,
     }
+}
+
+/// `Σ x²` in eight running sums: one sum waits for each add before the next (4 cycles an
+/// element), eight independent ones pipeline and vectorize. The trainer takes the gradients'
+/// norms every step, where the single sum had cost 2.6% of an MNIST run.
+fn sum_of_squares_in_lanes<T: Copy>(data: &[T], to_f64: impl Fn(T) -> f64) -> f64 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f64; LANES];
+    let chunks = data.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&v| to_f64(v).powi(2)).sum();
+    for chunk in chunks {
+        for (sum, &v) in lanes.iter_mut().zip(chunk) {
+            let v = to_f64(v);
+            *sum += v * v;
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// The global L2 norm `√(Σ_p ‖g_p‖²)` of the gradients of `params` (those without a gradient

@@ -122,3 +122,30 @@ fn clipping_by_global_norm_and_by_value() {
         .to_string();
     assert!(err.contains("the gradient norm is NaN"), "{err}");
 }
+
+/// The norm of gradients of every length around the summation's 8 lanes (and an f32 one)
+/// equals the plain sum of squares.
+#[test]
+fn the_global_norm_of_any_length_is_the_sum_of_squares() {
+    use nabla_nn::clip::global_norm;
+    for len in [1usize, 7, 8, 9, 16, 23, 100] {
+        let values: Vec<f64> = (0..len).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+        let want = values.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let a = Var::new(&Tensor::from_vec(vec![0.0f64; len], [len]).unwrap()).unwrap();
+        let mut g = Grads::default();
+        g.insert(&a, Tensor::from_vec(values.clone(), [len]).unwrap());
+        let got = global_norm(&g, std::slice::from_ref(&a));
+        assert!(close(got, want), "{len}: {got} vs {want}");
+        let single: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        let want32 = single
+            .iter()
+            .map(|&v| f64::from(v).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let b = Var::new(&Tensor::from_vec(vec![0.0f32; len], [len]).unwrap()).unwrap();
+        let mut g = Grads::default();
+        g.insert(&b, Tensor::from_vec(single, [len]).unwrap());
+        let got = global_norm(&g, std::slice::from_ref(&b));
+        assert!(close(got, want32), "f32 {len}: {got} vs {want32}");
+    }
+}
