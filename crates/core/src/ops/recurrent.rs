@@ -4,7 +4,8 @@
 //! The input projection `W_ih x_t + b_ih` has no dependence between steps, so the layer computes
 //! it for all steps at once (one large GEMM, an ordinary `matmul`) and hands it in. This op runs
 //! the part that is sequential: per step one `[batch, hidden] x [hidden, gates·hidden]` GEMM
-//! and a fused pass over the gates. Backward walks the steps in reverse carrying `∂L/∂h` (and
+//! and a fused pass over the gates. On several threads the batch's sequences, which are
+//! independent, run as one group per thread ([`Sizes::groups`]). Backward walks the steps in reverse carrying `∂L/∂h` (and
 //! `∂L/∂c`), and forms `∂L/∂W_hh = Σ_t ∂L/∂hh_tᵀ h_{t−1}` as a single GEMM over all steps.
 
 use crate::autograd::{Backward, InputGrads};
@@ -27,8 +28,9 @@ struct Sizes {
     g: usize,
 }
 
-/// A step's `[batch, hidden] x [hidden, gates·hidden]` product with at least this many
-/// multiply-adds is split over the threads; below it the split costs more than it saves
+/// When the batch runs as one group (fewer than 16 sequences), a step's `[batch, hidden] x
+/// [hidden, gates·hidden]` product with at least this many multiply-adds is split over the
+/// threads; below it the split costs more than it saves
 /// (the peers' LSTM, 32 x 128 x 512 = 2.1 M, was fastest on one thread; measured on the
 /// character model's 64 x 256 x 1024 = 16.8 M: an epoch 9% faster on two threads).
 const STEP_PARALLEL_WORK: usize = 1 << 23;
