@@ -12,6 +12,11 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Worker threads, for every command (default: all cores, or RAYON_NUM_THREADS). A run
+    /// gives the same result for the same seed and the same thread count; another count may
+    /// change the last bits, as the work is divided differently.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -144,9 +149,6 @@ enum Command {
         /// doctor (the convergence doctor's overhead per epoch at its default sampling).
         #[arg(value_parser = ["core", "mlp", "cnn", "lstm", "doctor"])]
         suite: String,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
         /// Minimum seconds per timed repeat.
         #[arg(long, default_value_t = 0.25)]
         min_time: f64,
@@ -204,6 +206,11 @@ fn exit_for(failed: usize) -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.into())
+            .build_global()?;
+    }
     match cli.command {
         Command::Train(args) => {
             train::run(args, out)?;
@@ -274,16 +281,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
             let failed = oracle::report(&check_optim::check_all(&objective, &cases), out)?;
             Ok(exit_for(failed))
         }
-        Command::Bench {
-            suite,
-            threads,
-            min_time,
-        } => {
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build_global()?;
+        Command::Bench { suite, min_time } => {
+            let threads = rayon::current_num_threads();
             let timing = bench::Timing {
                 min_time_s: min_time,
                 ..Default::default()

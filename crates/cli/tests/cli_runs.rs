@@ -782,3 +782,42 @@ fn tune_cross_validates_when_asked() {
     assert_eq!(trials[0]["values"]["optimizer.lr"], 0.03);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--threads` sets the worker threads of any command: the same seed and thread count give
+/// the same bytes (here an LSTM whose batches run as two groups of sequences on two threads),
+/// and a count of 0 is refused, naming the option.
+#[test]
+fn the_same_seed_and_thread_count_give_the_same_model() {
+    let dir = scratch("threads");
+    let config = repo().join("examples/japanese_vowels_lstm.toml");
+    let train = |threads: &str, out: &str| {
+        run(nabla()
+            .args([
+                "train",
+                "-q",
+                "--threads",
+                threads,
+                "--set",
+                "train.epochs=2",
+                "--out",
+            ])
+            .arg(dir.join(out))
+            .arg(&config));
+        std::fs::read(dir.join(out).join("model.safetensors")).unwrap()
+    };
+    let first = train("2", "a");
+    assert_eq!(first, train("2", "b"), "two runs on two threads differ");
+    assert!(!train("1", "c").is_empty());
+    let out = nabla()
+        .args(["train", "--threads", "0"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--threads") && err.contains("0 is not in 1.."),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
