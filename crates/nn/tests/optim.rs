@@ -223,3 +223,42 @@ fn invalid_hyperparameters_are_rejected_with_their_names() {
     assert!(RmsProp::with_options(0.1, 1.5, 1e-8, 0.0, 0.0, false).is_err());
     assert!(DeltaBarDelta::new(0.1, 0.01, 1.5, 0.5).is_err());
 }
+
+/// A parameter large enough to be updated in parallel chunks (100,003 values: a ragged last
+/// chunk) gets, from every optimizer, exactly the values of the serial update on one thread.
+#[test]
+fn large_parameters_update_in_chunks_exactly_as_serially() {
+    let n = 100_003;
+    let start: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.01)
+        .collect();
+    let makers: Vec<Box<dyn Fn() -> Box<dyn Optimizer> + Sync>> = vec![
+        Box::new(|| Box::new(Sgd::with_options(0.05, 0.9, 0.0, 0.01, true).unwrap())),
+        Box::new(|| Box::new(Adagrad::new(0.1).unwrap())),
+        Box::new(|| Box::new(RmsProp::with_options(0.01, 0.9, 1e-8, 0.0, 0.5, true).unwrap())),
+        Box::new(|| Box::new(Adam::with_options(0.01, (0.9, 0.99), 1e-8, 0.01, true).unwrap())),
+        Box::new(|| Box::new(DeltaBarDelta::new(0.01, 0.01, 0.3, 0.7).unwrap())),
+    ];
+    for make in &makers {
+        let on = |threads: usize| -> Vec<f32> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut opt = make();
+                let p = Var::new(&Tensor::from_vec(start.clone(), [n]).unwrap()).unwrap();
+                let params = vec![("p".to_string(), p.clone())];
+                for _ in 0..3 {
+                    // L = Σ p³ / 3: a gradient p² that differs per element and per step.
+                    let loss = p.as_tensor().powf(3.0).unwrap().sum_all().unwrap();
+                    opt.step(&params, &loss.backward().unwrap()).unwrap();
+                }
+                p.as_tensor().to_vec::<f32>().unwrap()
+            })
+        };
+        let serial = on(1);
+        assert_ne!(serial, start, "the optimizer moved nothing");
+        assert_eq!(on(2), serial, "{}", make().name());
+    }
+}

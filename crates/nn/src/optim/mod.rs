@@ -53,7 +53,7 @@ pub struct OptimizerState {
 }
 
 /// The per-element update rule of an optimizer, written once for f32 and f64.
-pub(crate) trait UpdateRule {
+pub(crate) trait UpdateRule: Sync {
     /// Names of the per-parameter buffers (`["exp_avg", "exp_avg_sq"]`).
     fn slots(&self) -> &'static [&'static str];
 
@@ -240,8 +240,39 @@ fn apply<T: Float + nabla_core::Element>(
         .iter_mut()
         .map(|b| T::slice_mut(b).expect("buffers have the parameter's dtype"))
         .collect();
-    var.update(|w: &mut [T]| rule.update(t, w, &g, &mut slots))
+    var.update(|w: &mut [T]| {
+        if w.len() < PARALLEL_UPDATE || rayon::current_num_threads() == 1 {
+            rule.update(t, w, &g, &mut slots);
+            return;
+        }
+        // Every rule works element by element, so chunks of a large parameter (and of its
+        // buffers) update independently, on all threads.
+        use rayon::prelude::*;
+        let mut slot_chunks: Vec<_> = slots
+            .iter_mut()
+            .map(|s| s.chunks_mut(UPDATE_CHUNK))
+            .collect();
+        let chunks: Vec<_> = w
+            .chunks_mut(UPDATE_CHUNK)
+            .zip(g.chunks(UPDATE_CHUNK))
+            .map(|(w, g)| {
+                let slots: Vec<&mut [T]> =
+                    slot_chunks.iter_mut().filter_map(Iterator::next).collect();
+                (w, g, slots)
+            })
+            .collect();
+        chunks
+            .into_par_iter()
+            .for_each(|(w, g, mut slots)| rule.update(t, w, g, &mut slots));
+    })
 }
+
+/// A parameter of at least this many elements is updated in parallel chunks of
+/// [`UPDATE_CHUNK`]; a smaller one on the calling thread. Measured on two threads, alternated
+/// with the serial update (`nabla bench mlp --threads 2`, 3 steady rounds): the MNIST MLP
+/// (784x256 first weight) +19–27% at batch 32, −3 to +22% at 128, −8 to +5% at 512.
+const PARALLEL_UPDATE: usize = 1 << 16;
+const UPDATE_CHUNK: usize = 1 << 14;
 
 /// Checks a hyperparameter: finite and within `[min, max]`.
 pub(crate) fn check_range(
