@@ -3,8 +3,9 @@
 
 use nabla_core::{DType, Error, Grads, Result, Tensor, Var};
 
-/// `Σ g²` over a tensor's elements, accumulated in f64, reading contiguous data in place.
-fn sum_of_squares(g: &Tensor) -> f64 {
+/// `Σ g²` over a tensor's elements (`‖g‖²`), accumulated in f64, reading contiguous data in
+/// place; 0 for integer tensors.
+pub fn sum_of_squares(g: &Tensor) -> f64 {
     match g.dtype() {
         DType::F32 => g
             .contiguous_data::<f32>()

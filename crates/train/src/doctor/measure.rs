@@ -6,6 +6,7 @@ use crate::trainer::EpochRecord;
 use nabla_core::{DType, Grads, Tensor, Var};
 use nabla_data::Dataset;
 use nabla_nn::Module;
+use nabla_nn::clip::sum_of_squares;
 use serde::{Deserialize, Serialize};
 
 /// The scale of the training inputs, per feature: what the unscaled-input rule reads.
@@ -295,9 +296,7 @@ impl Doctor {
                 }
             }
             if let Some(g) = grads.get(y) {
-                let mut sq = 0.0;
-                for_each(g, |v| sq += v * v);
-                sums.delta += (sq / rows as f64).sqrt();
+                sums.delta += (sum_of_squares(g) / rows as f64).sqrt();
                 sums.deltas += 1;
             }
         }
@@ -355,7 +354,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
     let weight_norm = (!weights.is_empty()).then(|| {
         weights
             .iter()
-            .map(|w| squared_norm(&w.as_tensor()))
+            .map(|w| sum_of_squares(&w.as_tensor()))
             .sum::<f64>()
             .sqrt()
     });
@@ -524,13 +523,6 @@ fn change(old: &Tensor, new: &Tensor) -> (f64, f64) {
         DType::I64 => None,
     }
     .unwrap_or((0.0, 0.0))
-}
-
-/// `‖t‖²`.
-fn squared_norm(t: &Tensor) -> f64 {
-    let mut sq = 0.0;
-    for_each(t, |v| sq += v * v);
-    sq
 }
 
 #[cfg(test)]
