@@ -130,14 +130,12 @@ pub fn reconstructions(
     let labels = data.labels().filter(|_| !class_names.is_empty());
     let (x, classes) = match &labels {
         Some(labels) => {
-            let mut firsts: Vec<(i64, usize)> = Vec::new();
+            // Each class's first row, in class order.
+            let mut first_rows = std::collections::BTreeMap::new();
             for (row, &c) in labels.iter().enumerate() {
-                if !firsts.iter().any(|&(seen, _)| seen == c) {
-                    firsts.push((c, row));
-                }
+                first_rows.entry(c).or_insert(row);
             }
-            firsts.sort_unstable();
-            firsts.truncate(count);
+            let firsts: Vec<(i64, usize)> = first_rows.into_iter().take(count).collect();
             let rows: Vec<usize> = firsts.iter().map(|&(_, row)| row).collect();
             let shown = data.select(&rows)?;
             let classes = firsts

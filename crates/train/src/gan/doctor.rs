@@ -130,13 +130,13 @@ fn discriminator_wins(current: &EpochRecord, d_fake: f64, s: &GanSettings<'_>) -
         .into();
     let mut remedies = Vec::new();
     if s.generator_lr < s.discriminator_lr {
-        remedies.push(format!(
-            "give the generator the discriminator's learning rate ({} against {})",
-            sig(s.generator_lr),
-            sig(s.discriminator_lr)
-        ));
-        f.fix
-            .push(format!("gan.generator.optimizer.lr={}", s.discriminator_lr));
+        match_learning_rates(
+            &mut f,
+            &mut remedies,
+            s,
+            "give the generator the discriminator's learning rate",
+            "",
+        );
     }
     if s.config.generator_loss == GeneratorLoss::Minimax {
         remedies.push("use the non-saturating generator loss −log D(G(z))".into());
@@ -174,14 +174,13 @@ fn mode_collapse(current: &EpochRecord, diversity: f64, s: &GanSettings<'_>) -> 
         .into();
     let mut remedies = Vec::new();
     if s.generator_lr > s.discriminator_lr {
-        remedies.push(format!(
-            "lower the generator's learning rate to the discriminator's ({} against {}): a \
-             generator that moves faster than its critic chases one output after another",
-            sig(s.generator_lr),
-            sig(s.discriminator_lr)
-        ));
-        f.fix
-            .push(format!("gan.generator.optimizer.lr={}", s.discriminator_lr));
+        match_learning_rates(
+            &mut f,
+            &mut remedies,
+            s,
+            LOWER_GENERATOR_LR,
+            ": a generator that moves faster than its critic chases one output after another",
+        );
     }
     if s.config.real_label >= 1.0 {
         remedies.push("smooth the real labels (real_label = 0.9)".into());
@@ -195,6 +194,26 @@ fn mode_collapse(current: &EpochRecord, diversity: f64, s: &GanSettings<'_>) -> 
     f.remedy = remedies.join("; ");
     f.step = s.last_step;
     f
+}
+
+const LOWER_GENERATOR_LR: &str = "lower the generator's learning rate to the discriminator's";
+
+/// The remedy that gives the generator the discriminator's learning rate: `remedy`, the two
+/// rates, then `why`; and its config change.
+fn match_learning_rates(
+    f: &mut Finding,
+    remedies: &mut Vec<String>,
+    s: &GanSettings<'_>,
+    remedy: &str,
+    why: &str,
+) {
+    remedies.push(format!(
+        "{remedy} ({} against {}){why}",
+        sig(s.generator_lr),
+        sig(s.discriminator_lr)
+    ));
+    f.fix
+        .push(format!("gan.generator.optimizer.lr={}", s.discriminator_lr));
 }
 
 fn partial_mode_collapse(
@@ -225,13 +244,7 @@ fn partial_mode_collapse(
         f.fix.push(format!("gan.latent={wider}"));
     }
     if s.generator_lr > s.discriminator_lr {
-        remedies.push(format!(
-            "lower the generator's learning rate to the discriminator's ({} against {})",
-            sig(s.generator_lr),
-            sig(s.discriminator_lr)
-        ));
-        f.fix
-            .push(format!("gan.generator.optimizer.lr={}", s.discriminator_lr));
+        match_learning_rates(&mut f, &mut remedies, s, LOWER_GENERATOR_LR, "");
     }
     remedies.push(
         "if it persists: a wider generator, dropout in the discriminator, or lower learning \
