@@ -8,6 +8,7 @@ Usage: python bench-results/char_lstm_torch.py [THREADS [MIN_TIME]]"""
 import json, sys, time
 import torch
 from torch import nn
+from torch_char_lstm import CharLstm
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
 min_time = float(sys.argv[2]) if len(sys.argv) > 2 else 0.25
@@ -15,20 +16,7 @@ torch.set_num_threads(threads)
 torch.manual_seed(0)
 VOCAB, BATCH, STEPS = 63, 64, 100
 
-
-class CharLstm(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Embedding(VOCAB, 32)
-        self.lstm = nn.LSTM(32, 256, batch_first=True)
-        self.out = nn.Linear(256, VOCAB)
-
-    def forward(self, x):
-        h, _ = self.lstm(self.embed(x))
-        return self.out(h)
-
-
-model = CharLstm()
+model = CharLstm(VOCAB)
 opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 loss_fn = nn.CrossEntropyLoss()
 batches = [(torch.randint(VOCAB, (BATCH, STEPS)), torch.randint(VOCAB, (BATCH * STEPS,)))

@@ -7,6 +7,7 @@ Usage: python bench-results/kjv_torch_epoch.py [THREADS]   (default: all cores, 
 import math, sys, time
 import torch
 from torch import nn
+from torch_char_lstm import CharLstm
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
 torch.set_num_threads(threads)
@@ -24,17 +25,6 @@ def windows(x, t=100):
 
 xt, yt = windows(train_ids)
 xv, yv = windows(valid_ids)
-
-class CharLstm(nn.Module):
-    def __init__(self, vocab):
-        super().__init__()
-        self.embed = nn.Embedding(vocab, 32)
-        self.lstm = nn.LSTM(32, 256, batch_first=True)
-        self.out = nn.Linear(256, vocab)
-
-    def forward(self, x):
-        h, _ = self.lstm(self.embed(x))
-        return self.out(h)
 
 model = CharLstm(len(chars))
 opt = torch.optim.Adam(model.parameters(), lr=3e-3)
