@@ -48,6 +48,17 @@ const SPLIT_MIN_ROWS: usize = 64;
 /// are split by rows ([`split_rows`]) rather than handed to gemm's own threading.
 const SPLIT_MAX_B_BYTES: usize = 256 << 10;
 
+/// gemm computes a row-major `C = A·B` as `Cᵀ = Bᵀ·Aᵀ`, and copies ("packs") `A` into
+/// cache-sized panels only when `C` has more than this many times its microkernel's rows (16 for
+/// f32 on AVX2) columns; below that it reads `A`'s rows in place. Its default, 128, leaves `A`
+/// unpacked up to 2048 columns, where rows a power of two apart fall into the same cache sets:
+/// 2048³ then runs at 52–89 GFLOP/s from one process to the next, as the pages land. Packing
+/// from 896 columns up was measured, alternated in one process with gemm's default
+/// (`bench-results/gemm-rhs-packing-2026-11-24.md`): 1.02–1.11x on every shape with more than
+/// 896 columns (2048³: 1.08x on one thread, 1.11x on two), while packing from 256 columns cost
+/// 2–4% on 512³ and on 512x256·256x784.
+const GEMM_RHS_PACKING_THRESHOLD: usize = 56;
+
 /// `c = a · b` for an `m x k` and a `k x n` operand, into a contiguous row-major `m x n` buffer.
 /// `threads` is the parallelism handed to the library kernel (1 = the calling thread only).
 pub(crate) fn matmul_into<T: Float>(
@@ -106,6 +117,8 @@ pub(crate) fn matmul_uninit<T: Float>(
         split_rows((m, n, k), a, b, c, threads);
         return;
     }
+    static PACKING: std::sync::Once = std::sync::Once::new();
+    PACKING.call_once(|| gemm::set_rhs_packing_threshold(GEMM_RHS_PACKING_THRESHOLD));
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -354,6 +367,12 @@ mod tests {
             (128, 9, 20),
             (131, 17, 70),
             (200, 33, 3),
+            // Both sides of gemm's packing of A (`GEMM_RHS_PACKING_THRESHOLD` times the
+            // microkernel's rows: 896 columns in f32, 448 in f64 on AVX2).
+            (70, 33, 448),
+            (70, 33, 449),
+            (70, 9, 896),
+            (70, 9, 897),
         ];
         // Both sides of every dispatch boundary (rows 64, columns 64, the plain loop's size),
         // with a depth of 1 and an odd one.
