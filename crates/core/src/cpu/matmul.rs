@@ -54,9 +54,10 @@ const SPLIT_MAX_B_BYTES: usize = 256 << 10;
 /// unpacked up to 2048 columns, where rows a power of two apart fall into the same cache sets:
 /// 2048³ then runs at 52–89 GFLOP/s from one process to the next, as the pages land. Packing
 /// from 896 columns up was measured, alternated in one process with gemm's default
-/// (`bench-results/gemm-rhs-packing-2026-11-24.md`): 1.02–1.11x on every shape with more than
-/// 896 columns (2048³: 1.08x on one thread, 1.11x on two), while packing from 256 columns cost
-/// 2–4% on 512³ and on 512x256·256x784.
+/// (`bench-results/gemm-rhs-packing-2026-11-24.md`): 0.99–1.10x on the shapes with more than
+/// 896 columns, never below the 0.98–1.01 of shapes the setting does not touch (2048³: 1.09x on
+/// one thread, 1.10x on two), while packing from 256 columns cost 2–4% on 512³ and on
+/// 512x256·256x784.
 const GEMM_RHS_PACKING_THRESHOLD: usize = 56;
 
 /// `c = a · b` for an `m x k` and a `k x n` operand, into a contiguous row-major `m x n` buffer.
