@@ -456,11 +456,7 @@ fn conv2d_gradients_do_not_depend_on_thread_scheduling() {
     let w =
         Var::new(&Tensor::randn([8, 3, 3, 3], 0.0, 0.3, DType::F32, &mut rng).unwrap()).unwrap();
     let grad_on = |threads: usize| -> Vec<f32> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        common::on_threads(threads, || {
             let y = x
                 .conv2d(&w.as_tensor(), None, Default::default())
                 .unwrap()

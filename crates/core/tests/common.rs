@@ -1,4 +1,4 @@
-//! Shared test helpers: finite-difference gradient checking.
+//! Shared test helpers: finite-difference gradient checking, and running on a set thread count.
 #![allow(dead_code)]
 
 use nabla_core::{Result, Rng, Tensor, Var};
@@ -85,4 +85,14 @@ pub fn distinct(shape: &[usize], seed: u64) -> Tensor {
 /// every tensor `out` depends on.
 pub fn vjp(out: &Tensor, cot: &Tensor) -> nabla_core::Grads {
     out.mul(cot).unwrap().sum_all().unwrap().backward().unwrap()
+}
+
+/// `work` run on a fresh pool of exactly `threads` threads (for tests that compare results
+/// across thread counts).
+pub fn on_threads<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(work)
 }

@@ -3,7 +3,7 @@
 //! step by step with primitive ops, and padding masks.
 
 mod common;
-use common::{check, input, vjp};
+use common::{check, input, on_threads, vjp};
 use nabla_core::{RecurrentCell, Result, Tensor, Var};
 
 const B: usize = 3;
@@ -294,11 +294,7 @@ fn sequence_groups_on_several_threads_equal_one_thread() {
         let used = if cell.has_cell_state() { 5 } else { 4 };
         let cot = input(&[batch, steps, hidden], 26, false);
         let run = |threads: usize| -> Vec<Vec<f64>> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let x: Vec<Tensor> = vars.iter().map(Var::as_tensor).collect();
                 let c0 = cell.has_cell_state().then_some(&x[4]);
                 let (hs, _) = x[0]
