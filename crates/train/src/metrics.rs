@@ -8,7 +8,7 @@
 //! (`1 − SS_res / SS_tot`).
 
 use crate::error::{Error, Result};
-use nabla_core::{DType, Tensor};
+use nabla_core::{DType, Reduction, Tensor, with_no_grad};
 use std::collections::BTreeMap;
 
 /// What the model's outputs mean, which decides the metrics.
@@ -78,18 +78,17 @@ impl MetricAccumulator {
         target: &Tensor,
     ) -> Result<()> {
         let n = output.dims().first().copied().unwrap_or(0);
-        let out = output.to_vec_f64();
-        // Real-valued targets, one per output (binary and regression metrics).
-        let values = |what: &str| -> Result<Vec<f64>> {
+        // Real-valued outputs and targets, one per output (binary and regression metrics).
+        let values = |what: &str| -> Result<(Vec<f64>, Vec<f64>)> {
             let t = target.to_dtype(DType::F64)?.to_vec::<f64>()?;
-            if t.len() != out.len() {
+            if t.len() != output.elem_count() {
                 return Err(Error::Invalid(format!(
                     "{what} metrics need one target per output, got {} and {}",
                     output.shape(),
                     target.shape()
                 )));
             }
-            Ok(t)
+            Ok((output.to_vec_f64(), t))
         };
         match kind {
             OutputKind::MultiClass => {
@@ -106,26 +105,38 @@ impl MetricAccumulator {
                         target.shape()
                     )));
                 }
-                self.per_step |= output.rank() > 2;
+                if c == 0 {
+                    return Err(Error::Invalid(format!(
+                        "multi-class metrics need at least one class, got outputs {}",
+                        output.shape()
+                    )));
+                }
                 if let Some(bad) = t.iter().find(|&&k| k < 0 || k as usize >= c) {
                     return Err(Error::Invalid(format!(
                         "class target {bad} is out of range for {c} outputs"
                     )));
                 }
-                for (i, row) in out.chunks(c).enumerate() {
-                    let (mut best, mut max) = (0, f64::NEG_INFINITY);
-                    for (k, &v) in row.iter().enumerate() {
-                        if v > max {
-                            (best, max) = (k, v);
-                        }
-                    }
-                    *self.confusion.entry((t[i], best as i64)).or_default() += 1;
-                    let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-                    self.log_loss_sum += lse - row[t[i] as usize];
+                self.per_step |= output.rank() > 2;
+                // Per row: the log-loss `log Σ_k e^(z_k) − z_target` as the cross-entropy op
+                // computes it (rows in parallel, vectorized), and the prediction, the row's
+                // argmax (the first of ties).
+                let rows = t.len();
+                let logits = output.reshape([rows, c])?;
+                let (log_losses, predicted) = with_no_grad(|| -> Result<_> {
+                    let targets = target.reshape([rows])?;
+                    let log_losses = logits
+                        .cross_entropy(&targets, Reduction::None)?
+                        .to_vec_f64();
+                    Ok((log_losses, logits.argmax(1, false)?.to_vec::<i64>()?))
+                })?;
+                // In row order: the sum does not depend on the number of threads.
+                self.log_loss_sum += log_losses.iter().sum::<f64>();
+                for (&truth, &guess) in t.iter().zip(&predicted) {
+                    *self.confusion.entry((truth, guess)).or_default() += 1;
                 }
             }
             OutputKind::BinaryLogit | OutputKind::BinaryProbability => {
-                let t = values("binary")?;
+                let (out, t) = values("binary")?;
                 for (&z, &y) in out.iter().zip(&t) {
                     let p = if kind == OutputKind::BinaryLogit {
                         1.0 / (1.0 + (-z).exp())
@@ -142,7 +153,7 @@ impl MetricAccumulator {
                 }
             }
             OutputKind::Regression => {
-                let t = values("regression")?;
+                let (out, t) = values("regression")?;
                 for (&p, &y) in out.iter().zip(&t) {
                     self.abs_err += (p - y).abs();
                     self.sq_err += (p - y) * (p - y);

@@ -487,3 +487,60 @@ fn the_doctor_does_not_read_token_ids_as_unscaled_features() {
     assert!(scale(&dense) > nabla_train::doctor::rules::UNSCALED_SCALE);
     assert_eq!(scale(&embedded), 0.0, "ids are not measured");
 }
+
+#[test]
+fn per_step_metrics_of_a_large_batch_match_a_direct_count_on_any_thread_count() {
+    // A character model's batch: [40, 100, 63] f32 logits, more than the kernels' parallel
+    // threshold, against [40, 100] targets.
+    let (batch, steps, classes) = (40, 100, 63);
+    let logits = Tensor::randn(
+        [batch, steps, classes],
+        0.0,
+        3.0,
+        DType::F32,
+        &mut Rng::seed(4),
+    )
+    .unwrap();
+    let targets: Vec<i64> = (0..batch * steps)
+        .map(|i| ((i * 31 + i / 7) % classes) as i64)
+        .collect();
+    let target = Tensor::from_vec(targets.clone(), [batch, steps]).unwrap();
+    let metrics = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut acc = MetricAccumulator::default();
+                acc.add(OutputKind::MultiClass, 1.0, &logits, &target)
+                    .unwrap();
+                acc.finish(OutputKind::MultiClass)
+            })
+    };
+    let one = metrics(1);
+    assert_eq!(one, metrics(2), "1 and 2 threads give different metrics");
+    // Directly, in f64: the first largest logit is the prediction; the log-loss is
+    // log Σ e^z − z_target.
+    let z = logits.to_vec_f64();
+    let (mut correct, mut nats) = (0, 0.0);
+    for (row, &t) in z.chunks(classes).zip(&targets) {
+        let mut best = 0;
+        for (k, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = k;
+            }
+        }
+        correct += usize::from(best as i64 == t);
+        let m = row[best];
+        nats += m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - row[t as usize];
+    }
+    let rows = (batch * steps) as f64;
+    assert_eq!(one["accuracy"], correct as f64 / rows);
+    let log_loss = nats / rows;
+    assert!(
+        (one["log_loss"] - log_loss).abs() < 1e-6 * log_loss,
+        "{} vs {log_loss}",
+        one["log_loss"]
+    );
+    assert!((one["bits_per_char"] - log_loss / std::f64::consts::LN_2).abs() < 1e-6 * log_loss);
+}

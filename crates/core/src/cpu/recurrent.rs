@@ -2,6 +2,7 @@
 //! step's pre-activations, and its backward (the local part of backpropagation through time).
 //! Gate layouts follow PyTorch: LSTM `[i, f, g, o]`, GRU `[r, z, n]`, each `hidden` wide.
 
+use crate::cpu::fast_math::with_simd;
 use crate::dtype::Float;
 
 /// The recurrence of a recurrent layer.
@@ -86,27 +87,6 @@ fn blocks_mut<T>(x: &mut [T], n: usize) -> [&mut [T]; 4] {
     [a, b, c, d]
 }
 
-/// Runs `$body` compiled for AVX2 + FMA when the CPU has them (the gate loops then vectorize
-/// 8 wide, with fused multiply-adds), else as compiled for the baseline target. `$body` sees a
-/// constant `FMA`, true in the first form, for [`Float::sigmoid_fma`] and [`Float::tanh_fma`].
-macro_rules! with_simd {
-    ($name:ident, $self:ident, ($($arg:ident: $ty:ty),*), $body:block) => {{
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn $name<T: Float>($self: RecurrentCell, $($arg: $ty),*) {
-            const FMA: bool = true;
-            $body
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { $name::<T>($self, $($arg),*) };
-        }
-        const FMA: bool = false;
-        $body
-    }};
-}
-
 impl RecurrentCell {
     /// Forward of one step.
     ///
@@ -116,7 +96,7 @@ impl RecurrentCell {
     ///   `h = (1 − z) n + z h'`.
     pub(crate) fn forward_step<T: Float>(self, s: StepForward<'_, T>) {
         let cell = self;
-        with_simd!(forward_simd, cell, (s: StepForward<'_, T>), {
+        with_simd!(forward_simd, (cell: RecurrentCell, s: StepForward<'_, T>), {
             let n = s.h.len();
             let h = &mut s.h[..n];
             match cell {
@@ -180,7 +160,7 @@ impl RecurrentCell {
     /// `W_hh` (the GRU's `z h'` term).
     pub(crate) fn backward_step<T: Float>(self, s: StepBackward<'_, T>) {
         let cell = self;
-        with_simd!(backward_simd, cell, (s: StepBackward<'_, T>), {
+        with_simd!(backward_simd, (cell: RecurrentCell, s: StepBackward<'_, T>), {
             let n = s.dh.len();
             let (dh, direct) = (&s.dh[..n], &mut s.dh_direct[..n]);
             match cell {

@@ -1,7 +1,10 @@
 //! Reductions and row-wise kernels over a contiguous buffer viewed as `[outer, len, inner]`:
 //! the middle axis is reduced (or normalized, for softmax), the others are kept.
 
+use super::PARALLEL_THRESHOLD;
+use super::fast_math::with_simd;
 use crate::dtype::Float;
+use rayon::prelude::*;
 
 /// Sum over the middle axis. Rows are accumulated whole (vectorized along `inner`); a lone
 /// contiguous axis (`inner == 1`) uses eight partial sums, which also bounds the rounding error
@@ -27,6 +30,7 @@ pub(crate) fn sum_middle<T: Float>(x: &[T], outer: usize, len: usize, inner: usi
 }
 
 /// Sum of a slice with eight independent accumulators (vectorizes; pairwise-like error).
+#[inline(always)]
 pub(crate) fn sum_contiguous<T: Float>(x: &[T]) -> T {
     let mut acc = [T::zero(); 8];
     let chunks = x.chunks_exact(8);
@@ -54,6 +58,14 @@ pub(crate) fn extreme_middle<T: Float>(
 ) -> (Vec<T>, Vec<usize>) {
     let mut values = Vec::with_capacity(outer * inner);
     let mut indices = Vec::with_capacity(outer * inner);
+    if inner == 1 && len > 0 {
+        for row in x.chunks_exact(len) {
+            let at = extreme_index(row, max);
+            values.push(row[at]);
+            indices.push(at);
+        }
+        return (values, indices);
+    }
     for o in 0..outer {
         for i in 0..inner {
             let base = o * len * inner + i;
@@ -77,6 +89,47 @@ pub(crate) fn extreme_middle<T: Float>(
     (values, indices)
 }
 
+/// The index of the first max (or min) of a non-empty contiguous row, or of its first NaN
+/// (NaN wins, as in [`extreme_middle`]). The extreme comes from eight running extremes
+/// (vectorized), the index from a scan for it.
+fn extreme_index<T: Float>(row: &[T], max: bool) -> usize {
+    if row.iter().fold(false, |any, v| any | v.is_nan()) {
+        return row.iter().position(|v| v.is_nan()).unwrap_or(0);
+    }
+    let best = if max {
+        max_contiguous(row)
+    } else {
+        -max_contiguous_by(row, |v| -v)
+    };
+    row.iter().position(|&v| v == best).unwrap_or(0)
+}
+
+/// The largest element of a slice, NaN ignored (−∞ for an empty slice or one of NaN only):
+/// eight running maxima, so the loop vectorizes.
+#[inline(always)]
+pub(crate) fn max_contiguous<T: Float>(x: &[T]) -> T {
+    max_contiguous_by(x, |v| v)
+}
+
+/// The largest `key(v)` over a slice, as [`max_contiguous`].
+#[inline(always)]
+fn max_contiguous_by<T: Float>(x: &[T], key: impl Fn(T) -> T) -> T {
+    let larger = |a: T, b: T| if b > a { b } else { a };
+    let mut acc = [T::neg_infinity(); 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] = larger(acc[k], key(c[k]));
+        }
+    }
+    let mut m = acc.into_iter().fold(T::neg_infinity(), larger);
+    for &v in tail {
+        m = larger(m, key(v));
+    }
+    m
+}
+
 /// Calls `f(offset, stride)` for each of the `outer * inner` lines along the middle axis.
 pub(crate) fn for_each_line(
     outer: usize,
@@ -91,8 +144,56 @@ pub(crate) fn for_each_line(
     }
 }
 
+/// Elements per parallel task of the row-wise kernels (whole rows, at least one): enough work
+/// to outweigh a task's scheduling.
+const ROW_CHUNK: usize = 1 << 14;
+
+/// Calls `f(first_row, inputs, out)` on chunks of whole rows of `len` elements (the same rows of
+/// every input and of `out`), in parallel from [`PARALLEL_THRESHOLD`] elements. The chunks
+/// depend on `len` only and each row is computed alone, so the result does not depend on the
+/// number of threads.
+pub(crate) fn for_row_chunks<T: Sync, U: Send, const N: usize>(
+    inputs: [&[T]; N],
+    out: &mut [U],
+    len: usize,
+    f: impl Fn(usize, [&[T]; N], &mut [U]) + Sync,
+) {
+    if len == 0 {
+        return;
+    }
+    let rows_per_chunk = (ROW_CHUNK / len).max(1);
+    let chunk = rows_per_chunk * len;
+    let part = |c: usize, out: &mut [U]| {
+        let at = c * chunk;
+        f(
+            c * rows_per_chunk,
+            std::array::from_fn(|k| &inputs[k][at..at + out.len()]),
+            out,
+        )
+    };
+    if out.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, out)| part(c, out));
+    } else {
+        out.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, out)| part(c, out));
+    }
+}
+
+/// `out = eˣ` elementwise, vectorized for f32 ([`Float::exp_fma`]).
+pub(crate) fn exp_into<T: Float>(x: &[T], out: &mut [T]) {
+    with_simd!(exp_into_simd, (x: &[T], out: &mut [T]), {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v.exp_fma::<FMA>();
+        }
+    })
+}
+
 /// Softmax (or log-softmax) along the middle axis, computed stably: the line's max is subtracted
-/// before exponentiating, so logits of any magnitude give finite results.
+/// before exponentiating, so logits of any magnitude give finite results. Along the last axis
+/// (`inner == 1`, the usual case) the rows run in parallel with a vectorized exponential.
 pub(crate) fn softmax_middle<T: Float>(
     x: &[T],
     outer: usize,
@@ -101,6 +202,12 @@ pub(crate) fn softmax_middle<T: Float>(
     log: bool,
 ) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
+    if inner == 1 {
+        for_row_chunks([x], &mut out, len, |_, [x], out| {
+            softmax_rows(x, out, len, log)
+        });
+        return out;
+    }
     for_each_line(outer, len, inner, |base, stride| {
         let at = |r: usize| base + r * stride;
         let mut max = T::neg_infinity();
@@ -131,6 +238,42 @@ pub(crate) fn softmax_middle<T: Float>(
     out
 }
 
+/// [`softmax_middle`] of contiguous rows of `len` elements: `y = e^(x − m) / Σ e^(x − m)`, or
+/// `x − m − log Σ e^(x − m)`, with `m` the row's max.
+fn softmax_rows<T: Float>(x: &[T], out: &mut [T], len: usize, log: bool) {
+    with_simd!(softmax_rows_simd, (x: &[T], out: &mut [T], len: usize, log: bool), {
+        let mut shifts = Vec::with_capacity(x.len() / len);
+        for (x, out) in x.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+            let mut max = max_contiguous(x);
+            if max == T::neg_infinity() {
+                max = T::zero();
+            }
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = v - max;
+            }
+            shifts.push(max);
+        }
+        // One pass over all the rows: a row's length is rarely a multiple of the vector width.
+        for o in out.iter_mut() {
+            *o = o.exp_fma::<FMA>();
+        }
+        for ((x, out), max) in x.chunks_exact(len).zip(out.chunks_exact_mut(len)).zip(shifts) {
+            let sum = sum_contiguous(out);
+            if log {
+                let lse = sum.ln();
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = v - max - lse;
+                }
+            } else {
+                let inv = T::one() / sum;
+                for o in out.iter_mut() {
+                    *o *= inv;
+                }
+            }
+        }
+    })
+}
+
 /// Backward of softmax along the middle axis: `dx = y ⊙ (g - Σ g ⊙ y)` (from the Jacobian
 /// `diag(y) - y yᵀ`); for log-softmax `dx = g - exp(y) Σ g`.
 pub(crate) fn softmax_backward_middle<T: Float>(
@@ -142,6 +285,31 @@ pub(crate) fn softmax_backward_middle<T: Float>(
     log: bool,
 ) -> Vec<T> {
     let mut out = vec![T::zero(); y.len()];
+    if inner == 1 {
+        for_row_chunks([y, g], &mut out, len, |_, [y, g], out| {
+            if log {
+                exp_into(y, out);
+            }
+            for ((y, g), out) in y
+                .chunks_exact(len)
+                .zip(g.chunks_exact(len))
+                .zip(out.chunks_exact_mut(len))
+            {
+                if log {
+                    let gsum = sum_contiguous(g);
+                    for (o, &g) in out.iter_mut().zip(g) {
+                        *o = g - *o * gsum;
+                    }
+                } else {
+                    let dot = y.iter().zip(g).fold(T::zero(), |d, (&y, &g)| d + g * y);
+                    for ((o, &y), &g) in out.iter_mut().zip(y).zip(g) {
+                        *o = y * (g - dot);
+                    }
+                }
+            }
+        });
+        return out;
+    }
     for_each_line(outer, len, inner, |base, stride| {
         let at = |r: usize| base + r * stride;
         if log {

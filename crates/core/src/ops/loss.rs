@@ -3,6 +3,7 @@
 
 use super::elementwise::{BinaryFn, c};
 use crate::autograd::{Backward, InputGrads};
+use crate::cpu::reduce::{exp_into, for_row_chunks};
 use crate::dtype::{Element, Float};
 use crate::tensor::float_dispatch;
 use crate::{DType, Error, Result, Tensor};
@@ -250,34 +251,45 @@ impl Backward for CrossEntropyBackward {
                 Reduction::Sum => gd[0],
                 Reduction::Mean => gd[0] / T::from_f64(n as f64),
             };
+            // softmax = exp(log softmax), rows in parallel with a vectorized exponential.
             let mut dx = vec![T::zero(); n * classes];
             let mut dp = Vec::new();
             match &self.targets {
                 Target::Index(t) => {
-                    for i in 0..n {
-                        let s = scale(i);
-                        for k in 0..classes {
-                            let onehot = if k == t[i] { T::one() } else { T::zero() };
-                            dx[i * classes + k] = (lp[i * classes + k].exp() - onehot) * s;
+                    // (softmax − onehot) · g
+                    for_row_chunks([&lp[..]], &mut dx, classes, |first, [lp], dx| {
+                        exp_into(lp, dx);
+                        for (r, row) in dx.chunks_exact_mut(classes).enumerate() {
+                            let i = first + r;
+                            row[t[i]] -= T::one();
+                            let s = scale(i);
+                            row.iter_mut().for_each(|v| *v *= s);
                         }
-                    }
+                    });
                 }
                 Target::Probs => {
+                    // (softmax · Σp − p) · g, and −log softmax · g for the targets.
                     let p = inputs[1].float_data::<T>();
-                    let want_p = inputs[1].requires_grad();
-                    if want_p {
-                        dp = vec![T::zero(); n * classes];
-                    }
-                    for i in 0..n {
-                        let s = scale(i);
-                        let row = i * classes..(i + 1) * classes;
-                        let mass: T = p[row.clone()].iter().copied().sum();
-                        for k in row {
-                            dx[k] = (lp[k].exp() * mass - p[k]) * s;
-                            if want_p {
-                                dp[k] = -lp[k] * s;
+                    for_row_chunks([&lp[..], &p[..]], &mut dx, classes, |first, [lp, p], dx| {
+                        exp_into(lp, dx);
+                        for (r, (row, p)) in dx
+                            .chunks_exact_mut(classes)
+                            .zip(p.chunks_exact(classes))
+                            .enumerate()
+                        {
+                            let s = scale(first + r);
+                            let mass: T = p.iter().copied().sum();
+                            for (v, &p) in row.iter_mut().zip(p) {
+                                *v = (*v * mass - p) * s;
                             }
                         }
+                    });
+                    if inputs[1].requires_grad() {
+                        dp = lp
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &l)| -l * scale(k / classes.max(1)))
+                            .collect();
                     }
                 }
             }
