@@ -7,6 +7,7 @@ use crate::config::Located;
 use crate::config::build::{OutputSpec, build_loss};
 use crate::error::{Error, Result};
 use crate::experiment::{PreparedData, Preprocessing, Splits};
+use crate::metrics::{MetricAccumulator, OutputKind};
 use nabla_core::{Rng, Tensor, with_no_grad};
 use nabla_data::csv::{CsvSchema, Missing, Task};
 use nabla_data::{Dataset, Preprocessor, Scaling, TextSpec, Vocabulary};
@@ -282,33 +283,27 @@ fn carried_bits_of(
             ids.len()
         )));
     }
-    let mut nats = 0.0;
+    // Scored as training's metrics score a batch: the next character of every step.
+    let mut acc = MetricAccumulator::default();
     with_no_grad(|| -> Result<()> {
         let mut ctx = Ctx::eval().carrying_state();
         for start in (0..len).step_by(context) {
             let steps = context.min(len - start);
-            let at = |s: usize, j: usize| s * len + start + j;
-            let x: Vec<f32> = (0..streams)
-                .flat_map(|s| (0..steps).map(move |j| ids[at(s, j)] as f32))
-                .collect();
+            // The window's characters, `shift` ahead, stream by stream.
+            let window = |shift: usize| {
+                (0..streams)
+                    .flat_map(move |s| (0..steps).map(move |j| ids[s * len + start + j + shift]))
+            };
+            let x: Vec<f32> = window(0).map(|k| k as f32).collect();
+            let next: Vec<i64> = window(1).map(|k| k as i64).collect();
             let out = model.forward(&Tensor::from_vec(x, [streams, steps])?, &mut ctx)?;
-            let classes = out.dims().last().copied().unwrap_or(0);
-            let log_p = out.log_softmax(-1)?.to_vec_f64();
-            for s in 0..streams {
-                for j in 0..steps {
-                    let target = ids[at(s, j) + 1];
-                    if target >= classes {
-                        return Err(Error::Invalid(format!(
-                            "character id {target} is outside the model's {classes} classes"
-                        )));
-                    }
-                    nats -= log_p[(s * steps + j) * classes + target];
-                }
-            }
+            let next = Tensor::from_vec(next, [streams, steps])?;
+            acc.add(OutputKind::MultiClass, 0.0, &out, &next)
+                .map_err(|e| Error::Invalid(format!("scoring the text: {e}")))?;
         }
         Ok(())
     })?;
-    Ok(nats / (streams * len) as f64 / std::f64::consts::LN_2)
+    Ok(acc.finish(OutputKind::MultiClass)["bits_per_char"])
 }
 
 /// A class drawn from `softmax(logits / temperature)` (the most probable at temperature 0).
@@ -603,6 +598,16 @@ mod tests {
         assert!((cold / 60.0 / std::f64::consts::LN_2 - whole).abs() > 1e-4);
         let err = carried_bits_of(&model, &[3], 5, 2).unwrap_err().to_string();
         assert!(err.contains("too few"), "{err}");
+        // A character the model has no class for (it has 10), where it is only predicted.
+        let mut foreign = ids.clone();
+        foreign[60] = 12; // only ever a target: the last character of the second stretch
+        let err = carried_bits_of(&model, &foreign, 7, 2)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "scoring the text: class target 12 is out of range for 10 outputs"
+        );
     }
 
     #[test]
