@@ -56,28 +56,100 @@ pub struct ClassError {
     pub mse: f64,
 }
 
-/// The code's statistics over `data` (in evaluation mode), or `None` when the model has no
-/// hidden layer before its last map. The code layer is the one `train.sparsity` penalizes, or
-/// else the narrowest layer output before the decoder's last linear (or convolution) map; of
-/// several that narrow, the last (the activation after a linear map, not the map).
-pub fn code_stats(
+/// Rows per batch of [`summarize`]: its memory is a batch's layer outputs, not the split's.
+const SUMMARY_BATCH: usize = 256;
+
+/// What one evaluation-mode pass over `data` (a whole split, in batches) says about an
+/// autoencoder:
+/// - the code's statistics, or `None` when the model has no hidden layer before its last map.
+///   The code layer is the one `train.sparsity` penalizes, or else the narrowest layer output
+///   before the decoder's last linear (or convolution) map; of several that narrow, the last
+///   (the activation after a linear map, not the map);
+/// - each class's mean squared reconstruction error (as the test loss), in class order, or
+///   `None` without labels kept in `data` or class names.
+pub fn summarize(
     config: &Config,
     model: &Sequential,
     data: &Dataset,
     split: &str,
-) -> Result<Option<CodeStats>> {
-    let taps = with_no_grad(|| {
-        let mut ctx = Ctx::eval().with_taps();
-        model.forward(data.x(), &mut ctx)?;
-        Ok::<_, nabla_core::Error>(ctx.taps().to_vec())
-    })?;
-    // The outputs of `model.layers[i]` (path `"i"`), in order.
-    let outputs: Vec<&Tensor> = taps
-        .iter()
-        .filter(|(p, _)| !p.contains('.'))
-        .map(|(_, t)| t)
-        .collect();
+    class_names: &[String],
+) -> Result<(Option<CodeStats>, Option<Vec<ClassError>>)> {
+    let labels = data.labels().filter(|_| !class_names.is_empty());
     let width = |t: &Tensor| t.elem_count() / t.dims()[0].max(1);
+    // The code layer and its |h| over the split; class -> (examples, Σ squared error).
+    let mut code: Option<(usize, usize, Vec<f64>)> = None;
+    let mut class_sums: std::collections::BTreeMap<i64, (usize, f64)> = Default::default();
+    for start in (0..data.len()).step_by(SUMMARY_BATCH) {
+        let rows = SUMMARY_BATCH.min(data.len() - start);
+        let (out, taps) = with_no_grad(|| {
+            let mut ctx = Ctx::eval().with_taps();
+            let out = model.forward(&data.x().narrow(0, start, rows)?, &mut ctx)?;
+            Ok::<_, nabla_core::Error>((out, ctx.taps().to_vec()))
+        })?;
+        // The outputs of `model.layers[i]` (path `"i"`), in order.
+        let outputs: Vec<&Tensor> = taps
+            .iter()
+            .filter(|(p, _)| !p.contains('.'))
+            .map(|(_, t)| t)
+            .collect();
+        if start == 0 {
+            code = code_layer(config, &outputs, width)?
+                .map(|layer| (layer, width(outputs[layer]), Vec::new()));
+        }
+        if let Some((layer, _, values)) = &mut code {
+            values.extend(outputs[*layer].to_vec_f64().iter().map(|v| v.abs()));
+        }
+        if let Some(labels) = &labels {
+            let target = data.y().narrow(0, start, rows)?.to_vec_f64();
+            let out = out.to_vec_f64();
+            let per_example = (target.len() / rows).max(1);
+            for ((&c, o), t) in labels[start..start + rows]
+                .iter()
+                .zip(out.chunks(per_example))
+                .zip(target.chunks(per_example))
+            {
+                let entry = class_sums.entry(c).or_default();
+                entry.0 += 1;
+                entry.1 += o.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+            }
+        }
+    }
+    let code = code.map(|(layer, units, values)| {
+        let n = values.len().max(1) as f64;
+        let max = values.iter().copied().fold(0.0, f64::max);
+        let near_zero = values.iter().filter(|&&v| v <= NEAR_ZERO * max).count() as f64 / n;
+        CodeStats {
+            layer,
+            description: model
+                .children()
+                .get(layer)
+                .map_or(String::new(), |(_, m)| m.describe()),
+            split: split.to_string(),
+            units,
+            mean_activation: values.iter().sum::<f64>() / n,
+            near_zero,
+        }
+    });
+    let per_example = (data.y().elem_count() / data.len().max(1)).max(1);
+    let class_errors = labels.map(|_| {
+        class_sums
+            .into_iter()
+            .map(|(c, (examples, squared))| ClassError {
+                class: class_name(class_names, c),
+                examples,
+                mse: squared / (examples * per_example) as f64,
+            })
+            .collect()
+    });
+    Ok((code, class_errors))
+}
+
+/// The index in `model.layers` of the code layer (see [`summarize`]), from the layers' outputs.
+fn code_layer(
+    config: &Config,
+    outputs: &[&Tensor],
+    width: impl Fn(&Tensor) -> usize,
+) -> Result<Option<usize>> {
     let layer = match &config.train.sparsity {
         Some(s) => s.layer,
         None => {
@@ -95,24 +167,12 @@ pub fn code_stats(
                 .expect("the narrowest is among them")
         }
     };
-    let h = outputs
-        .get(layer)
-        .ok_or_else(|| crate::error::Error::Invalid(format!("no output of layer {layer}")))?;
-    let values: Vec<f64> = h.to_vec_f64().iter().map(|v| v.abs()).collect();
-    let n = values.len().max(1) as f64;
-    let max = values.iter().copied().fold(0.0, f64::max);
-    let near_zero = values.iter().filter(|&&v| v <= NEAR_ZERO * max).count() as f64 / n;
-    Ok(Some(CodeStats {
-        layer,
-        description: model
-            .children()
-            .get(layer)
-            .map_or(String::new(), |(_, m)| m.describe()),
-        split: split.to_string(),
-        units: width(h),
-        mean_activation: values.iter().sum::<f64>() / n,
-        near_zero,
-    }))
+    if layer >= outputs.len() {
+        return Err(crate::error::Error::Invalid(format!(
+            "no output of layer {layer}"
+        )));
+    }
+    Ok(Some(layer))
 }
 
 /// Examples of `data` and their reconstructions: on labelled data (`class_names` given and
@@ -180,40 +240,6 @@ fn class_name(class_names: &[String], c: i64) -> String {
         .and_then(|c| class_names.get(c))
         .cloned()
         .unwrap_or_else(|| c.to_string())
-}
-
-/// Each class's mean squared reconstruction error over `data` (in evaluation mode, as the test
-/// loss), in class order; `None` without labels kept in `data` or class names.
-pub fn class_errors(
-    model: &Sequential,
-    data: &Dataset,
-    class_names: &[String],
-) -> Result<Option<Vec<ClassError>>> {
-    let Some(labels) = data.labels().filter(|_| !class_names.is_empty()) else {
-        return Ok(None);
-    };
-    let out = crate::trainer::predict(model, data.x(), 256)?.to_vec_f64();
-    let target = data.y().to_vec_f64();
-    let width = (target.len() / data.len().max(1)).max(1);
-    let mut sums: std::collections::BTreeMap<i64, (usize, f64)> = Default::default();
-    for ((&c, o), t) in labels
-        .iter()
-        .zip(out.chunks(width))
-        .zip(target.chunks(width))
-    {
-        let entry = sums.entry(c).or_default();
-        entry.0 += 1;
-        entry.1 += o.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
-    }
-    Ok(Some(
-        sums.into_iter()
-            .map(|(c, (examples, squared))| ClassError {
-                class: class_name(class_names, c),
-                examples,
-                mse: squared / (examples * width) as f64,
-            })
-            .collect(),
-    ))
 }
 
 /// `[height, width]` when examples of shape `example` are square grayscale images: a flat

@@ -1029,9 +1029,13 @@ fn train_from(
     if exp.preprocessing.reconstruct
         && let Some((split, data)) = evaluation_split(&exp)
     {
-        record.code = crate::autoencoder::code_stats(&exp.config, &exp.model, data, split)?;
-        record.class_errors =
-            crate::autoencoder::class_errors(&exp.model, data, &exp.preprocessing.schema.classes)?;
+        (record.code, record.class_errors) = crate::autoencoder::summarize(
+            &exp.config,
+            &exp.model,
+            data,
+            split,
+            &exp.preprocessing.schema.classes,
+        )?;
     }
     let files: Vec<(&str, Vec<u8>)> = vec![
         (run_dir::MODEL, weights_bytes(&model_vars)?),
