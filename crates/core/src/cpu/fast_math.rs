@@ -10,23 +10,38 @@
 // The coefficients are Cephes' as published, digits beyond f32 included.
 #![allow(clippy::excessive_precision)]
 
-/// Runs `$body` compiled for AVX2 + FMA when the CPU has them (its loops then vectorize 8 wide,
-/// with fused multiply-adds), else as compiled for the baseline target. `$body` sees the
-/// arguments and a constant `FMA`, true in the first form, for the functions of this module and
+/// Runs `$body` compiled for the widest vectors the CPU has: AVX-512 (16 f32 lanes), else AVX2 +
+/// FMA (8 lanes), else the baseline target. `$body` sees the arguments and a constant `FMA`,
+/// true in the first two forms, for the functions of this module and
 /// [`Float::exp_fma`](crate::dtype::Float::exp_fma) and its kin. It must sit in a function
 /// generic over `T: Float` that returns `()`.
 macro_rules! with_simd {
-    ($name:ident, ($($arg:ident: $ty:ty),*), $body:block) => {{
+    (($($arg:ident: $ty:ty),*), $body:block) => {{
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn $name<T: Float>($($arg: $ty),*) {
-            const FMA: bool = true;
-            $body
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { $name::<T>($($arg),*) };
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            unsafe fn avx512<T: Float>($($arg: $ty),*) {
+                const FMA: bool = true;
+                $body
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: Float>($($arg: $ty),*) {
+                const FMA: bool = true;
+                $body
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has the features the function was compiled for (AVX-512F
+                // implies AVX2 and FMA).
+                return unsafe { avx512::<T>($($arg),*) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: as above.
+                return unsafe { avx2::<T>($($arg),*) };
+            }
         }
         const FMA: bool = false;
         $body

@@ -96,7 +96,7 @@ impl RecurrentCell {
     ///   `h = (1 − z) n + z h'`.
     pub(crate) fn forward_step<T: Float>(self, s: StepForward<'_, T>) {
         let cell = self;
-        with_simd!(forward_simd, (cell: RecurrentCell, s: StepForward<'_, T>), {
+        with_simd!((cell: RecurrentCell, s: StepForward<'_, T>), {
             let n = s.h.len();
             let h = &mut s.h[..n];
             match cell {
@@ -160,7 +160,7 @@ impl RecurrentCell {
     /// `W_hh` (the GRU's `z h'` term).
     pub(crate) fn backward_step<T: Float>(self, s: StepBackward<'_, T>) {
         let cell = self;
-        with_simd!(backward_simd, (cell: RecurrentCell, s: StepBackward<'_, T>), {
+        with_simd!((cell: RecurrentCell, s: StepBackward<'_, T>), {
             let n = s.dh.len();
             let (dh, direct) = (&s.dh[..n], &mut s.dh_direct[..n]);
             match cell {

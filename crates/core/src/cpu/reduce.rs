@@ -184,7 +184,7 @@ pub(crate) fn for_row_chunks<T: Sync, U: Send, const N: usize>(
 
 /// `out = eˣ` elementwise, vectorized for f32 ([`Float::exp_fma`]).
 pub(crate) fn exp_into<T: Float>(x: &[T], out: &mut [T]) {
-    with_simd!(exp_into_simd, (x: &[T], out: &mut [T]), {
+    with_simd!((x: &[T], out: &mut [T]), {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = v.exp_fma::<FMA>();
         }
@@ -241,7 +241,7 @@ pub(crate) fn softmax_middle<T: Float>(
 /// [`softmax_middle`] of contiguous rows of `len` elements: `y = e^(x − m) / Σ e^(x − m)`, or
 /// `x − m − log Σ e^(x − m)`, with `m` the row's max.
 fn softmax_rows<T: Float>(x: &[T], out: &mut [T], len: usize, log: bool) {
-    with_simd!(softmax_rows_simd, (x: &[T], out: &mut [T], len: usize, log: bool), {
+    with_simd!((x: &[T], out: &mut [T], len: usize, log: bool), {
         let mut shifts = Vec::with_capacity(x.len() / len);
         for (x, out) in x.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
             let mut max = max_contiguous(x);
