@@ -37,7 +37,11 @@ const FAER_MAX_ROWS: usize = 64;
 /// ...if they have at least this many output columns. Over m ∈ {8..64}, k ∈ {9..196} and
 /// n ∈ {32, 72, 196, 784} (`bench-results/gemm-small-m-faer-vs-gemm-2026-11-24.txt`), gemm won
 /// 15 of the 16 shapes with n = 32 (faer at 0.65–0.96 of it) and faer most with n ≥ 72,
-/// by up to 1.8x (the CNN's per-sample 16x196·196x72: 78 against 45 GFLOP/s).
+/// by up to 1.8x (the CNN's per-sample 16x196·196x72: 78 against 45 GFLOP/s). On an AVX-512
+/// host (`examples/gemm_vs_faer.rs`, `bench-results/gemm-small-m-faer-vs-gemm-avx512-2026-11-24.txt`)
+/// the rule picked the faster library in 62 of 80 shapes. faer still won with n = 72 and 196
+/// (1.1–2.9x). gemm won with 16–32 rows and n = 784, where faer ran at 0.82–0.97 of it, and
+/// faer won some 8-row shapes with n = 32.
 const FAER_MIN_COLS: usize = 64;
 /// faer threads any product it is given, and two threads slow a small one down (64³: 37 GFLOP/s
 /// on two threads against 85 on one); below this size it runs on the calling thread.
