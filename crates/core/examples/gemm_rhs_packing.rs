@@ -7,14 +7,11 @@
 //! (default 56, nabla's setting) compared with gemm's default. Prints the median GFLOP/s of each
 //! and the median of the 15 per-pair ratios.
 
-use std::time::Instant;
+mod bench_common;
+use bench_common::{exit_on_error, gemm_f32, gflops, median, operands, repetitions};
 
 fn main() {
-    if let Err(message) = run() {
-        eprintln!("error: {message}");
-        eprintln!("usage: gemm_rhs_packing M K N FORM THREADS [THRESHOLD]");
-        std::process::exit(2);
-    }
+    exit_on_error("gemm_rhs_packing M K N FORM THREADS [THRESHOLD]", run);
 }
 
 fn run() -> Result<(), String> {
@@ -43,60 +40,24 @@ fn run() -> Result<(), String> {
         56
     };
 
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-        .collect();
-    let b: Vec<f32> = (0..k * n)
-        .map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5)
-        .collect();
+    let (a, b) = operands(m, k, n);
     let mut c = vec![0f32; m * n];
-    // gemm's strides are (column, row): A is m x k row-major, or stored k x m for "tn"; B is
-    // k x n row-major, or stored n x k for "nt".
-    let (a_cs, a_rs) = if form == "tn" { (m, 1) } else { (1, k) };
-    let (b_cs, b_rs) = if form == "nt" { (k, 1) } else { (1, n) };
+    // A is m x k row-major, or stored k x m for "tn"; B is k x n row-major, or stored n x k for
+    // "nt".
+    let a_strides = if form == "tn" { (m, 1) } else { (1, k) };
+    let b_strides = if form == "nt" { (k, 1) } else { (1, n) };
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
     let mut product = || {
-        // SAFETY: the strides above address exactly the m*k, k*n and m*n elements allocated.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                a_cs as isize,
-                a_rs as isize,
-                b.as_ptr(),
-                b_cs as isize,
-                b_rs as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        }
+        // SAFETY: the strides above address exactly the m*k and k*n elements allocated.
+        unsafe { gemm_f32((m, k, n), &mut c, &a, a_strides, &b, b_strides, parallelism) }
     };
 
     // Enough repetitions for 0.1 s per timing.
-    let mut reps = 1;
-    loop {
-        let start = Instant::now();
-        (0..reps).for_each(|_| product());
-        if start.elapsed().as_secs_f64() > 0.1 {
-            break;
-        }
-        reps *= 2;
-    }
-    let gflop = 2.0 * (m * n * k) as f64 * reps as f64 / 1e9;
+    let reps = repetitions(0.1, &mut product);
     let (mut default, mut packed, mut ratios) = (vec![], vec![], vec![]);
     for _ in 0..15 {
         let mut rates = [0.0; 2];
@@ -106,9 +67,7 @@ fn run() -> Result<(), String> {
         {
             gemm::set_rhs_packing_threshold(setting);
             product();
-            let start = Instant::now();
-            (0..reps).for_each(|_| product());
-            *rate = gflop / start.elapsed().as_secs_f64();
+            *rate = gflops((m, k, n), reps, &mut product);
         }
         default.push(rates[0]);
         packed.push(rates[1]);
@@ -121,9 +80,4 @@ fn run() -> Result<(), String> {
         median(&mut ratios)
     );
     Ok(())
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }

@@ -9,14 +9,11 @@
 //! the median GFLOP/s of each over 7 alternated pairs, their ratio, and the largest difference
 //! between their results relative to the largest value.
 
-use std::time::Instant;
+mod bench_common;
+use bench_common::{exit_on_error, gemm_f32, gflops, median, operands, repetitions};
 
 fn main() {
-    if let Err(message) = run() {
-        eprintln!("error: {message}");
-        eprintln!("usage: gemm_vs_faer [M,M,.. K,K,.. N,N,..]");
-        std::process::exit(2);
-    }
+    exit_on_error("gemm_vs_faer [M,M,.. K,K,.. N,N,..]", run);
 }
 
 fn run() -> Result<(), String> {
@@ -56,36 +53,19 @@ fn run() -> Result<(), String> {
 }
 
 fn compare(m: usize, k: usize, n: usize) {
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-        .collect();
-    let b: Vec<f32> = (0..k * n)
-        .map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5)
-        .collect();
+    let (a, b) = operands(m, k, n);
     let mut c_gemm = vec![0f32; m * n];
     let mut c_faer = vec![0f32; m * n];
     let with_gemm = |c: &mut [f32]| {
-        // SAFETY: row-major strides that address exactly the m*k, k*n and m*n elements.
+        // SAFETY: row-major strides that address exactly the m*k and k*n elements.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                1,
-                k as isize,
-                b.as_ptr(),
-                1,
-                n as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
+            gemm_f32(
+                (m, k, n),
+                c,
+                &a,
+                (1, k),
+                &b,
+                (1, n),
                 gemm::Parallelism::None,
             )
         }
@@ -108,33 +88,15 @@ fn compare(m: usize, k: usize, n: usize) {
         .fold(0f32, |d, (x, y)| d.max((x - y).abs()))
         / scale;
     // Enough repetitions for 0.05 s per timing.
-    let mut reps = 1;
-    loop {
-        let start = Instant::now();
-        (0..reps).for_each(|_| with_gemm(&mut c_gemm));
-        if start.elapsed().as_secs_f64() > 0.05 {
-            break;
-        }
-        reps *= 2;
-    }
-    let gflop = 2.0 * (m * n * k) as f64 * reps as f64 / 1e9;
+    let reps = repetitions(0.05, || with_gemm(&mut c_gemm));
     let (mut gemm_rates, mut faer_rates) = (vec![], vec![]);
     for _ in 0..7 {
-        let start = Instant::now();
-        (0..reps).for_each(|_| with_gemm(&mut c_gemm));
-        gemm_rates.push(gflop / start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        (0..reps).for_each(|_| with_faer(&mut c_faer));
-        faer_rates.push(gflop / start.elapsed().as_secs_f64());
+        gemm_rates.push(gflops((m, k, n), reps, || with_gemm(&mut c_gemm)));
+        faer_rates.push(gflops((m, k, n), reps, || with_faer(&mut c_faer)));
     }
     let (g, f) = (median(&mut gemm_rates), median(&mut faer_rates));
     println!(
         "{m}x{k}x{n}: gemm {g:.1} faer {f:.1} GFLOP/s, faer/gemm {:.2}, relative difference {differ:.1e}",
         f / g
     );
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
