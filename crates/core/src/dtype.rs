@@ -63,28 +63,27 @@ pub trait Float:
     fn from_f64(v: f64) -> Self;
     /// Converts to `f64` exactly.
     fn to_f64(self) -> f64;
-    /// The error function (for GELU), from `libm`.
-    fn erf(self) -> Self;
-    /// `σ(x) = 1 / (1 + e⁻ˣ)` without overflow. f32: branch-free, so loops over it vectorize.
-    #[inline(always)]
-    fn sigmoid(self) -> Self {
-        self.sigmoid_fma::<false>()
-    }
-    /// `tanh x`. f32: branch-free, so loops over it vectorize (within a few ulp of libm).
-    #[inline(always)]
-    fn tanh_vectorized(self) -> Self {
-        self.tanh_fma::<false>()
-    }
-    /// [`Float::sigmoid`] with the f32 polynomial's multiply-adds fused when `FMA`. Pass `true`
-    /// only in code compiled with the `fma` target feature (elsewhere a fused multiply-add is a
-    /// libm call).
+    /// `σ(x) = 1 / (1 + e⁻ˣ)` without overflow, with the f32 polynomial's multiply-adds fused
+    /// when `FMA`. Pass `true` only in code compiled with the `fma` target feature (elsewhere a
+    /// fused multiply-add is a libm call), as the crate's `with_simd!` does. f32: branch-free,
+    /// so loops over it vectorize.
     fn sigmoid_fma<const FMA: bool>(self) -> Self;
-    /// [`Float::tanh_vectorized`] with fused multiply-adds when `FMA` (as [`Float::sigmoid_fma`]).
+    /// `tanh x`, with fused multiply-adds when `FMA` (as [`Float::sigmoid_fma`]). f32:
+    /// branch-free, within a few ulp of libm.
     fn tanh_fma<const FMA: bool>(self) -> Self;
     /// `eˣ`, with fused multiply-adds when `FMA` (as [`Float::sigmoid_fma`]). f32: branch-free, so
-    /// loops over it vectorize (a few ulp from libm), and 0 below −87.3 where libm would give a
-    /// subnormal number. f64: libm's.
+    /// loops over it vectorize, within a few ulp of libm (subnormal results included). f64:
+    /// libm's.
     fn exp_fma<const FMA: bool>(self) -> Self;
+    /// `eˣ − 1`, accurate near 0 (as [`Float::exp_fma`]; f64: libm's).
+    fn exp_m1_fma<const FMA: bool>(self) -> Self;
+    /// `ln x` (as [`Float::exp_fma`]; f32: within a few ulp of libm, relative near 1 too, with
+    /// libm's special values; f64: libm's).
+    fn ln_fma<const FMA: bool>(self) -> Self;
+    /// The standard normal CDF `Φ(x) = erfc(−x/√2) / 2`, accurate relative to its value in the
+    /// left tail (`(1 + erf(x/√2)) / 2` cancels there). f32: vectorizable, within a few ulp
+    /// (plus `x²` ulp far out, the function's own conditioning); f64: libm's `erfc`.
+    fn normal_cdf_fma<const FMA: bool>(self) -> Self;
 }
 
 impl Float for f32 {
@@ -98,10 +97,6 @@ impl Float for f32 {
         self as f64
     }
     #[inline(always)]
-    fn erf(self) -> Self {
-        libm::erff(self)
-    }
-    #[inline(always)]
     fn sigmoid_fma<const FMA: bool>(self) -> Self {
         crate::cpu::fast_math::sigmoid_f32::<FMA>(self)
     }
@@ -111,9 +106,19 @@ impl Float for f32 {
     }
     #[inline(always)]
     fn exp_fma<const FMA: bool>(self) -> Self {
-        let e = crate::cpu::fast_math::exp_f32::<FMA>(self);
-        // The polynomial clamps its input at −87.3 (the smallest normal result): flush below it.
-        if self < -87.3 { 0.0 } else { e }
+        crate::cpu::fast_math::exp_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn exp_m1_fma<const FMA: bool>(self) -> Self {
+        crate::cpu::fast_math::exp_m1_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn ln_fma<const FMA: bool>(self) -> Self {
+        crate::cpu::fast_math::ln_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn normal_cdf_fma<const FMA: bool>(self) -> Self {
+        0.5 * crate::cpu::fast_math::erfc_f32::<FMA>(-self * std::f32::consts::FRAC_1_SQRT_2)
     }
 }
 
@@ -126,10 +131,6 @@ impl Float for f64 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
-    }
-    #[inline(always)]
-    fn erf(self) -> Self {
-        libm::erf(self)
     }
     #[inline(always)]
     fn sigmoid_fma<const FMA: bool>(self) -> Self {
@@ -148,6 +149,18 @@ impl Float for f64 {
     #[inline(always)]
     fn exp_fma<const FMA: bool>(self) -> Self {
         self.exp()
+    }
+    #[inline(always)]
+    fn exp_m1_fma<const FMA: bool>(self) -> Self {
+        self.exp_m1()
+    }
+    #[inline(always)]
+    fn ln_fma<const FMA: bool>(self) -> Self {
+        self.ln()
+    }
+    #[inline(always)]
+    fn normal_cdf_fma<const FMA: bool>(self) -> Self {
+        0.5 * libm::erfc(-self * std::f64::consts::FRAC_1_SQRT_2)
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod fast_math;
 pub(crate) mod matmul;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
+pub(crate) mod simd_map;
 pub(crate) mod strided;
 
 /// Below this many elements an elementwise loop runs on the calling thread: waking the pool

@@ -94,7 +94,7 @@ pub(crate) fn gather<T: Copy>(src: &[T], layout: &Layout) -> Vec<T> {
 /// Element `i` of each of `N` slices. A plain loop the compiler unrolls (`array::from_fn`'s
 /// drop guard kept elementwise loops from vectorizing).
 #[inline(always)]
-fn at<T: Copy, const N: usize>(slices: &[&[T]; N], i: usize) -> [T; N] {
+pub(crate) fn at<T: Copy, const N: usize>(slices: &[&[T]; N], i: usize) -> [T; N] {
     let mut out = [slices[0][i]; N];
     for k in 1..N {
         out[k] = slices[k][i];

@@ -18,33 +18,30 @@ unary_fn!(
 );
 
 // σ(x) computed without overflow for any x (f32: branch-free, so the loop vectorizes).
-unary_fn!(Sigmoid, "sigmoid", |x| x.sigmoid(), |x, y| y
+unary_fn!(Sigmoid, "sigmoid", |x| x.sigmoid_fma::<FMA>(), |x, y| y
     * (T::one() - y));
 
-unary_fn!(Tanh, "tanh", |x| x.tanh_vectorized(), |x, y| T::one()
+unary_fn!(Tanh, "tanh", |x| x.tanh_fma::<FMA>(), |x, y| T::one()
     - y * y);
 
-// GELU(x) = x Φ(x) with the exact normal CDF Φ(x) = (1 + erf(x/√2)) / 2 (PyTorch's default);
-// GELU'(x) = Φ(x) + x φ(x).
-unary_fn!(
-    Gelu,
-    "gelu",
-    |x| x * c::<T>(0.5) * (T::one() + (x * T::FRAC_1_SQRT_2()).erf()),
-    |x, y| {
-        let cdf = c::<T>(0.5) * (T::one() + (x * T::FRAC_1_SQRT_2()).erf());
-        let pdf = (-(x * x) * c::<T>(0.5)).exp() * c::<T>(0.398_942_280_401_432_7);
-        cdf + x * pdf
-    }
-);
+// GELU(x) = x Φ(x) with the exact normal CDF Φ(x) = erfc(−x/√2) / 2 (PyTorch's default GELU,
+// which writes Φ as (1 + erf(x/√2)) / 2: the same function, without its cancellation for
+// x < 0); GELU'(x) = Φ(x) + x φ(x), φ(x) = e^(−x²/2) / √(2π).
+unary_fn!(Gelu, "gelu", |x| x * x.normal_cdf_fma::<FMA>(), |x, y| {
+    let pdf = (-(x * x) * c::<T>(0.5)).exp_fma::<FMA>() * c::<T>(0.398_942_280_401_432_7);
+    x.normal_cdf_fma::<FMA>() + x * pdf
+});
 
 #[derive(Clone, Copy)]
 struct LeakyRelu(f64);
 impl UnaryFn for LeakyRelu {
     const NAME: &'static str = "leaky_relu";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         if x > T::zero() { x } else { x * c(self.0) }
     }
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, x: T, _y: T) -> T {
         if x > T::zero() { T::one() } else { c(self.0) }
     }
 }
@@ -53,18 +50,20 @@ impl UnaryFn for LeakyRelu {
 struct Elu(f64);
 impl UnaryFn for Elu {
     const NAME: &'static str = "elu";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         if x > T::zero() {
             x
         } else {
-            c::<T>(self.0) * x.exp_m1()
+            c::<T>(self.0) * x.exp_m1_fma::<FMA>()
         }
     }
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, x: T, _y: T) -> T {
         if x > T::zero() {
             T::one()
         } else {
-            c::<T>(self.0) * x.exp()
+            c::<T>(self.0) * x.exp_fma::<FMA>()
         }
     }
 }
@@ -76,14 +75,16 @@ struct HardTanh {
 }
 impl UnaryFn for HardTanh {
     const NAME: &'static str = "hard_tanh";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         if x.is_nan() {
             x
         } else {
             x.max(c(self.min)).min(c(self.max))
         }
     }
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, x: T, _y: T) -> T {
         if x > c(self.min) && x < c(self.max) {
             T::one()
         } else {

@@ -5,6 +5,7 @@
 //! all: the backward is a single fused pass `g ⊙ f'(x)`, summed over broadcast dims.
 
 use crate::autograd::{Backward, InputGrads};
+use crate::cpu::simd_map::{SimdFn, map_simd};
 use crate::cpu::strided::map_n;
 use crate::dtype::{Element, Float};
 use crate::layout::Layout;
@@ -12,13 +13,35 @@ use crate::tensor::float_dispatch;
 use crate::{DType, Error, Result, Shape, Tensor};
 use smallvec::smallvec;
 
-/// An elementwise function of one argument with its derivative.
+/// An elementwise function of one argument with its derivative. Both are compiled once per
+/// vector width (see [`map_simd`]); `FMA` says whether multiply-adds are fused there, for the
+/// [`Float`] functions that take it (`sigmoid_fma` and its kin).
 pub(crate) trait UnaryFn: Copy + Send + Sync + 'static {
     const NAME: &'static str;
     /// y = f(x)
-    fn f<T: Float>(&self, x: T) -> T;
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T;
     /// dy/dx, given x and y = f(x) (whichever is cheaper).
-    fn df<T: Float>(&self, x: T, y: T) -> T;
+    fn df<T: Float, const FMA: bool>(&self, x: T, y: T) -> T;
+}
+
+/// `y = f(x)` of a [`UnaryFn`], as the vectorized kernel's function.
+#[derive(Clone, Copy)]
+struct Value<F>(F);
+impl<T: Float, F: UnaryFn> SimdFn<T, 1> for Value<F> {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, [x]: [T; 1]) -> T {
+        self.0.f::<T, FMA>(x)
+    }
+}
+
+/// `dx = g f'(x)` of a [`UnaryFn`], from `[x, y, g]`.
+#[derive(Clone, Copy)]
+struct Gradient<F>(F);
+impl<T: Float, F: UnaryFn> SimdFn<T, 3> for Gradient<F> {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, [x, y, g]: [T; 3]) -> T {
+        g * self.0.df::<T, FMA>(x, y)
+    }
 }
 
 /// An elementwise function of two arguments with its partial derivatives.
@@ -36,7 +59,7 @@ impl Tensor {
     pub(crate) fn unary<F: UnaryFn>(&self, op: F) -> Result<Tensor> {
         let dtype = self.expect_float(F::NAME)?;
         float_dispatch!(dtype, F::NAME, |T| {
-            let out = map_n([(self.raw::<T>()?, self.layout())], |[x]| op.f(x));
+            let out = map_simd(Value(op), [&self.contiguous_data::<T>()?]);
             Ok(Tensor::record_vec(
                 out,
                 self.shape().clone(),
@@ -330,14 +353,12 @@ impl<F: UnaryFn> Backward for UnaryBackward<F> {
     fn backward(&self, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<InputGrads> {
         let x = &inputs[0];
         float_dispatch!(g.dtype(), F::NAME, |T| {
-            let out = map_n(
-                [
-                    (x.raw::<T>()?, x.layout()),
-                    (y.raw::<T>()?, y.layout()),
-                    (g.raw::<T>()?, g.layout()),
-                ],
-                |[x, y, g]| g * self.0.df(x, y),
-            );
+            let operands = [
+                x.contiguous_data::<T>()?,
+                y.contiguous_data::<T>()?,
+                g.contiguous_data::<T>()?,
+            ];
+            let out = map_simd(Gradient(self.0), operands.each_ref().map(|o| &o[..]));
             Ok(smallvec![Some(Tensor::from_parts(out, x.shape().clone()))])
         })
     }
@@ -450,12 +471,12 @@ macro_rules! unary_fn {
         impl $crate::ops::elementwise::UnaryFn for $name {
             const NAME: &'static str = $label;
             #[inline(always)]
-            fn f<T: $crate::dtype::Float>(&self, $x: T) -> T {
+            fn f<T: $crate::dtype::Float, const FMA: bool>(&self, $x: T) -> T {
                 $f
             }
             #[inline(always)]
             #[allow(unused_variables)]
-            fn df<T: $crate::dtype::Float>(&self, $x2: T, $y2: T) -> T {
+            fn df<T: $crate::dtype::Float, const FMA: bool>(&self, $x2: T, $y2: T) -> T {
                 $df
             }
         }
@@ -469,8 +490,10 @@ pub(crate) fn c<T: Float>(v: f64) -> T {
 }
 
 unary_fn!(Neg, "neg", |x| -x, |x, y| -T::one());
-unary_fn!(Exp, "exp", |x| x.exp(), |x, y| y);
-unary_fn!(Log, "log", |x| x.ln(), |x, y| x.recip());
+// f32 exp and log: vectorized polynomials, within a few ulp of libm, its special values and
+// subnormals included.
+unary_fn!(Exp, "exp", |x| x.exp_fma::<FMA>(), |x, y| y);
+unary_fn!(Log, "log", |x| x.ln_fma::<FMA>(), |x, y| x.recip());
 unary_fn!(Sqrt, "sqrt", |x| x.sqrt(), |x, y| c::<T>(0.5) / y);
 unary_fn!(Square, "square", |x| x * x, |x, y| x + x);
 unary_fn!(Abs, "abs", |x| x.abs(), |x, y| if x > T::zero() {
@@ -485,10 +508,12 @@ unary_fn!(Abs, "abs", |x| x.abs(), |x, y| if x > T::zero() {
 pub(crate) struct Powf(pub(crate) f64);
 impl UnaryFn for Powf {
     const NAME: &'static str = "powf";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         x.powf(c(self.0))
     }
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, x: T, _y: T) -> T {
         if self.0 == 0.0 {
             T::zero()
         } else {
@@ -501,10 +526,12 @@ impl UnaryFn for Powf {
 pub(crate) struct AddScalar(pub(crate) f64);
 impl UnaryFn for AddScalar {
     const NAME: &'static str = "add_scalar";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         x + c(self.0)
     }
-    fn df<T: Float>(&self, _x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, _x: T, _y: T) -> T {
         T::one()
     }
 }
@@ -513,10 +540,12 @@ impl UnaryFn for AddScalar {
 pub(crate) struct MulScalar(pub(crate) f64);
 impl UnaryFn for MulScalar {
     const NAME: &'static str = "mul_scalar";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         x * c(self.0)
     }
-    fn df<T: Float>(&self, _x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, _x: T, _y: T) -> T {
         c(self.0)
     }
 }
@@ -528,14 +557,16 @@ pub(crate) struct Clamp {
 }
 impl UnaryFn for Clamp {
     const NAME: &'static str = "clamp";
-    fn f<T: Float>(&self, x: T) -> T {
+    #[inline(always)]
+    fn f<T: Float, const FMA: bool>(&self, x: T) -> T {
         if x.is_nan() {
             x
         } else {
             x.max(c(self.min)).min(c(self.max))
         }
     }
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
+    #[inline(always)]
+    fn df<T: Float, const FMA: bool>(&self, x: T, _y: T) -> T {
         if x >= c(self.min) && x <= c(self.max) {
             T::one()
         } else {
