@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use nabla::commands::{bench, check_grads, check_optim, doctor, oracle, train, tune, use_model};
+use nabla_core::{SimdLevel, set_max_simd_level};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,17 @@ struct Cli {
     /// change the last bits, as the work is divided differently.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Caps the vector instructions of nabla's own loops (activations, softmax, recurrent
+    /// gates): avx512, avx2 or baseline (default: the widest the CPU has, or NABLA_SIMD).
+    /// avx512 and avx2 give the same bits; baseline, without fused multiply-adds, differs in
+    /// the last bits. For comparing speed or results across machines.
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = parse_simd_level)]
+    simd: Option<SimdLevel>,
+}
+
+fn parse_simd_level(s: &str) -> Result<SimdLevel, String> {
+    s.parse()
+        .map_err(|_| "expected avx512, avx2 or baseline".to_string())
 }
 
 #[derive(Subcommand)]
@@ -206,6 +218,19 @@ fn exit_for(failed: usize) -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
+    // The library reads NABLA_SIMD too, but only warns about a bad value: here it is an error.
+    let simd = match (cli.simd, std::env::var("NABLA_SIMD")) {
+        (Some(level), _) => Some(level),
+        (None, Ok(value)) => Some(
+            value
+                .parse::<SimdLevel>()
+                .map_err(|e| anyhow::anyhow!("NABLA_SIMD: {e}"))?,
+        ),
+        (None, Err(_)) => None,
+    };
+    if let Some(level) = simd {
+        set_max_simd_level(level);
+    }
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n.into())

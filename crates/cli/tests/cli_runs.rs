@@ -821,3 +821,74 @@ fn the_same_seed_and_thread_count_give_the_same_model() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--simd` (or `NABLA_SIMD`) caps the vector instructions of nabla's own loops: AVX2 and AVX-512
+/// train the same bytes, bench lines say which level ran, and an unknown level is refused,
+/// naming where it came from.
+#[test]
+fn simd_levels_are_chosen_reported_and_checked() {
+    let dir = scratch("simd");
+    let config = repo().join("examples/xor.toml");
+    let train = |level: &str, out: &str| {
+        run(nabla()
+            .args([
+                "train",
+                "-q",
+                "--simd",
+                level,
+                "--set",
+                "train.epochs=50",
+                "--out",
+            ])
+            .arg(dir.join(out))
+            .arg(&config));
+        std::fs::read(dir.join(out).join("model.safetensors")).unwrap()
+    };
+    assert_eq!(
+        train("avx2", "a"),
+        train("avx512", "b"),
+        "AVX2 and AVX-512 differ"
+    );
+
+    let out = nabla()
+        .args(["bench", "mlp", "--min-time", "0.001"])
+        .env("NABLA_SIMD", "baseline")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8(out.stdout).unwrap();
+    for line in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["simd"], "baseline", "{line}");
+    }
+    assert!(!lines.is_empty());
+
+    let out = nabla()
+        .args(["train", "--simd", "sse9"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--simd") && err.contains("expected avx512, avx2 or baseline"),
+        "{err}"
+    );
+    let out = nabla()
+        .args(["train"])
+        .arg(&config)
+        .env("NABLA_SIMD", "sse9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("NABLA_SIMD") && err.contains("'sse9'"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,12 +10,13 @@
 // The coefficients are Cephes' as published, digits beyond f32 included.
 #![allow(clippy::excessive_precision)]
 
-/// Runs `$body` compiled for the widest vectors the CPU has: AVX-512 (16 f32 lanes), else AVX2 +
-/// FMA (8 lanes), else the baseline target. `$body` sees the arguments and a constant `FMA`,
-/// true in the first two forms, for the functions of this module and
-/// [`Float::exp_fma`](crate::dtype::Float::exp_fma) and its kin. It must sit in a function
-/// generic over `T: Float` that returns `()`; further generic parameters of the arguments go in
-/// a leading `[..]`, as in `with_simd!([F: Fn(T) -> T] (f: F, x: &mut [T]), { .. })`.
+/// Runs `$body` compiled for the widest vectors the CPU has, or the level `NABLA_SIMD` caps it
+/// at ([`crate::simd`]): AVX-512 (16 f32 lanes), AVX2 + FMA (8 lanes), or the baseline target.
+/// `$body` sees the arguments and a constant `FMA`, true in the first two forms, for the
+/// functions of this module and [`Float::exp_fma`](crate::dtype::Float::exp_fma) and its kin.
+/// It must sit in a function generic over `T: Float` that returns `()`; further generic
+/// parameters of the arguments go in a leading `[..]`, as in
+/// `with_simd!([F: Fn(T) -> T] (f: F, x: &mut [T]), { .. })`.
 macro_rules! with_simd {
     ([$($generics:tt)*] ($($arg:ident: $ty:ty),*), $body:block) => {{
         #[cfg(target_arch = "x86_64")]
@@ -30,18 +31,12 @@ macro_rules! with_simd {
                 const FMA: bool = true;
                 $body
             }
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: the CPU has the features the function was compiled for (AVX-512F
-                // implies AVX2 and FMA).
-                return unsafe { avx512($($arg),*) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
+            match $crate::simd::simd_level() {
+                // SAFETY: the level is never above what the CPU has (`SimdLevel::detected`).
+                $crate::simd::SimdLevel::Avx512 => return unsafe { avx512($($arg),*) },
                 // SAFETY: as above.
-                return unsafe { avx2($($arg),*) };
+                $crate::simd::SimdLevel::Avx2 => return unsafe { avx2($($arg),*) },
+                $crate::simd::SimdLevel::Baseline => {}
             }
         }
         const FMA: bool = false;
