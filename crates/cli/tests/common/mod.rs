@@ -62,10 +62,17 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// Runs a command that must reject its input: exit code 2 and one line on stderr, returned.
 pub fn rejects(cmd: &mut Command) -> String {
+    let err = refuses_arguments(cmd);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
+/// Runs a command whose arguments the parser must refuse: exit code 2, and stderr returned
+/// (clap's error, followed by a hint line).
+pub fn refuses_arguments(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
     err
 }
 
