@@ -1,6 +1,7 @@
 //! Which vector instructions nabla's own loops run with: the activations, `exp` and `log`, the
 //! softmax rows and the recurrent gates (the matrix products' `gemm` and `faer` pick their own
-//! kernels). By default the widest the CPU has. A cap, from the environment variable
+//! kernels), and through [`dispatch`] the optimizers' updates. By default the widest the CPU
+//! has. A cap, from the environment variable
 //! `NABLA_SIMD` or [`set_max_simd_level`], runs the narrower code instead: to test it on a
 //! machine that has wider units, or to compare speed or results across levels.
 //!
@@ -77,6 +78,25 @@ impl FromStr for SimdLevel {
                 )
             })
     }
+}
+
+/// Work to compile once per SIMD level: [`dispatch`] runs [`SimdKernel::run`] in a function
+/// built for the level in use, so that its loops vectorize to that width. Mark `run`, and what
+/// it calls, `#[inline(always)]`: only code inlined into that function gets the wider
+/// instructions.
+pub trait SimdKernel {
+    /// The work. `FMA` says whether fused multiply-adds are single instructions here (AVX2 and
+    /// AVX-512); without it, `mul_add` is a slow library call.
+    fn run<const FMA: bool>(self);
+}
+
+/// Runs `kernel` compiled for the level in use ([`simd_level`]). The optimizers' update loops
+/// go through it; within the crate, `with_simd!` does the same for the CPU kernels.
+pub fn dispatch<K: SimdKernel>(kernel: K) {
+    use crate::cpu::fast_math::with_simd;
+    with_simd!([K: SimdKernel] (kernel: K), {
+        kernel.run::<FMA>();
+    })
 }
 
 /// The level in use, as an index into [`SimdLevel::ALL`]; `UNSET` until first asked.

@@ -14,20 +14,20 @@
 /// at ([`crate::simd`]): AVX-512 (16 f32 lanes), AVX2 + FMA (8 lanes), or the baseline target.
 /// `$body` sees the arguments and a constant `FMA`, true in the first two forms, for the
 /// functions of this module and [`Float::exp_fma`](crate::dtype::Float::exp_fma) and its kin.
-/// It must sit in a function generic over `T: Float` that returns `()`; further generic
-/// parameters of the arguments go in a leading `[..]`, as in
-/// `with_simd!([F: Fn(T) -> T] (f: F, x: &mut [T]), { .. })`.
+/// It must sit in a function that returns `()`, generic over `T: Float` in the short form; the
+/// long form lists the generic parameters of the arguments in a leading `[..]`, as in
+/// `with_simd!([T: Float, F: Fn(T) -> T] (f: F, x: &mut [T]), { .. })`.
 macro_rules! with_simd {
     ([$($generics:tt)*] ($($arg:ident: $ty:ty),*), $body:block) => {{
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            unsafe fn avx512<T: Float, $($generics)*>($($arg: $ty),*) {
+            unsafe fn avx512<$($generics)*>($($arg: $ty),*) {
                 const FMA: bool = true;
                 $body
             }
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<T: Float, $($generics)*>($($arg: $ty),*) {
+            unsafe fn avx2<$($generics)*>($($arg: $ty),*) {
                 const FMA: bool = true;
                 $body
             }
@@ -43,7 +43,7 @@ macro_rules! with_simd {
         $body
     }};
     (($($arg:ident: $ty:ty),*), $body:block) => {
-        with_simd!([] ($($arg: $ty),*), $body)
+        with_simd!([T: Float] ($($arg: $ty),*), $body)
     };
 }
 pub(crate) use with_simd;

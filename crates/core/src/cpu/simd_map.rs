@@ -49,7 +49,7 @@ fn map_chunk<T: Float, F: SimdFn<T, N>, const N: usize>(
     srcs: [&[T]; N],
     out: &mut [MaybeUninit<T>],
 ) {
-    with_simd!([F: SimdFn<T, N>, const N: usize] (f: F, srcs: [&[T]; N], out: &mut [MaybeUninit<T>]), {
+    with_simd!([T: Float, F: SimdFn<T, N>, const N: usize] (f: F, srcs: [&[T]; N], out: &mut [MaybeUninit<T>]), {
         // Slices of exactly out.len(): no bounds checks in the loop, so it vectorizes.
         let srcs: [&[T]; N] = std::array::from_fn(|k| &srcs[k][..out.len()]);
         for (i, slot) in out.iter_mut().enumerate() {

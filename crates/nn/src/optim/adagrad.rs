@@ -65,6 +65,7 @@ impl UpdateRule for Adagrad {
         self.initial_accumulator_value
     }
 
+    #[inline(always)]
     fn update<T: Float>(&self, t: u64, w: &mut [T], g: &[T], slots: &mut [&mut [T]]) {
         let clr = c::<T>(self.lr / (1.0 + (t - 1) as f64 * self.lr_decay));
         let (wd, eps) = (c::<T>(self.weight_decay), c::<T>(self.eps));

@@ -77,6 +77,7 @@ impl UpdateRule for Adam {
         }
     }
 
+    #[inline(always)]
     fn update<T: Float>(&self, t: u64, w: &mut [T], g: &[T], slots: &mut [&mut [T]]) {
         let one = T::one();
         let (b1, b2, eps) = (c::<T>(self.beta1), c::<T>(self.beta2), c::<T>(self.eps));

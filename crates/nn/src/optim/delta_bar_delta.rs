@@ -50,6 +50,7 @@ impl UpdateRule for DeltaBarDelta {
         if slot == 0 { self.lr } else { 0.0 }
     }
 
+    #[inline(always)]
     fn update<T: Float>(&self, _t: u64, w: &mut [T], g: &[T], slots: &mut [&mut [T]]) {
         let (kappa, theta, one) = (c::<T>(self.kappa), c::<T>(self.theta), T::one());
         let shrink = c::<T>(1.0 - self.phi);

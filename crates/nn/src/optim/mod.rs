@@ -15,6 +15,7 @@ pub use delta_bar_delta::DeltaBarDelta;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
+use nabla_core::simd::SimdKernel;
 use nabla_core::{DType, Error, Float, Grads, Result, Shape, Storage, Tensor, Var};
 use std::collections::BTreeMap;
 
@@ -242,7 +243,7 @@ fn apply<T: Float + nabla_core::Element>(
         .collect();
     var.update(|w: &mut [T]| {
         if w.len() < PARALLEL_UPDATE || rayon::current_num_threads() == 1 {
-            rule.update(t, w, &g, &mut slots);
+            update_vectorized(rule, t, w, &g, &mut slots);
             return;
         }
         // Every rule works element by element, so chunks of a large parameter (and of its
@@ -263,8 +264,41 @@ fn apply<T: Float + nabla_core::Element>(
             .collect();
         chunks
             .into_par_iter()
-            .for_each(|(w, g, mut slots)| rule.update(t, w, g, &mut slots));
+            .for_each(|(w, g, mut slots)| update_vectorized(rule, t, w, g, &mut slots));
     })
+}
+
+/// [`UpdateRule::update`] compiled for the SIMD level in use, so that the rules' loops run 8 or
+/// 16 lanes wide where the CPU has them (compiled for the baseline target, they ran 4 lanes, and
+/// Adam's update took 17% of an MNIST MLP's training step). No rule uses fused multiply-adds,
+/// so every level gives the same bits.
+fn update_vectorized<T: Float>(
+    rule: &impl UpdateRule,
+    t: u64,
+    w: &mut [T],
+    g: &[T],
+    slots: &mut [&mut [T]],
+) {
+    struct Update<'a, 'b, R, T> {
+        rule: &'a R,
+        t: u64,
+        w: &'a mut [T],
+        g: &'a [T],
+        slots: &'a mut [&'b mut [T]],
+    }
+    impl<R: UpdateRule, T: Float> SimdKernel for Update<'_, '_, R, T> {
+        #[inline(always)]
+        fn run<const FMA: bool>(self) {
+            self.rule.update(self.t, self.w, self.g, self.slots);
+        }
+    }
+    nabla_core::simd::dispatch(Update {
+        rule,
+        t,
+        w,
+        g,
+        slots,
+    });
 }
 
 /// A parameter of at least this many elements is updated in parallel chunks of

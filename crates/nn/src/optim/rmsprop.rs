@@ -59,6 +59,7 @@ impl UpdateRule for RmsProp {
         &["square_avg", "momentum_buffer", "grad_avg"]
     }
 
+    #[inline(always)]
     fn update<T: Float>(&self, _t: u64, w: &mut [T], g: &[T], slots: &mut [&mut [T]]) {
         let (lr, alpha, eps) = (c::<T>(self.lr), c::<T>(self.alpha), c::<T>(self.eps));
         let (wd, mu, one) = (c::<T>(self.weight_decay), c::<T>(self.momentum), T::one());

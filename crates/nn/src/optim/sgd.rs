@@ -74,6 +74,7 @@ impl UpdateRule for Sgd {
         }
     }
 
+    #[inline(always)]
     fn update<T: Float>(&self, t: u64, w: &mut [T], g: &[T], slots: &mut [&mut [T]]) {
         let (lr, mu, wd) = (
             c::<T>(self.lr),
