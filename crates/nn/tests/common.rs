@@ -81,3 +81,13 @@ pub fn close_to_torch(what: &str, got: &[f64], want: &[f64]) {
 pub fn vjp(out: &Tensor, cot: &Tensor) -> nabla_core::Grads {
     out.mul(cot).unwrap().sum_all().unwrap().backward().unwrap()
 }
+
+/// `work` run on a fresh pool of exactly `threads` threads (for tests that compare results
+/// across thread counts or need the parallel paths).
+pub fn on_threads<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(work)
+}

@@ -3,6 +3,7 @@
 //! gradients, and errors. (Momentum's advantage on the ill-conditioned bowl is the `bowl` seed
 //! example's test, `crates/cli/tests/seed_examples.rs`.)
 
+mod common;
 use nabla_core::{DType, Grads, Tensor, Var};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
 
@@ -241,11 +242,7 @@ fn large_parameters_update_in_chunks_exactly_as_serially() {
     ];
     for make in &makers {
         let on = |threads: usize| -> Vec<f32> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            common::on_threads(threads, || {
                 let mut opt = make();
                 let p = Var::new(&Tensor::from_vec(start.clone(), [n]).unwrap()).unwrap();
                 let params = vec![("p".to_string(), p.clone())];

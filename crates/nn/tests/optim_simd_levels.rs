@@ -4,6 +4,7 @@
 //!
 //! One test in its own binary: the level is a process-wide setting.
 
+mod common;
 use nabla_core::{SimdLevel, Tensor, Var, set_max_simd_level};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
 
@@ -24,10 +25,6 @@ fn optimizers() -> Vec<Box<dyn Optimizer>> {
 /// Each optimizer's parameters after 3 steps on `L = Σ p³ / 3` (a gradient `p²` that differs per
 /// element and per step), from 100,003 values (a ragged last chunk) and from 7, on two threads.
 fn trajectories() -> Vec<Vec<u32>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
     let mut out = Vec::new();
     for n in [100_003, 7] {
         let start: Vec<f32> = (0..n)
@@ -36,7 +33,7 @@ fn trajectories() -> Vec<Vec<u32>> {
         for mut opt in optimizers() {
             let p = Var::new(&Tensor::from_vec(start.clone(), [n]).unwrap()).unwrap();
             let params = vec![("p".to_string(), p.clone())];
-            pool.install(|| {
+            common::on_threads(2, || {
                 for _ in 0..3 {
                     let loss = p.as_tensor().powf(3.0).unwrap().sum_all().unwrap();
                     opt.step(&params, &loss.backward().unwrap()).unwrap();
