@@ -150,22 +150,35 @@ where
     let mut written = 0;
     let strides: [&[usize]; N] = std::array::from_fn(|k| srcs[k].1.strides());
     let starts: [usize; N] = std::array::from_fn(|k| srcs[k].1.offset);
+    // Runs of an operand that is not contiguous along them (a broadcast one, stride 0, as
+    // LayerNorm's statistics along a row; a transposed one) are copied here first, so that
+    // the loop below always reads slices and vectorizes (element by element, with an index
+    // computed per operand, it ran 10x slower).
+    let mut copies: [Vec<T>; N] = std::array::from_fn(|_| Vec::new());
     for_each_run(shape, strides, starts, |offsets, len, inner| {
         let dst = &mut slots[written..][..len];
         written += len;
-        if inner == [1; N] {
-            // Contiguous runs (a bias row added to every row of a matrix): slices of exactly
-            // `len`, so the loop has no bounds checks and vectorizes.
-            let runs: [&[T]; N] = std::array::from_fn(|k| &srcs[k].0[offsets[k]..][..len]);
-            for (i, slot) in dst.iter_mut().enumerate() {
-                slot.write(f(at(&runs, i)));
+        for k in 0..N {
+            if inner[k] != 1 {
+                let (src, at, step) = (srcs[k].0, offsets[k], inner[k]);
+                copies[k].clear();
+                if step == 0 {
+                    copies[k].resize(len, src[at]);
+                } else {
+                    copies[k].extend((0..len).map(|i| src[at + i * step]));
+                }
             }
-        } else {
-            for (i, slot) in dst.iter_mut().enumerate() {
-                slot.write(f(std::array::from_fn(|k| {
-                    srcs[k].0[offsets[k] + i * inner[k]]
-                })));
+        }
+        // Slices of exactly `len`, so the loop has no bounds checks and vectorizes.
+        let runs: [&[T]; N] = std::array::from_fn(|k| {
+            if inner[k] == 1 {
+                &srcs[k].0[offsets[k]..][..len]
+            } else {
+                &copies[k][..]
             }
+        });
+        for (i, slot) in dst.iter_mut().enumerate() {
+            slot.write(f(at(&runs, i)));
         }
     });
     assert_eq!(written, n, "strided walk covered {written} of {n} elements");
