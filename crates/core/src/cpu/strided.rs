@@ -83,6 +83,10 @@ pub(crate) fn gather<T: Copy>(src: &[T], layout: &Layout) -> Vec<T> {
         |[o], len, [s]| {
             if s == 1 {
                 out.extend_from_slice(&src[o..o + len]);
+            } else if s == 0 {
+                // A broadcast run: one value repeated (a fill, where the indexed loop below
+                // reads it `len` times with a bounds check each).
+                out.resize(out.len() + len, src[o]);
             } else {
                 out.extend((0..len).map(|i| src[o + i * s]));
             }
