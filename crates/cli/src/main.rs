@@ -19,9 +19,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     /// Caps the vector instructions of nabla's own loops (activations, softmax, recurrent
-    /// gates): avx512, avx2 or baseline (default: the widest the CPU has, or NABLA_SIMD).
-    /// avx512 and avx2 give the same bits; baseline, without fused multiply-adds, differs in
-    /// the last bits. For comparing speed or results across machines.
+    /// gates, optimizer updates): avx512, avx2 or baseline (default: the widest the CPU has, or
+    /// NABLA_SIMD). avx512 and avx2 give the same bits; baseline, without fused multiply-adds,
+    /// differs in the last bits. The matrix products keep the CPU's own kernels. For testing
+    /// the narrower code and comparing its speed.
     #[arg(long, global = true, value_name = "LEVEL", value_parser = parse_simd_level)]
     simd: Option<SimdLevel>,
 }

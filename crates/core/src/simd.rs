@@ -1,9 +1,9 @@
 //! Which vector instructions nabla's own loops run with: the activations, `exp` and `log`, the
-//! softmax rows and the recurrent gates (the matrix products' `gemm` and `faer` pick their own
-//! kernels), and through [`dispatch`] the optimizers' updates. By default the widest the CPU
-//! has. A cap, from the environment variable
-//! `NABLA_SIMD` or [`set_max_simd_level`], runs the narrower code instead: to test it on a
-//! machine that has wider units, or to compare speed or results across levels.
+//! softmax rows, the recurrent gates and, through [`dispatch`], the optimizers' updates (the
+//! matrix products' `gemm` and `faer` pick their own kernels). By default the widest the CPU
+//! has. A cap, from the environment variable `NABLA_SIMD` or [`set_max_simd_level`], runs the
+//! narrower code instead: to test it on a machine that has wider units, or to compare speed or
+//! results across levels.
 //!
 //! AVX-512 and AVX2 give the same bits: the same arithmetic in wider registers, with fused
 //! multiply-adds in both. The baseline has no fused multiply-add, so its polynomials round

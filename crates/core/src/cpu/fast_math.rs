@@ -1,13 +1,15 @@
-//! Branch-free `exp`, `tanh` and `σ` for f32 that the compiler vectorizes (libm's are scalar
-//! calls: in an LSTM they cost more than the matrix products). Cephes' single-precision
-//! algorithms (S. Moshier): a few ulp from the exact values.
+//! Branch-free `eˣ`, `eˣ − 1`, `ln`, `tanh`, `σ` and `erfc` for f32 that the compiler vectorizes
+//! (libm's are scalar calls: in an LSTM they cost more than the matrix products, and in a GELU
+//! layer more than its linear layer). Cephes' single-precision algorithms (S. Moshier), with
+//! coefficients refitted where noted: a few ulp from the exact values.
 //!
 //! Each takes `FMA`: whether its multiply-adds are fused (one rounding each, and fewer
 //! instructions: the LSTM benchmark's step 3.6% faster, the GRU's 2%). Pass `true` only in code
 //! compiled with the `fma` target feature, where `mul_add` is one instruction; elsewhere it is
 //! a libm call.
 
-// The coefficients are Cephes' as published, digits beyond f32 included.
+// The coefficients are printed with the digits they were published or fitted with, some
+// beyond f32's.
 #![allow(clippy::excessive_precision)]
 
 /// Runs `$body` compiled for the widest vectors the CPU has, or the level `NABLA_SIMD` caps it

@@ -157,7 +157,7 @@ where
     // Runs of an operand that is not contiguous along them (a broadcast one, stride 0, as
     // LayerNorm's statistics along a row; a transposed one) are copied here first, so that
     // the loop below always reads slices and vectorizes (element by element, with an index
-    // computed per operand, it ran 10x slower).
+    // computed per operand, `(a * b).sum()` forward + backward took 3x as long).
     let mut copies: [Vec<T>; N] = std::array::from_fn(|_| Vec::new());
     for_each_run(shape, strides, starts, |offsets, len, inner| {
         let dst = &mut slots[written..][..len];
