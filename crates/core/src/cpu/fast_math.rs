@@ -25,11 +25,13 @@ macro_rules! with_simd {
         {
             #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
             unsafe fn avx512<$($generics)*>($($arg: $ty),*) {
+                #[allow(dead_code)] // Bodies without polynomials do not read it.
                 const FMA: bool = true;
                 $body
             }
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<$($generics)*>($($arg: $ty),*) {
+                #[allow(dead_code)] // Bodies without polynomials do not read it.
                 const FMA: bool = true;
                 $body
             }
@@ -41,6 +43,7 @@ macro_rules! with_simd {
                 $crate::simd::SimdLevel::Baseline => {}
             }
         }
+        #[allow(dead_code)]
         const FMA: bool = false;
         $body
     }};

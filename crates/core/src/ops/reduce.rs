@@ -9,70 +9,78 @@ use crate::{Error, Result, Shape, Tensor};
 use smallvec::smallvec;
 use std::borrow::Cow;
 
-/// How a reduction reads its input: a contiguous buffer viewed as `[outer, len, inner]`, the
-/// middle axis reduced.
+/// How a reduction along one dim reads its input: a contiguous buffer viewed as
+/// `[outer, len, inner]`, the middle axis reduced.
 struct Plan<'a, T: Clone> {
     data: Cow<'a, [T]>,
     outer: usize,
     len: usize,
     inner: usize,
-    /// The result's shape with reduced dims kept as 1, and with them removed.
+    /// The result's shape with the reduced dim kept as 1, and with it removed.
     keep_shape: Shape,
     drop_shape: Shape,
 }
 
 impl Tensor {
-    /// Resolves `dims` and arranges the data so that the reduced dims form the middle axis:
-    /// directly when they are adjacent, after a permuting copy otherwise.
-    fn plan<T: Float + crate::dtype::Element>(&self, dims: &Dims) -> Plan<'_, T> {
+    /// The result's shape of a reduction over `dims`: with them kept as extent 1, and removed.
+    fn reduced_shapes(&self, dims: &Dims) -> (Shape, Shape) {
         let shape = self.dims();
-        let keep_shape: Shape = shape
+        let keep: Dims = shape
             .iter()
             .enumerate()
             .map(|(i, &d)| if dims.contains(&i) { 1 } else { d })
-            .collect::<Dims>()
-            .into();
-        let drop_shape: Shape = shape
+            .collect();
+        let drop: Dims = shape
             .iter()
             .enumerate()
             .filter(|(i, _)| !dims.contains(i))
             .map(|(_, &d)| d)
-            .collect::<Dims>()
-            .into();
-        let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
-        if dims.is_empty() || adjacent {
-            let (first, last) = dims.first().map_or((shape.len(), shape.len()), |&f| {
-                (f, *dims.last().unwrap() + 1)
-            });
-            let outer = shape[..first].iter().product();
-            let len = shape[first..last].iter().product();
-            let inner = shape[last..].iter().product();
-            return Plan {
-                data: self.float_data::<T>(),
-                outer,
-                len,
-                inner,
-                keep_shape,
-                drop_shape,
-            };
-        }
-        // Kept dims first (in order), then the reduced ones: one contiguous copy.
-        let perm: Dims = (0..shape.len())
-            .filter(|i| !dims.contains(i))
-            .chain(dims.iter().copied())
             .collect();
-        let layout = self.layout().permuted(&perm);
-        let raw = self.raw::<T>().expect("dtype dispatched");
-        let data = crate::cpu::strided::gather(raw, &layout);
-        let len = dims.iter().map(|&d| shape[d]).product();
+        (keep.into(), drop.into())
+    }
+
+    /// The data arranged for a reduction along dim `d`: the dims before it are `outer`, those
+    /// after it `inner`.
+    fn plan<T: Float + crate::dtype::Element>(&self, d: usize) -> Plan<'_, T> {
+        let shape = self.dims();
+        let (keep_shape, drop_shape) = self.reduced_shapes(&smallvec![d]);
         Plan {
-            data: Cow::Owned(data),
-            outer: drop_shape.elem_count(),
-            len,
-            inner: 1,
+            data: self.float_data::<T>(),
+            outer: shape[..d].iter().product(),
+            len: shape[d],
+            inner: shape[d + 1..].iter().product(),
             keep_shape,
             drop_shape,
         }
+    }
+
+    /// The sum over `dims` (resolved, ascending), in the kept dims' order. Each run of adjacent
+    /// reduced dims is one pass of [`sum_middle`], the last run first, each pass reading the
+    /// previous one's result: summing a conv's `[N, C, H, W]` gradient to `[C]` is a sum over
+    /// each `H·W` plane, then over `N`. (A permuting copy of the whole input before one pass
+    /// cost more than the sums.)
+    fn sum_by_groups<T: Float + crate::dtype::Element>(&self, dims: &Dims) -> Vec<T> {
+        let mut shape: Dims = self.dims().iter().copied().collect();
+        let mut data: Cow<'_, [T]> = self.float_data::<T>();
+        if dims.is_empty() {
+            return data.into_owned();
+        }
+        let mut end = dims.len();
+        while end > 0 {
+            // The run of adjacent dims that ends at dims[end - 1].
+            let mut start = end - 1;
+            while start > 0 && dims[start - 1] + 1 == dims[start] {
+                start -= 1;
+            }
+            let (first, last) = (dims[start], dims[end - 1] + 1);
+            let outer = shape[..first].iter().product();
+            let len = shape[first..last].iter().product();
+            let inner = shape[last..].iter().product();
+            data = Cow::Owned(sum_middle(&data, outer, len, inner));
+            shape[first..last].fill(1);
+            end = start;
+        }
+        data.into_owned()
     }
 
     /// Sum over `dims` (negative dims count from the end); `keepdim` keeps them as extent 1.
@@ -104,24 +112,24 @@ impl Tensor {
         } else {
             1.0
         };
+        let (keep_shape, drop_shape) = self.reduced_shapes(&dims);
         float_dispatch!(dtype, op, |T| {
-            let p = self.plan::<T>(&dims);
-            let mut out = sum_middle(&p.data, p.outer, p.len, p.inner);
+            let mut out = self.sum_by_groups::<T>(&dims);
             if scale != 1.0 {
                 let s = T::from_f64(scale);
                 out.iter_mut().for_each(|v| *v *= s);
             }
             let shape = if keepdim {
-                p.keep_shape.clone()
+                keep_shape.clone()
             } else {
-                p.drop_shape.clone()
+                drop_shape.clone()
             };
             Ok(Tensor::record_vec(
                 out,
                 shape,
                 &[self],
                 SumBackward {
-                    keep_shape: p.keep_shape,
+                    keep_shape: keep_shape.clone(),
                     scale,
                 },
             ))
@@ -168,7 +176,7 @@ impl Tensor {
             ));
         }
         float_dispatch!(dtype, op, |T| {
-            let p = self.plan::<T>(&smallvec![d]);
+            let p = self.plan::<T>(d);
             let (values, idx) = extreme_middle(&p.data, p.outer, p.len, p.inner, max);
             let shape = if keepdim {
                 p.keep_shape.clone()
