@@ -17,9 +17,10 @@ pub(crate) fn sum_middle<T: Float>(x: &[T], outer: usize, len: usize, inner: usi
     out
 }
 
-/// [`sum_middle`] into `out` (zeroed, `outer · inner` long, not empty), compiled per SIMD level: at the
-/// baseline's 4 lanes, `sum_contiguous`'s eight accumulators took shuffles on every step (7% of
-/// the CNN benchmark). The same additions in the same order at every level: the same bits.
+/// [`sum_middle`] into `out` (zeroed, `outer · inner` long, not empty), compiled per SIMD
+/// level: at the baseline's 4 lanes, `sum_contiguous`'s eight accumulators took shuffles on
+/// every step (7% of the CNN benchmark). The same additions in the same order at every level:
+/// the same bits.
 fn sum_middle_into<T: Float>(x: &[T], out: &mut [T], len: usize, inner: usize) {
     with_simd!((x: &[T], out: &mut [T], len: usize, inner: usize), {
         if inner == 1 {

@@ -57,8 +57,8 @@ impl Tensor {
     /// The sum over `dims` (resolved, ascending), in the kept dims' order. Each run of adjacent
     /// reduced dims is one pass of [`sum_middle`], the last run first, each pass reading the
     /// previous one's result: summing a conv's `[N, C, H, W]` gradient to `[C]` is a sum over
-    /// each `H·W` plane, then over `N`. (A permuting copy of the whole input before one pass
-    /// cost more than the sums.)
+    /// each `H·W` plane, then over `N`, where a single pass needed a permuting copy of the
+    /// whole input first.
     fn sum_by_groups<T: Float + crate::dtype::Element>(&self, dims: &Dims) -> Vec<T> {
         let mut shape: Dims = self.dims().iter().copied().collect();
         let mut data: Cow<'_, [T]> = self.float_data::<T>();
