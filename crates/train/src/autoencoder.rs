@@ -76,6 +76,8 @@ pub fn summarize(
 ) -> Result<(Option<CodeStats>, Option<Vec<ClassError>>)> {
     let labels = data.labels().filter(|_| !class_names.is_empty());
     let width = |t: &Tensor| t.elem_count() / t.dims()[0].max(1);
+    // Target values per example: the reconstruction's width.
+    let per_example = (data.y().elem_count() / data.len().max(1)).max(1);
     // The code layer and its |h| over the split; class -> (examples, Σ squared error).
     let mut code: Option<(usize, usize, Vec<f64>)> = None;
     let mut class_sums: std::collections::BTreeMap<i64, (usize, f64)> = Default::default();
@@ -102,7 +104,6 @@ pub fn summarize(
         if let Some(labels) = &labels {
             let target = data.y().narrow(0, start, rows)?.to_vec_f64();
             let out = out.to_vec_f64();
-            let per_example = (target.len() / rows).max(1);
             for ((&c, o), t) in labels[start..start + rows]
                 .iter()
                 .zip(out.chunks(per_example))
@@ -130,7 +131,6 @@ pub fn summarize(
             near_zero,
         }
     });
-    let per_example = (data.y().elem_count() / data.len().max(1)).max(1);
     let class_errors = labels.map(|_| {
         class_sums
             .into_iter()

@@ -40,22 +40,27 @@ fn sum_middle_into<T: Float>(x: &[T], out: &mut [T], len: usize, inner: usize) {
     })
 }
 
-/// Sum of a slice with eight independent accumulators (vectorizes; pairwise-like error).
+/// `op` folded over a slice with eight independent accumulators, so that the loop vectorizes:
+/// element `i` goes to accumulator `i mod 8`, the accumulators are combined pairwise, then the
+/// tail is folded in, in order.
 #[inline(always)]
-pub(crate) fn sum_contiguous<T: Float>(x: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
+fn fold8<T: Copy>(x: &[T], identity: T, op: impl Fn(T, T) -> T) -> T {
+    let mut acc = [identity; 8];
     let chunks = x.chunks_exact(8);
     let tail = chunks.remainder();
     for c in chunks {
         for k in 0..8 {
-            acc[k] += c[k];
+            acc[k] = op(acc[k], c[k]);
         }
     }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for &v in tail {
-        s += v;
-    }
-    s
+    let pairs = |a: usize| op(op(acc[a], acc[a + 1]), op(acc[a + 2], acc[a + 3]));
+    tail.iter().fold(op(pairs(0), pairs(4)), |s, &v| op(s, v))
+}
+
+/// Sum of a slice with eight independent accumulators (vectorizes; pairwise-like error).
+#[inline(always)]
+pub(crate) fn sum_contiguous<T: Float>(x: &[T]) -> T {
+    fold8(x, T::zero(), |a, b| a + b)
 }
 
 /// Max (or min) over the middle axis with the index of the first extreme element. NaN wins
@@ -110,7 +115,7 @@ fn extreme_index<T: Float>(row: &[T], max: bool) -> usize {
     let best = if max {
         max_contiguous(row)
     } else {
-        -max_contiguous_by(row, |v| -v)
+        min_contiguous(row)
     };
     row.iter().position(|&v| v == best).unwrap_or(0)
 }
@@ -119,26 +124,14 @@ fn extreme_index<T: Float>(row: &[T], max: bool) -> usize {
 /// eight running maxima, so the loop vectorizes.
 #[inline(always)]
 pub(crate) fn max_contiguous<T: Float>(x: &[T]) -> T {
-    max_contiguous_by(x, |v| v)
+    fold8(x, T::neg_infinity(), |a, b| if b > a { b } else { a })
 }
 
-/// The largest `key(v)` over a slice, as [`max_contiguous`].
+/// The smallest element of a slice, NaN ignored (+∞ for an empty slice or one of NaN only), as
+/// [`max_contiguous`].
 #[inline(always)]
-fn max_contiguous_by<T: Float>(x: &[T], key: impl Fn(T) -> T) -> T {
-    let larger = |a: T, b: T| if b > a { b } else { a };
-    let mut acc = [T::neg_infinity(); 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for k in 0..8 {
-            acc[k] = larger(acc[k], key(c[k]));
-        }
-    }
-    let mut m = acc.into_iter().fold(T::neg_infinity(), larger);
-    for &v in tail {
-        m = larger(m, key(v));
-    }
-    m
+fn min_contiguous<T: Float>(x: &[T]) -> T {
+    fold8(x, T::infinity(), |a, b| if b < a { b } else { a })
 }
 
 /// Calls `f(offset, stride)` for each of the `outer * inner` lines along the middle axis.

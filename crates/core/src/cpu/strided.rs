@@ -80,19 +80,21 @@ pub(crate) fn gather<T: Copy>(src: &[T], layout: &Layout) -> Vec<T> {
         layout.shape.dims(),
         [layout.strides()],
         [layout.offset],
-        |[o], len, [s]| {
-            if s == 1 {
-                out.extend_from_slice(&src[o..o + len]);
-            } else if s == 0 {
-                // A broadcast run: one value repeated (a fill, where the indexed loop below
-                // reads it `len` times with a bounds check each).
-                out.resize(out.len() + len, src[o]);
-            } else {
-                out.extend((0..len).map(|i| src[o + i * s]));
-            }
-        },
+        |[o], len, [s]| extend_with_run(&mut out, src, o, len, s),
     );
     out
+}
+
+/// Appends the `len` elements of `src` from `at`, `step` apart, to `out`. A contiguous run is
+/// one copy; a broadcast run (`step` 0: one value repeated) a fill, where an indexed loop would
+/// read the value `len` times with a bounds check each.
+#[inline(always)]
+fn extend_with_run<T: Copy>(out: &mut Vec<T>, src: &[T], at: usize, len: usize, step: usize) {
+    match step {
+        1 => out.extend_from_slice(&src[at..at + len]),
+        0 => out.resize(out.len() + len, src[at]),
+        _ => out.extend((0..len).map(|i| src[at + i * step])),
+    }
 }
 
 /// Element `i` of each of `N` slices. A plain loop the compiler unrolls (`array::from_fn`'s
@@ -164,13 +166,8 @@ where
         written += len;
         for k in 0..N {
             if inner[k] != 1 {
-                let (src, at, step) = (srcs[k].0, offsets[k], inner[k]);
                 copies[k].clear();
-                if step == 0 {
-                    copies[k].resize(len, src[at]);
-                } else {
-                    copies[k].extend((0..len).map(|i| src[at + i * step]));
-                }
+                extend_with_run(&mut copies[k], srcs[k].0, offsets[k], len, inner[k]);
             }
         }
         // Slices of exactly `len`, so the loop has no bounds checks and vectorizes.
