@@ -12,7 +12,7 @@ use crate::{Error, Result, Var};
 use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 /// Gradients of an op's inputs, in input order; `None` where no gradient flows.
 pub(crate) type InputGrads = SmallVec<[Option<Tensor>; 3]>;
@@ -39,6 +39,32 @@ impl Node {
         Node {
             op: Arc::new(op),
             inputs: inputs.iter().map(|&t| t.clone()).collect(),
+        }
+    }
+}
+
+/// Drops a recorded node and every node upstream of it that nothing else holds, with a work
+/// list instead of recursion (see `Drop for Inner`). A node's op goes before its inputs are
+/// looked at: an op that saved an input for its backward holds a second reference to it.
+pub(crate) fn release_graph(node: Node) {
+    // Inline capacity: dropping a result allocates nothing unless its graph is deep.
+    let mut nodes: SmallVec<[Node; 4]> = smallvec::smallvec![node];
+    let mut inputs: SmallVec<[Tensor; 4]> = SmallVec::new();
+    while let Some(Node {
+        op,
+        inputs: node_inputs,
+    }) = nodes.pop()
+    {
+        inputs.extend(node_inputs);
+        drop(op);
+        for tensor in inputs.drain(..) {
+            // Only the last reference frees the tensor and, with it, its node.
+            if let Some(mut inner) = Arc::into_inner(tensor.0) {
+                let slot = inner.node.get_mut().unwrap_or_else(PoisonError::into_inner);
+                if let NodeSlot::Recorded(upstream) = std::mem::replace(slot, NodeSlot::None) {
+                    nodes.push(upstream);
+                }
+            }
         }
     }
 }

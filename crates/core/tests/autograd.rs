@@ -140,6 +140,42 @@ fn backward_releases_the_graph() {
 }
 
 #[test]
+fn a_long_graph_is_dropped_without_deep_recursion() {
+    // A 256 KiB stack: one stack frame per op would need tens of megabytes for this chain.
+    let run = || {
+        let x_values = [0.5, 0.25];
+        let w = Var::new(&t(&x_values, &[2])).unwrap();
+        let x = w.as_tensor();
+        let mut y = x.clone();
+        let mut kept = None;
+        for i in 0..100_000 {
+            // y ← y·x, then y ← y + x, alternately; mul saves both inputs for its backward,
+            // so its op holds a second reference to the chain below it.
+            y = if i % 2 == 0 { y.mul(&x) } else { y.add(&x) }.unwrap();
+            if i == 10 {
+                kept = Some(y.clone());
+            }
+        }
+        drop(y);
+        // A tensor still held keeps its history: after 11 ops, y = x² + x³ + … + x⁷.
+        let kept = kept.unwrap();
+        assert_eq!(kept.op_name(), Some("mul"));
+        let grad = kept.sum_all().unwrap().backward().unwrap();
+        let got = grad.get(&w).unwrap().to_vec::<f64>().unwrap();
+        for (g, x) in got.iter().zip(x_values) {
+            let expected: f64 = (2..=7).map(|j| j as f64 * x.powi(j - 1)).sum();
+            assert!((g - expected).abs() < 1e-12, "{g} != {expected}");
+        }
+    };
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
 fn backward_needs_a_scalar_or_a_cotangent() {
     let w = Var::new(&t(&[1.0, 2.0], &[2])).unwrap();
     let y = w.as_tensor().mul_scalar(3.0).unwrap();
