@@ -88,7 +88,8 @@ pub fn run(hidden: usize, epochs: usize, seed: u64, verbose: bool) -> anyhow::Re
 fn main() -> anyhow::Result<()> {
     // Keep freed tensor buffers for the next step (glibc would return them to the kernel).
     nabla::keep_freed_buffers();
-    let outcome = run(128, 100, 0, true)?;
+    // Train on a rayon thread, where nabla's parallel loops start without a hand-over.
+    let outcome = nabla::on_pool_thread(|| run(128, 100, 0, true))?;
     let h = &outcome.history;
     println!(
         "\ntrained {} epochs (best {}{}); test: {}",

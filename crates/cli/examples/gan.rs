@@ -20,6 +20,11 @@ fn main() -> anyhow::Result<()> {
     // Keep freed tensor buffers for the next step (glibc would return them to the kernel).
     nabla::keep_freed_buffers();
     let epochs: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
+    // Train on a rayon thread, where nabla's parallel loops start without a hand-over.
+    nabla::on_pool_thread(|| train(epochs))
+}
+
+fn train(epochs: usize) -> anyhow::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits");
     let (train, schema) = read_csv(dir.join("train.csv"), &CsvOptions::default())?;
     let test = read_csv_with(dir.join("test.csv"), &schema, true)?;

@@ -181,8 +181,18 @@ fn main() -> ExitCode {
             };
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    match run(cli, &mut stdout).and_then(|code| Ok(stdout.flush().map(|_| code)?)) {
+    if let Err(e) = configure(&cli) {
+        return exit_with(Err(e));
+    }
+    nabla::on_pool_thread(|| {
+        let mut stdout = std::io::stdout().lock();
+        exit_with(run(cli, &mut stdout).and_then(|code| Ok(stdout.flush().map(|_| code)?)))
+    })
+}
+
+/// The exit code of a command's result, with its error, if any, printed to stderr.
+fn exit_with(result: Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         // The reader went away (`nabla bench core | head`): stop quietly, as Unix tools do.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -218,7 +228,8 @@ fn exit_for(failed: usize) -> ExitCode {
     }
 }
 
-fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
+/// The SIMD level and the thread pool, before anything runs.
+fn configure(cli: &Cli) -> Result<()> {
     // The library reads NABLA_SIMD too, but only warns about a bad value: here it is an error.
     let simd = match (cli.simd, std::env::var("NABLA_SIMD")) {
         (Some(level), _) => Some(level),
@@ -232,11 +243,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     if let Some(level) = simd {
         set_max_simd_level(level);
     }
-    if let Some(n) = cli.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.into())
-            .build_global()?;
-    }
+    rayon::ThreadPoolBuilder::new()
+        // 0: rayon's default, RAYON_NUM_THREADS or all cores.
+        .num_threads(cli.threads.map_or(0, usize::from))
+        // The command runs on a pool thread (`on_pool_thread`): give it the stack `main`
+        // would have had (rayon's threads get Rust's 2 MiB).
+        .stack_size(MAIN_STACK_BYTES)
+        .build_global()?;
+    Ok(())
+}
+
+/// Linux's default stack for a program's main thread (`ulimit -s`).
+const MAIN_STACK_BYTES: usize = 8 << 20;
+
+fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => {
             train::run(args, out)?;
