@@ -3,7 +3,7 @@
 
 mod common;
 use common::{check, distinct, input, positive};
-use nabla_core::{Conv2dOptions, Pool2dOptions, Reduction, Rng, Tensor};
+use nabla_core::{Conv2dOptions, DType, Pool2dOptions, Reduction, Rng, Tensor};
 
 #[test]
 fn binary_ops_with_broadcasting() {
@@ -418,16 +418,25 @@ fn scan_max_pool(
 
 #[test]
 fn max_pool_without_padding_picks_as_a_direct_scan() {
-    // Ties (values from a set of 5), -inf and NaN, over 2x2/2 and 3x3/1 windows.
+    // Ties (values from a set of 5), -inf and NaN, over 2x2/2 and 3x3/1 windows, in f64 and
+    // f32 (whose 2x2/2 kernel is compiled per SIMD level).
     let mut rng = Rng::seed(7);
     let mut values: Vec<f64> = (0..2 * 3 * 7 * 7)
         .map(|_| (rng.below(5) as f64) - 2.0)
         .collect();
+    // NaNs in both rows of the 2x2 window at (0, 1) of plane 0, and twice in one row of
+    // plane 2's.
+    values[3] = f64::NAN;
     values[10] = f64::NAN;
+    values[2 * 49 + 2] = f64::NAN;
+    values[2 * 49 + 3] = f64::NAN;
     values[60] = f64::NEG_INFINITY;
     values[61] = f64::NEG_INFINITY;
-    let x = Tensor::from_vec(values.clone(), [2, 3, 7, 7]).unwrap();
-    for (k, s) in [(2, 2), (3, 1)] {
+    let x64 = Tensor::from_vec(values.clone(), [2, 3, 7, 7]).unwrap();
+    for ((k, s), x) in [(2, 2), (3, 1)]
+        .into_iter()
+        .flat_map(|ks| [(ks, x64.clone()), (ks, x64.to_dtype(DType::F32).unwrap())])
+    {
         let y = x
             .max_pool2d(Pool2dOptions {
                 kernel: [k, k],
@@ -440,7 +449,7 @@ fn max_pool_without_padding_picks_as_a_direct_scan() {
             .chunks(49)
             .map(|plane| scan_max_pool(plane, 7, k, s, out))
             .collect();
-        let got = y.to_vec::<f64>().unwrap();
+        let got = y.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
         let want: Vec<f64> = picks.iter().flatten().map(|p| p.0).collect();
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {
@@ -457,7 +466,13 @@ fn max_pool_without_padding_picks_as_a_direct_scan() {
             })
             .unwrap();
         let grads = pooled.sum_all().unwrap().backward().unwrap();
-        let dx = grads.get(&xv).unwrap().to_vec::<f64>().unwrap();
+        let dx = grads
+            .get(&xv)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap();
         let mut hits = vec![0.0; values.len()];
         for (p, plane) in picks.iter().enumerate() {
             for &(_, at) in plane {

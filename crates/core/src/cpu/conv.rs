@@ -1,5 +1,6 @@
 //! Convolution by im2col + GEMM, and 2-D pooling, over one `[C, H, W]` sample at a time.
 
+use crate::cpu::fast_math::with_simd;
 use crate::dtype::Float;
 
 /// The geometry of a 2-D sliding window over a `[C, H, W]` sample.
@@ -44,91 +45,147 @@ impl Window {
         (o * s + k * d).checked_sub(p).filter(|&i| i < n)
     }
 
-    /// The output columns that kernel column `j` reads inside the image (the rest read the
-    /// padding), and the input column the first of them reads; `None` when all read padding.
-    /// Solving the bounds once per kernel column replaces a check per element.
+    /// The output positions along one axis whose tap `k` reads inside the input (the rest read
+    /// the padding), and the input index the first of them reads; `None` when all read
+    /// padding. Output `o` reads `o·s + k·d − p`, inside when in `0..n`. Solving the bounds
+    /// once per kernel tap replaces a check per element.
+    #[inline(always)]
+    fn inside(
+        n: usize,
+        out_len: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        d: usize,
+    ) -> Option<(std::ops::Range<usize>, usize)> {
+        let offset = k * d;
+        let lo = p.saturating_sub(offset).div_ceil(s);
+        let hi = (n + p).saturating_sub(offset).div_ceil(s).min(out_len);
+        (lo < hi).then(|| (lo..hi, lo * s + offset - p))
+    }
+
+    /// [`Window::inside`] for kernel row `i`: output rows, first input row.
+    #[inline(always)]
+    fn rows_inside(&self, i: usize) -> Option<(std::ops::Range<usize>, usize)> {
+        Self::inside(self.h, self.ho, i, self.sh, self.ph, self.dh)
+    }
+
+    /// [`Window::inside`] for kernel column `j`: output columns, first input column.
     #[inline(always)]
     fn columns_inside(&self, j: usize) -> Option<(std::ops::Range<usize>, usize)> {
-        // Output column o reads input column o·sw + j·dw − pw, inside when in 0..w.
-        let offset = j * self.dw;
-        let lo = self.pw.saturating_sub(offset).div_ceil(self.sw);
-        let hi = (self.w + self.pw)
-            .saturating_sub(offset)
-            .div_ceil(self.sw)
-            .min(self.wo);
-        (lo < hi).then(|| (lo..hi, lo * self.sw + offset - self.pw))
+        Self::inside(self.w, self.wo, j, self.sw, self.pw, self.dw)
     }
+}
+
+/// Copies a short run, such as an im2col row segment (tens of elements), inline: in blocks of
+/// eight, the last block overlapping the one before. `copy_from_slice` calls `memmove` for
+/// each run, which cost more than the copy at these lengths (8% of `nabla bench cnn`).
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    const BLOCK: usize = 8;
+    let n = dst.len();
+    let src = &src[..n];
+    if n < BLOCK {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = v;
+        }
+        return;
+    }
+    let copy_block = |dst: &mut [T], src: &[T], at: usize| {
+        let block: [T; BLOCK] = src[at..at + BLOCK].try_into().unwrap();
+        dst[at..at + BLOCK].copy_from_slice(&block);
+    };
+    for at in (0..n - BLOCK).step_by(BLOCK) {
+        copy_block(dst, src, at);
+    }
+    copy_block(dst, src, n - BLOCK);
 }
 
 /// Unfolds one sample into `cols[(c, i, j), (y, x)] = x[c, y·sh + i·dh − ph, x·sw + j·dw − pw]`
 /// (zero where the window hangs over the padding).
 pub(crate) fn im2col<T: Float>(x: &[T], g: &Window, cols: &mut [T]) {
-    let p = g.positions();
-    for c in 0..g.c {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
-                let inside = g.columns_inside(j);
-                for oy in 0..g.ho {
-                    let dst = &mut row[oy * g.wo..(oy + 1) * g.wo];
-                    let iy = Window::source(oy, i, g.sh, g.ph, g.dh, g.h);
-                    let (Some(iy), Some((span, first))) = (iy, inside.clone()) else {
-                        dst.fill(T::zero());
+    with_simd!((x: &[T], g: &Window, cols: &mut [T]), {
+        let (p, wo) = (g.positions(), g.wo);
+        let plane = g.h * g.w;
+        for c in 0..g.c {
+            let channel = &x[c * plane..][..plane];
+            for i in 0..g.kh {
+                let rows = g.rows_inside(i);
+                for j in 0..g.kw {
+                    let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
+                    let (Some((oys, iy)), Some((oxs, ix))) = (rows.clone(), g.columns_inside(j))
+                    else {
+                        row.fill(T::zero());
                         continue;
                     };
-                    let src = &x[(c * g.h + iy) * g.w..][..g.w];
-                    dst[..span.start].fill(T::zero());
-                    dst[span.end..].fill(T::zero());
-                    let dst = &mut dst[span];
-                    if g.sw == 1 {
-                        dst.copy_from_slice(&src[first..first + dst.len()]);
-                    } else {
-                        for (k, d) in dst.iter_mut().enumerate() {
-                            *d = src[first + k * g.sw];
+                    row[..oys.start * wo].fill(T::zero());
+                    row[oys.end * wo..].fill(T::zero());
+                    let margins = oxs.start > 0 || oxs.end < wo;
+                    let lines = row[oys.start * wo..oys.end * wo].chunks_exact_mut(wo);
+                    for (k, line) in lines.enumerate() {
+                        let src = &channel[(iy + k * g.sh) * g.w + ix..];
+                        if margins {
+                            line[..oxs.start].fill(T::zero());
+                            line[oxs.end..].fill(T::zero());
+                        }
+                        let dst = &mut line[oxs.clone()];
+                        if g.sw == 1 {
+                            copy_run(dst, src);
+                        } else {
+                            for (k, d) in dst.iter_mut().enumerate() {
+                                *d = src[k * g.sw];
+                            }
                         }
                     }
                 }
             }
         }
-    }
+    })
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input pixel it came from.
 pub(crate) fn col2im<T: Float>(cols: &[T], g: &Window, dx: &mut [T]) {
-    let p = g.positions();
-    for c in 0..g.c {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = &cols[((c * g.kh + i) * g.kw + j) * p..][..p];
-                // A kernel column that read only padding sends nothing back.
-                let Some((span, first)) = g.columns_inside(j) else {
-                    continue;
-                };
-                for oy in 0..g.ho {
-                    let Some(iy) = Window::source(oy, i, g.sh, g.ph, g.dh, g.h) else {
+    with_simd!((cols: &[T], g: &Window, dx: &mut [T]), {
+        let (p, wo) = (g.positions(), g.wo);
+        let plane = g.h * g.w;
+        for c in 0..g.c {
+            let channel = &mut dx[c * plane..][..plane];
+            for i in 0..g.kh {
+                let rows = g.rows_inside(i);
+                for j in 0..g.kw {
+                    let row = &cols[((c * g.kh + i) * g.kw + j) * p..][..p];
+                    // A kernel tap that read only padding sends nothing back.
+                    let (Some((oys, iy)), Some((oxs, ix))) = (rows.clone(), g.columns_inside(j))
+                    else {
                         continue;
                     };
-                    let dst = &mut dx[(c * g.h + iy) * g.w..][..g.w];
-                    let src = &row[oy * g.wo + span.start..oy * g.wo + span.end];
-                    if g.sw == 1 {
-                        for (d, &v) in dst[first..first + src.len()].iter_mut().zip(src) {
-                            *d += v;
-                        }
-                    } else {
-                        for (k, &v) in src.iter().enumerate() {
-                            dst[first + k * g.sw] += v;
+                    let lines = row[oys.start * wo..oys.end * wo].chunks_exact(wo);
+                    for (k, line) in lines.enumerate() {
+                        let dst = &mut channel[(iy + k * g.sh) * g.w + ix..];
+                        let src = &line[oxs.clone()];
+                        if g.sw == 1 {
+                            for (d, &v) in dst[..src.len()].iter_mut().zip(src) {
+                                *d += v;
+                            }
+                        } else {
+                            for (k, &v) in src.iter().enumerate() {
+                                dst[k * g.sw] += v;
+                            }
                         }
                     }
                 }
             }
         }
-    }
+    })
 }
 
 /// Max pooling of one sample (all channels); records the argmax (index within the channel's
 /// `H·W` plane) of each window. Padding counts as −∞, so it is never picked.
 pub(crate) fn max_pool<T: Float>(x: &[T], g: &Window, out: &mut [T], argmax: &mut [usize]) {
     if g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 {
+        if (g.kh, g.kw, g.sh, g.sw) == (2, 2, 2, 2) {
+            return max_pool_2x2(x, g, out, argmax);
+        }
         return max_pool_inside(x, g, out, argmax);
     }
     for c in 0..g.c {
@@ -207,6 +264,57 @@ fn max_pool_inside<T: Float>(x: &[T], g: &Window, out: &mut [T], argmax: &mut [u
             }
         }
     }
+}
+
+/// [`max_pool_inside`] for 2×2 windows at stride 2, the usual pooling: the four taps
+/// unrolled, read as pairs from the window's two rows, with the same picks (the first maximum
+/// in row-major order; in a window holding a NaN, the first NaN of the last row holding one).
+fn max_pool_2x2<T: Float>(x: &[T], g: &Window, out: &mut [T], argmax: &mut [usize]) {
+    with_simd!((x: &[T], g: &Window, out: &mut [T], argmax: &mut [usize]), {
+        let (w, plane_in, plane_out) = (g.w, g.h * g.w, g.ho * g.wo);
+        for ((plane, out), argmax) in x
+            .chunks_exact(plane_in)
+            .zip(out.chunks_exact_mut(plane_out))
+            .zip(argmax.chunks_exact_mut(plane_out))
+            .take(g.c)
+        {
+            let rows = out.chunks_exact_mut(g.wo).zip(argmax.chunks_exact_mut(g.wo));
+            for (oy, (out, argmax)) in rows.enumerate() {
+                let top = 2 * oy * w;
+                // wo = ⌊w / 2⌋ and ho = ⌊h / 2⌋: both rows hold the 2·wo columns read.
+                let pairs = plane[top..][..2 * g.wo]
+                    .chunks_exact(2)
+                    .zip(plane[top + w..][..2 * g.wo].chunks_exact(2));
+                for (ox, ((out, argmax), (upper, lower))) in
+                    out.iter_mut().zip(argmax.iter_mut()).zip(pairs).enumerate()
+                {
+                    let at = top + 2 * ox;
+                    let taps = [
+                        (upper[0], at),
+                        (upper[1], at + 1),
+                        (lower[0], at + w),
+                        (lower[1], at + w + 1),
+                    ];
+                    let (mut best, mut best_at) = taps[0];
+                    let mut nan = best.is_nan();
+                    for &(v, i) in &taps[1..] {
+                        let take = v > best;
+                        best = if take { v } else { best };
+                        best_at = if take { i } else { best_at };
+                        nan |= v.is_nan();
+                    }
+                    if nan {
+                        // The exact rule's pick: the first NaN of the last row holding one.
+                        let lower = taps[2..].iter().find(|t| t.0.is_nan());
+                        let upper = taps[..2].iter().find(|t| t.0.is_nan());
+                        (best, best_at) = *lower.or(upper).unwrap_or(&taps[0]);
+                    }
+                    *out = best;
+                    *argmax = best_at;
+                }
+            }
+        }
+    })
 }
 
 /// Average pooling of one sample; padding counts as zeros in the average (PyTorch's default
