@@ -2,12 +2,15 @@
 //! `[N, C, H, W]` batches.
 
 use crate::autograd::{Backward, InputGrads};
-use crate::cpu::conv::{Window, avg_pool, avg_pool_backward, col2im, im2col, max_pool};
-use crate::cpu::matmul::{MatRef, matmul_into};
+use crate::cpu::conv::{
+    Window, add_row_bias, avg_pool, avg_pool_backward, col2im, im2col, max_pool,
+};
+use crate::cpu::matmul::{MatRef, matmul_into, matmul_uninit};
 use crate::dtype::{Element, Float};
 use crate::tensor::float_dispatch;
 use crate::{Error, Result, Tensor};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// How many chunks the batch is cut into for the weight gradient's sum (fixed, so that the
 /// sum's order does not depend on the machine's thread count).
@@ -289,49 +292,56 @@ fn conv_forward<T: Float + Element>(
     let bd = bias.map(|b| b.float_data::<T>());
     let (ckk, p, plane_in) = (g.patch_len(), g.positions(), g.c * g.h * g.w);
     let (og, ckk_g) = (o / groups, ckk / groups);
-    let mut out = vec![T::zero(); n * o * p];
-    if out.is_empty() {
-        return Ok(out);
+    let len = n * o * p;
+    if len == 0 {
+        return Ok(Vec::new());
     }
+    // The products write every element, so the output is not zeroed first.
+    let mut out = Vec::with_capacity(len);
     // One sample: its GEMM gets the threads; a batch: the samples do.
     let threads = if n == 1 {
         rayon::current_num_threads()
     } else {
         1
     };
-    out.par_chunks_mut(o * p).enumerate().for_each_init(
-        || vec![T::zero(); ckk * p],
-        |cols, (s, y)| {
-            im2col(&xd[s * plane_in..][..plane_in], g, cols);
-            for (k, y) in y.chunks_mut(og * p).enumerate() {
-                // y_k [O/G, P] = W_k [O/G, CKK/G] · cols_k [CKK/G, P]
-                matmul_into(
-                    og,
-                    p,
-                    ckk_g,
-                    MatRef {
-                        data: &wd,
-                        offset: k * og * ckk_g,
-                        rs: ckk_g,
-                        cs: 1,
-                    },
-                    MatRef {
-                        data: cols,
-                        offset: k * ckk_g * p,
-                        rs: p,
-                        cs: 1,
-                    },
-                    y,
-                    threads,
-                );
-            }
-            if let Some(b) = &bd {
-                for (row, &bv) in y.chunks_mut(p).zip(b.iter()) {
-                    row.iter_mut().for_each(|v| *v += bv);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(o * p)
+        .enumerate()
+        .for_each_init(
+            || vec![T::zero(); ckk * p],
+            |cols, (s, y)| {
+                im2col(&xd[s * plane_in..][..plane_in], g, cols);
+                for (k, y) in y.chunks_mut(og * p).enumerate() {
+                    // y_k [O/G, P] = W_k [O/G, CKK/G] · cols_k [CKK/G, P]
+                    matmul_uninit(
+                        og,
+                        p,
+                        ckk_g,
+                        MatRef {
+                            data: &wd,
+                            offset: k * og * ckk_g,
+                            rs: ckk_g,
+                            cs: 1,
+                        },
+                        MatRef {
+                            data: cols,
+                            offset: k * ckk_g * p,
+                            rs: p,
+                            cs: 1,
+                        },
+                        y,
+                        threads,
+                    );
                 }
-            }
-        },
-    );
+                // SAFETY: the groups' products (O/G rows each, G groups) wrote all O·P elements.
+                let y = unsafe { &mut *(y as *mut [MaybeUninit<T>] as *mut [T]) };
+                if let Some(b) = &bd {
+                    add_row_bias(y, b, p);
+                }
+            },
+        );
+    // SAFETY: every sample's chunk was written above.
+    unsafe { out.set_len(len) };
     Ok(out)
 }
 
