@@ -16,9 +16,9 @@ pub mod commands;
 /// Every thread allocates from the one main heap. glibc gives other threads arenas of their
 /// own, made of 64 MiB pieces that it unmaps as soon as one is free whatever the trim
 /// threshold (glibc 2.36): a step run on a rayon worker, with buffers of tens of megabytes,
-/// mapped and faulted in a new piece again and again (the character LSTM of `nabla bench lstm`
-/// took 6 to 10 times the page faults in one run of three, and lost up to a third of its
-/// speed). Training allocates a few large buffers per step, so threads seldom wait for the
+/// mapped and faulted in a new piece again and again (in about one run of three, the
+/// character LSTM of `nabla bench lstm` took 4.5 to 11 times the page faults and lost 20–45%
+/// of its speed). Training allocates a few large buffers per step, so threads seldom wait for the
 /// shared heap's lock; small allocations come from glibc's per-thread caches.
 ///
 /// The `nabla` binary calls it first thing; a program that trains with the library should do
@@ -46,8 +46,8 @@ pub fn keep_freed_buffers() {
 /// context switches per loop, hundreds per training step, and with one worker thread the step
 /// ping-pongs between two threads. On a pool thread the loop starts where it is called. The
 /// results are the same bits. Measured with `nabla bench` (Zen 5, alternated with the binary
-/// from before, 3 rounds): the CNN +30% on one thread and +28% on two, the MLP at batch 128
-/// +42% on two threads (`bench-results/pool-thread-2026-11-24.md`).
+/// from before, medians): the CNN +27% on one thread and +26% on two, the MLP at batch 128
+/// +37% on two threads (`bench-results/pool-thread-2026-11-24.md`).
 ///
 /// Pool threads have Rust's 2 MiB stack unless the pool was built with more
 /// (`rayon::ThreadPoolBuilder::stack_size`); the `nabla` binary gives them 8 MiB, as `main`.
