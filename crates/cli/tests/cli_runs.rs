@@ -785,7 +785,7 @@ fn tune_cross_validates_when_asked() {
 
 /// `--threads` sets the worker threads of any command: the same seed and thread count give
 /// the same bytes (here an LSTM whose batches run as two groups of sequences on two threads),
-/// and a count of 0 is refused, naming the option.
+/// a count of 0 is refused, naming the option, and one far above the cores is warned about.
 #[test]
 fn the_same_seed_and_thread_count_give_the_same_model() {
     let dir = scratch("threads");
@@ -813,6 +813,19 @@ fn the_same_seed_and_thread_count_give_the_same_model() {
         err.contains("--threads") && err.contains("0 is not in 1.."),
         "{err}"
     );
+    // Far more threads than cores is allowed, with a warning (here before a run that fails).
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for (threads, warned) in [(cores, false), (8 * cores + 1, true)] {
+        let out = nabla()
+            .args(["report", "--threads", &threads.to_string()])
+            .arg(dir.join("missing"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let warning = format!("warning: {threads} worker threads");
+        assert_eq!(err.contains(&warning), warned, "{threads} threads: {err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
