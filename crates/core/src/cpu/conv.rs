@@ -259,24 +259,39 @@ fn max_pool_inside<T: Float>(x: &[T], g: &Window, out: &mut [T], argmax: &mut [u
                     }
                 }
                 if nan {
-                    (best, best_at) = (T::neg_infinity(), usize::MAX);
-                    for i in 0..g.kh {
-                        let row = corner + i * g.w;
-                        for (j, &v) in plane[row..row + g.kw].iter().enumerate() {
-                            if v > best || best_at == usize::MAX || v.is_nan() {
-                                (best, best_at) = (v, row + j);
-                                if v.is_nan() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
+                    (best, best_at) = exact_window_pick(plane, corner, g.w, (g.kh, g.kw));
                 }
                 out[oy * g.wo + ox] = best;
                 argmax[oy * g.wo + ox] = best_at;
             }
         }
     }
+}
+
+/// The exact rule's pick in a `kh × kw` window lying inside a plane of width `w`, its top-left
+/// tap at `corner`: the window's value and tap, scanned row by row; a NaN is taken and ends
+/// its row, so a window holding NaNs gives the first NaN of the last row holding one. The
+/// branch-free kernels scan again with it only when a window holds a NaN.
+#[inline(always)]
+fn exact_window_pick<T: Float>(
+    plane: &[T],
+    corner: usize,
+    w: usize,
+    (kh, kw): (usize, usize),
+) -> (T, usize) {
+    let (mut best, mut best_at) = (T::neg_infinity(), usize::MAX);
+    for i in 0..kh {
+        let row = corner + i * w;
+        for (j, &v) in plane[row..row + kw].iter().enumerate() {
+            if v > best || best_at == usize::MAX || v.is_nan() {
+                (best, best_at) = (v, row + j);
+                if v.is_nan() {
+                    break;
+                }
+            }
+        }
+    }
+    (best, best_at)
 }
 
 /// [`max_pool_inside`] for 2×2 windows at stride 2, the usual pooling: the four taps
@@ -317,10 +332,7 @@ fn max_pool_2x2<T: Float>(x: &[T], g: &Window, out: &mut [T], argmax: &mut [usiz
                         nan |= v.is_nan();
                     }
                     if nan {
-                        // The exact rule's pick: the first NaN of the last row holding one.
-                        let lower = taps[2..].iter().find(|t| t.0.is_nan());
-                        let upper = taps[..2].iter().find(|t| t.0.is_nan());
-                        (best, best_at) = *lower.or(upper).unwrap_or(&taps[0]);
+                        (best, best_at) = exact_window_pick(plane, at, w, (2, 2));
                     }
                     *out = best;
                     *argmax = best_at;
