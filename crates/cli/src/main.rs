@@ -74,7 +74,8 @@ enum Command {
         /// The run directory.
         run: PathBuf,
         /// A CSV with the training file's columns (a text for a character model, an IDX image
-        /// file for a model trained on IDX data)
+        /// file for a model trained on IDX data, a folder of class folders for a model trained
+        /// on a folder of images)
         data: PathBuf,
         /// The IDX label file of IDX images
         #[arg(long, value_name = "LABELS")]
@@ -89,8 +90,9 @@ enum Command {
     Predict {
         /// The run directory.
         run: PathBuf,
-        /// A CSV with the training file's feature columns (the target may be absent), or an
-        /// IDX image file for a model trained on IDX data
+        /// A CSV with the training file's feature columns (the target may be absent), an IDX
+        /// image file for a model trained on IDX data, or for a model trained on a folder of
+        /// images, an image or a folder of them (a `file` column names each)
         data: PathBuf,
         /// Write the predictions here (atomically) instead of to stdout.
         #[arg(short, long)]

@@ -1,5 +1,5 @@
-//! Byte-soup fuzzing of every reader of user files: CSV, IDX (plain and gzip), safetensors and
-//! the TOML config (parsed, then built into a model, loss, optimizer and schedule). cargo-fuzz
+//! Byte-soup fuzzing of every reader of user files: CSV, IDX (plain and gzip), images (PNG,
+//! JPEG, BMP, GIF, WebP), safetensors and the TOML config (parsed, then built into a model, loss, optimizer and schedule). cargo-fuzz
 //! needs a nightly toolchain, which this machine cannot fetch, so proptest drives it: each
 //! input is either random bytes or a valid file mangled by a few edits (bytes flipped, inserted,
 //! deleted, duplicated, the file truncated, or tokens that matter to the format spliced in).
@@ -243,6 +243,77 @@ fn idx_reader_never_panics() {
             Err(_) => false,
         },
     );
+}
+
+const IMAGE_TOKENS: &[&[u8]] = &[
+    b"IHDR",
+    b"IDAT",
+    b"IEND",
+    b"eXIf",
+    b"PLTE",
+    b"\xff\xd8",
+    b"\xff\xc0",
+    b"\xff\xc4",
+    b"\xff\xda",
+    b"\xff\xe1",
+    b"Exif\0\0II*\0",
+    b"BM",
+    b"GIF89a",
+    b"RIFF",
+    b"WEBPVP8L",
+    b"\xff\xff\xff\x7f",
+    b"\0\0\0\0",
+];
+
+#[test]
+fn image_reader_never_panics() {
+    let dir = std::env::temp_dir().join(format!("nabla-fuzz-images-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let picture =
+        image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8 * 40, y as u8 * 80, 7]));
+    let seeds = [
+        image::ImageFormat::Png,
+        image::ImageFormat::Jpeg,
+        image::ImageFormat::Bmp,
+        image::ImageFormat::Gif,
+        image::ImageFormat::WebP,
+    ]
+    .iter()
+    .map(|&format| {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let rgb = image::DynamicImage::ImageRgb8(picture.clone());
+        rgb.write_to(&mut bytes, format).unwrap();
+        bytes.into_inner()
+    })
+    .collect();
+    // Read as a run resized to 3 x 5 RGB reads its images (whatever size a file claims).
+    let shape = nabla_data::ImageShape {
+        channels: 3,
+        height: 3,
+        width: 5,
+        resize: true,
+    };
+    let schema = nabla_data::CsvSchema {
+        features: Vec::new(),
+        target: "class".into(),
+        task: Task::Classification,
+        classes: vec!["a".into()],
+        missing: Missing::Error,
+    };
+    let file = dir.join("fuzzed.png");
+    fuzz("image", inputs(seeds, IMAGE_TOKENS), |bytes| {
+        std::fs::write(&file, &bytes).unwrap();
+        match nabla_data::read_images_with(&file, &shape, &schema, false) {
+            Ok(images) => {
+                let values = &images.table.features;
+                assert_eq!(values.len(), 45);
+                assert!(values.iter().all(|v| (0.0..=255.0).contains(v)));
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const SAFETENSORS_TOKENS: &[&[u8]] = &[

@@ -1,6 +1,6 @@
 //! The shipped image configs trained through the binary: MNIST from IDX files (one epoch, eval
-//! and predict on IDX files, and the IDX errors) and the digits CNN to its 98% target. They are the heaviest runs of the
-//! suite, so they live in a test binary of their own: cargo runs test binaries one after
+//! and predict on IDX files, and the IDX errors), the digits CNN to its 98% target, and the
+//! digits as a folder of PNG files. They are the heaviest runs of the suite, so they live in a test binary of their own: cargo runs test binaries one after
 //! another, and the timing-based kill test in `cli_runs.rs` must not share the machine with
 //! them.
 
@@ -139,4 +139,141 @@ fn a_cnn_config_reaches_98_percent_on_the_digits() {
         serde_json::json!([64, 32, 3, 3])
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The digits of `data/digits/{split}.csv`, each as its class and 64 pixel values scaled to
+/// 0-240, in the order a folder of class folders lists them: by class, then by row.
+fn digits_by_class(split: &str) -> Vec<(u8, usize, Vec<u8>)> {
+    let text = std::fs::read_to_string(repo().join(format!("data/digits/{split}.csv"))).unwrap();
+    let mut rows: Vec<(u8, usize, Vec<u8>)> = text
+        .lines()
+        .skip(1)
+        .enumerate()
+        .map(|(i, line)| {
+            let v: Vec<u8> = line.split(',').map(|x| x.parse().unwrap()).collect();
+            (v[64], i, v[..64].iter().map(|p| p * 15).collect())
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_folder_of_images_trains_as_the_same_pixels_in_a_csv() {
+    let dir = scratch("image-folder");
+    // The digits as PNG files in class folders, and the same pixels as a CSV in the same order.
+    for split in ["train", "test"] {
+        let mut csv = (0..64).map(|i| format!("p{i},")).collect::<String>() + "class\n";
+        for (class, row, pixels) in digits_by_class(split) {
+            let path = dir.join(format!("images/{split}/{class}/{row:04}.png"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            image::GrayImage::from_raw(8, 8, pixels.clone())
+                .unwrap()
+                .save(&path)
+                .unwrap();
+            for p in pixels {
+                csv += &format!("{p},");
+            }
+            csv += &format!("{class}\n");
+        }
+        std::fs::write(dir.join(format!("{split}.csv")), csv).unwrap();
+    }
+    let digits = std::fs::read_to_string(repo().join("examples/digits.toml")).unwrap();
+    let config = |train: &str, test: &str, target: &str| {
+        digits
+            .replace("../data/digits/train.csv", train)
+            .replace("../data/digits/test.csv", test)
+            .replace("target = \"digit\"\n", target)
+    };
+    std::fs::write(
+        dir.join("folder.toml"),
+        config("images/train", "images/test", ""),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("csv.toml"),
+        config("train.csv", "test.csv", "target = \"class\"\n"),
+    )
+    .unwrap();
+    let train = |name: &str| {
+        let out = run(nabla()
+            .args(["train", "-q", "--json", "--out"])
+            .arg(dir.join(format!("runs/{name}")))
+            .arg(dir.join(format!("{name}.toml"))));
+        let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        summary["test"]["accuracy"].as_f64().unwrap()
+    };
+    let (folder_acc, csv_acc) = (train("folder"), train("csv"));
+    let weights = |name: &str| std::fs::read(dir.join(format!("runs/{name}/model.safetensors")));
+    assert!(
+        weights("folder").unwrap() == weights("csv").unwrap(),
+        "the same pixels in the same order give the same model, byte for byte"
+    );
+    assert_eq!(folder_acc, csv_acc);
+    assert!(folder_acc > 0.95, "{folder_acc}");
+
+    // eval reads a folder of class folders; predict names each image by its path.
+    let run_dir = dir.join("runs/folder");
+    let out = run(nabla()
+        .args(["eval", "--json"])
+        .arg(&run_dir)
+        .arg(dir.join("images/test")));
+    let metrics: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(metrics["accuracy"].as_f64().unwrap(), folder_acc);
+    let predictions = stdout(&run(nabla()
+        .arg("predict")
+        .arg(&run_dir)
+        .arg(dir.join("images/test"))));
+    let rows: Vec<&str> = predictions.lines().collect();
+    assert!(
+        rows[0].starts_with("file,predicted,p_0,p_1,"),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows.len(), 360 + 1);
+    let right = rows[1..]
+        .iter()
+        .filter(|row| {
+            let cells: Vec<&str> = row.split(',').collect();
+            cells[0].split('/').next() == Some(cells[1])
+        })
+        .count();
+    assert_eq!(
+        right as f64 / 360.0,
+        folder_acc,
+        "the class folder is the truth"
+    );
+    // One image: named by its file, with the same prediction as in its folder.
+    let (path, prediction) = rows[1].split_once(',').unwrap();
+    let one = stdout(&run(nabla()
+        .arg("predict")
+        .arg(&run_dir)
+        .arg(dir.join("images/test").join(path))));
+    let name = path.rsplit('/').next().unwrap();
+    assert_eq!(one.lines().nth(1).unwrap(), format!("{name},{prediction}"));
+
+    // Options that do not apply to a folder, and a folder's options on a CSV: named, exit 2,
+    // no run folder.
+    let refused = dir.join("runs/refused");
+    let err = common::rejects_overrides(&dir.join("folder.toml"), &refused, &["data.target=class"]);
+    assert!(
+        err.contains("data.target") && err.contains("class folders they are in"),
+        "{err}"
+    );
+    let err = common::rejects_overrides(
+        &dir.join("folder.toml"),
+        &refused,
+        &["data.image.channels=2"],
+    );
+    assert!(
+        err.contains("data.image.channels") && err.contains("1 channel (gray) or 3 (RGB)"),
+        "{err}"
+    );
+    let err =
+        common::rejects_overrides(&dir.join("csv.toml"), &refused, &["data.image.size=[8, 8]"]);
+    assert!(
+        err.contains("data.image") && err.contains("data.train is a file"),
+        "{err}"
+    );
+    assert!(!refused.exists());
 }

@@ -67,6 +67,24 @@ pub struct CsvSchema {
 }
 
 impl CsvSchema {
+    /// The schema of images classified into `classes`: `width` pixel values named `p0, p1,
+    /// ...`, none missing, and the target column `target` (a CSV of the same pixels with that
+    /// column reads the same).
+    pub fn pixels(width: usize, target: &str, classes: Vec<String>) -> CsvSchema {
+        CsvSchema {
+            features: (0..width)
+                .map(|i| FeatureColumn {
+                    name: format!("p{i}"),
+                    categories: None,
+                })
+                .collect(),
+            target: target.into(),
+            task: Task::Classification,
+            classes,
+            missing: Missing::Error,
+        }
+    }
+
     /// The names of the encoded feature columns: a numeric column's name, and `name=category`
     /// for each one-hot column of a categorical one.
     pub fn encoded_names(&self) -> Vec<String> {

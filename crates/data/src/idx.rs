@@ -2,7 +2,7 @@
 //! `0x00 0x00 type rank`, `rank` u32 dims, then the elements row-major. nabla reads unsigned-byte
 //! data (type 0x08), which is what MNIST and Fashion-MNIST use.
 
-use crate::csv::{CsvSchema, FeatureColumn, Missing, Table, Target, Task};
+use crate::csv::{CsvSchema, Table, Target};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -122,18 +122,11 @@ pub fn read_idx_table(images: &Path, labels: &Path) -> Result<(Table, CsvSchema)
         ));
     }
     let classes = y.data.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let schema = CsvSchema {
-        features: (0..width)
-            .map(|i| FeatureColumn {
-                name: format!("p{i}"),
-                categories: None,
-            })
-            .collect(),
-        target: "label".into(),
-        task: Task::Classification,
-        classes: (0..classes).map(|c| c.to_string()).collect(),
-        missing: Missing::Error,
-    };
+    let schema = CsvSchema::pixels(
+        width,
+        "label",
+        (0..classes).map(|c| c.to_string()).collect(),
+    );
     let table = Table {
         feature_names: schema.features.iter().map(|f| f.name.clone()).collect(),
         features: x.data.iter().map(|&p| f64::from(p)).collect(),

@@ -1,7 +1,8 @@
 //! # nabla-data
 //!
 //! Getting real data into tensors: CSV (columns by name, errors that name file, line and
-//! column, one-hot categories, missing values), IDX (MNIST, optionally gzip), sequences stored
+//! column, one-hot categories, missing values), IDX (MNIST, optionally gzip), folders of
+//! images (a folder per class), sequences stored
 //! one row per time step (grouped and padded), plain text for character models, in-memory datasets, seeded mini-batching, seeded (stratified) splits, and preprocessing fitted on the
 //! training split only (imputation, standardization, min-max, PCA whitening).
 
@@ -9,7 +10,9 @@ pub mod csv;
 pub mod dataset;
 pub mod error;
 pub mod idx;
+pub mod images;
 pub mod loader;
+pub mod memory;
 pub mod preprocess;
 pub mod sequence;
 pub mod series;
@@ -26,7 +29,11 @@ pub use idx::{
     IdxArray, decode_idx, is_idx, read_idx, read_idx_images_with, read_idx_table,
     read_idx_table_with,
 };
+pub use images::{
+    ImageShape, ImageSpec, ImageTable, is_image_source, read_image_folder, read_images_with,
+};
 pub use loader::DataLoader;
+pub use memory::available_memory;
 pub use preprocess::{Imputation, Preprocessor, Scaling};
 pub use sequence::{SequenceShape, SequenceSpec};
 pub use series::SeriesSpec;

@@ -49,6 +49,9 @@ pub struct Preprocessing {
     /// A character model's: the window length and the characters (classes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<crate::text::TextModel>,
+    /// A folder of images': the channels and size every image is read in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<nabla_data::ImageShape>,
 }
 
 impl Preprocessing {
@@ -64,6 +67,9 @@ impl Preprocessing {
         }
         if let Some(spec) = &self.series {
             return Ok(series_windows(spec, path)?.0);
+        }
+        if let Some(shape) = &self.image {
+            return Ok(nabla_data::read_images_with(path, shape, &self.schema, with_target)?.table);
         }
         if nabla_data::is_idx(path) {
             if with_target {
@@ -145,9 +151,17 @@ impl Preprocessing {
     }
 
     /// The examples of a file with its targets, as training read them: a CSV's rows (or
-    /// sequences, or a series' windows), a text's windows, or an IDX image file with the
-    /// IDX file of its `labels`.
+    /// sequences, or a series' windows), a text's windows, a folder of class folders of
+    /// images, or an IDX image file with the IDX file of its `labels`.
     pub fn labelled(&self, path: &Path, labels: Option<&Path>) -> Result<Dataset> {
+        if let (Some(_), Some(labels)) = (&self.image, labels) {
+            return Err(Error::Data(nabla_data::Error::File {
+                path: labels.to_path_buf(),
+                message: "a label file is for IDX images; a folder of images is labelled by \
+                          the class folders its images are in"
+                    .into(),
+            }));
+        }
         match (&self.text, labels) {
             (Some(text), None) => text.dataset(path),
             (None, Some(labels)) => {
@@ -384,6 +398,13 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             Missing::Error
         },
     };
+    if data.image.is_some() && !data.train.is_dir() {
+        return Err(Error::Config(l.error(
+            "data.image",
+            "reads a folder of images, but data.train is a file (the images of each class go \
+             in a folder named by the class, inside the folder data.train names)",
+        )));
+    }
     if let Some(spec) = &data.text {
         if fold.is_some() {
             return Err(Error::Config(l.error(
@@ -394,7 +415,15 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         }
         return crate::text::prepare_text(l, spec);
     }
+    let mut image_shape = None;
     let (table, schema) = match (&data.series, &data.train_labels) {
+        (None, _) if data.train.is_dir() => {
+            check_image_spec(l)?;
+            let (images, schema, shape) =
+                nabla_data::read_image_folder(&data.train, &data.image.unwrap_or_default())?;
+            image_shape = Some(shape);
+            (images.table, schema)
+        }
         (Some(spec), _) => {
             check_series_spec(l)?;
             let values = nabla_data::read_series(&data.train, &spec.column)?;
@@ -590,6 +619,7 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         sequence: data.sequence.clone(),
         series: data.series.clone(),
         text: None,
+        image: image_shape,
     };
     let subset = |table: Option<Table>| -> Result<Option<Dataset>> {
         table.map(|t| preprocessing.dataset(t)).transpose()
@@ -687,11 +717,10 @@ fn check_series_spec(l: &Located) -> Result<()> {
     Ok(())
 }
 
-/// IDX data has no columns to choose and no missing values: the CSV options do not apply,
-/// and IDX test images need their labels.
-fn check_idx_spec(l: &Located) -> Result<()> {
-    let data = &l.config.data;
-    let csv_only = [
+/// The options that choose a CSV's columns and what its target is, each with whether it is
+/// set: images (IDX or a folder) have no columns, and their classes come with them.
+fn column_options(data: &crate::config::DataSpec) -> [(&'static str, bool); 5] {
+    [
         ("data.target", data.target.is_some()),
         ("data.features", data.features.is_some()),
         ("data.categorical", !data.categorical.is_empty()),
@@ -700,9 +729,42 @@ fn check_idx_spec(l: &Located) -> Result<()> {
             "data.task",
             data.task.is_some_and(|t| t != Task::Classification),
         ),
-    ];
+    ]
+}
+
+/// A folder of images is classified by the class folders its images are in: the CSV and IDX
+/// options do not apply.
+fn check_image_spec(l: &Located) -> Result<()> {
+    let data = &l.config.data;
+    let not_for_images = [
+        &column_options(data)[..],
+        &[
+            ("data.train_labels", data.train_labels.is_some()),
+            ("data.test_labels", data.test_labels.is_some()),
+            ("data.sequence", data.sequence.is_some()),
+            ("data.scale_target", data.scale_target),
+        ],
+    ]
+    .concat();
     l.refuse_set(
-        &csv_only,
+        &not_for_images,
+        "applies to CSV and IDX files; the images of a folder (data.train) are classified by \
+         the class folders they are in",
+    )?;
+    if let Some(Err((field, message))) = data.image.map(|spec| spec.check()) {
+        return Err(Error::Config(
+            l.error(&format!("data.image.{field}"), message),
+        ));
+    }
+    Ok(())
+}
+
+/// IDX data has no columns to choose and no missing values: the CSV options do not apply,
+/// and IDX test images need their labels.
+fn check_idx_spec(l: &Located) -> Result<()> {
+    let data = &l.config.data;
+    l.refuse_set(
+        &column_options(data),
         "applies to CSV files; IDX images (data.train_labels is set) are classified by their \
          label file",
     )?;
@@ -1084,40 +1146,71 @@ impl Predictions {
 
     /// As a CSV: `predicted` then `p_{class}` per class, or `predicted` alone.
     pub fn to_csv(&self) -> Result<Vec<u8>> {
+        self.to_csv_named(None)
+    }
+
+    /// As a CSV, each row led by its example's name (a `file` column) when `names` are given.
+    fn to_csv_named(&self, names: Option<&[String]>) -> Result<Vec<u8>> {
         let mut w = ::csv::Writer::from_writer(Vec::new());
         let err = |e: ::csv::Error| Error::Invalid(format!("writing predictions: {e}"));
-        match self {
+        let (header, rows): (Vec<String>, Vec<Vec<String>>) = match self {
             Predictions::Classes {
                 classes,
                 probabilities,
             } => {
                 let mut header = vec!["predicted".to_string()];
                 header.extend(classes.iter().map(|c| format!("p_{c}")));
-                w.write_record(&header).map_err(err)?;
-                for (p, k) in probabilities.iter().zip(self.predicted_classes()) {
-                    let mut row = vec![classes[k].clone()];
-                    row.extend(p.iter().map(|v| format!("{v:.6}")));
-                    w.write_record(&row).map_err(err)?;
-                }
+                let rows = probabilities
+                    .iter()
+                    .zip(self.predicted_classes())
+                    .map(|(p, k)| {
+                        let mut row = vec![classes[k].clone()];
+                        row.extend(p.iter().map(|v| format!("{v:.6}")));
+                        row
+                    })
+                    .collect();
+                (header, rows)
             }
-            Predictions::Values(v) => {
-                w.write_record(["predicted"]).map_err(err)?;
-                for x in v {
-                    w.write_record([x.to_string()]).map_err(err)?;
-                }
-            }
+            Predictions::Values(v) => (
+                vec!["predicted".into()],
+                v.iter().map(|x| vec![x.to_string()]).collect(),
+            ),
             Predictions::Reconstructions(rows) => {
                 let width = rows.first().map_or(0, Vec::len);
-                w.write_record((0..width).map(|i| format!("reconstructed_{i}")))
-                    .map_err(err)?;
-                for row in rows {
-                    w.write_record(row.iter().map(|v| format!("{v:.6}")))
-                        .map_err(err)?;
-                }
+                (
+                    (0..width).map(|i| format!("reconstructed_{i}")).collect(),
+                    rows.iter()
+                        .map(|row| row.iter().map(|v| format!("{v:.6}")).collect())
+                        .collect(),
+                )
             }
+        };
+        let lead = |first: &str, rest: Vec<String>| match names {
+            Some(_) => std::iter::once(first.to_string()).chain(rest).collect(),
+            None => rest,
+        };
+        w.write_record(lead("file", header)).map_err(err)?;
+        for (i, row) in rows.into_iter().enumerate() {
+            let name = names.and_then(|n| n.get(i)).map_or("", String::as_str);
+            w.write_record(lead(name, row)).map_err(err)?;
         }
         w.into_inner()
             .map_err(|e| Error::Invalid(format!("writing predictions: {e}")))
+    }
+}
+
+/// A file's predictions with the names of its examples, where the file names them (the
+/// images of a folder, by their paths inside it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilePredictions {
+    pub names: Option<Vec<String>>,
+    pub predictions: Predictions,
+}
+
+impl FilePredictions {
+    /// As a CSV: [`Predictions::to_csv`]'s columns, after a `file` column when there are names.
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        self.predictions.to_csv_named(self.names.as_deref())
     }
 }
 
@@ -1234,6 +1327,12 @@ impl SavedModel {
     /// Predictions for every row of a CSV (the target column may be absent); for a series,
     /// one forecast per window, in the series' levels.
     pub fn predict(&self, path: &Path) -> Result<Predictions> {
+        Ok(self.predict_file(path)?.predictions)
+    }
+
+    /// [`Self::predict`], with the examples' names where the file names them: a folder's
+    /// images (or one image file) by their paths inside the folder.
+    pub fn predict_file(&self, path: &Path) -> Result<FilePredictions> {
         if self.preprocessing.text.is_some() {
             return Err(Error::Data(nabla_data::Error::File {
                 path: path.to_path_buf(),
@@ -1245,22 +1344,29 @@ impl SavedModel {
                 ),
             }));
         }
+        let pre = &self.preprocessing;
         // A series is read once: its windows, and the levels that forecast changes add to.
-        let (table, series) = match &self.preprocessing.series {
-            Some(spec) => {
+        let (table, series, names) = match (&pre.series, &pre.image) {
+            (Some(spec), _) => {
                 let (table, values) = series_windows(spec, path)?;
-                (table, Some((spec, values)))
+                (table, Some((spec, values)), None)
             }
-            None => (self.preprocessing.read(path, false)?, None),
+            (None, Some(shape)) => {
+                let images = nabla_data::read_images_with(path, shape, &pre.schema, false)?;
+                let names = images.files.iter().map(|f| f.display().to_string());
+                (images.table, None, Some(names.collect()))
+            }
+            (None, None) => (pre.read(path, false)?, None, None),
         };
-        let out = crate::trainer::predict(&self.model, &self.preprocessing.features(&table)?, 256)?;
-        match (series, read_outputs(&out, &self.loss, &self.preprocessing)?) {
+        let out = crate::trainer::predict(&self.model, &pre.features(&table)?, 256)?;
+        let predictions = match (series, read_outputs(&out, &self.loss, pre)?) {
             // The model forecasts changes: add back the level each change starts from.
             (Some((spec, values)), Predictions::Values(changes)) if spec.difference > 0 => {
-                Ok(Predictions::Values(spec.levels(&values, &changes)))
+                Predictions::Values(spec.levels(&values, &changes))
             }
-            (_, predictions) => Ok(predictions),
-        }
+            (_, predictions) => predictions,
+        };
+        Ok(FilePredictions { names, predictions })
     }
 }
 

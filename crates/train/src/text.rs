@@ -119,6 +119,7 @@ pub(crate) fn prepare_text(l: &Located, spec: &TextSpec) -> Result<PreparedData>
         reconstruct: false,
         series: None,
         text: Some(model),
+        image: None,
     };
     Ok(PreparedData {
         preprocessing,

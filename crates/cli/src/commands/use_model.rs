@@ -28,10 +28,11 @@ pub fn eval(
     Ok(())
 }
 
-/// Predictions for every row of a CSV: to `output` (written atomically) or to `out`.
+/// Predictions for every row of a CSV (or image of a folder): to `output` (written
+/// atomically) or to `out`.
 pub fn predict(run: &Path, data: &Path, output: Option<&Path>, out: &mut dyn Write) -> Result<()> {
     let model = experiment::load_model(run)?;
-    let csv = model.predict(data)?.to_csv()?;
+    let csv = model.predict_file(data)?.to_csv()?;
     match output {
         Some(path) => write_atomic(path, &csv)?,
         None => out.write_all(&csv)?,

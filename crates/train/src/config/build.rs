@@ -493,7 +493,7 @@ impl ParameterBudget {
     fn of_this_machine() -> Self {
         ParameterBudget {
             used: 0,
-            available: available_memory().unwrap_or(u64::MAX),
+            available: nabla_data::available_memory().unwrap_or(u64::MAX),
         }
     }
 
@@ -527,14 +527,6 @@ impl ParameterBudget {
             }
         }
     }
-}
-
-/// `MemAvailable` of `/proc/meminfo` in bytes (Linux), else `None` (no check).
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kb.checked_mul(1024)
 }
 
 fn push(model: &mut Sequential, layer: impl Module + 'static, shape: Vec<usize>) -> Vec<usize> {

@@ -111,14 +111,14 @@ fn default_every() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// The training CSV (header row), or IDX images when `train_labels` is given; relative
-    /// paths are relative to the config file.
+    /// The training CSV (header row), IDX images when `train_labels` is given, or a folder of
+    /// images with a folder per class; relative paths are relative to the config file.
     pub train: PathBuf,
     /// The IDX labels of the `train` images (MNIST format, optionally gzipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_labels: Option<PathBuf>,
-    /// A test CSV (or IDX images), evaluated once after training (read with the training
-    /// file's schema).
+    /// A test CSV (or IDX images, or a folder of class folders), evaluated once after
+    /// training (read with the training file's schema).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
     /// The IDX labels of the `test` images.
@@ -175,6 +175,11 @@ pub struct DataSpec {
     /// characters are the classes; validation is its last `valid_split`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<nabla_data::TextSpec>,
+    /// How a folder of images is read: `{ size = [height, width], channels = 1 }` resizes
+    /// every image and converts it to gray (1) or RGB (3); default: the images' own size,
+    /// which they must share, and gray only when every image is gray.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<nabla_data::ImageSpec>,
     /// An autoencoder: the targets are the preprocessed inputs themselves (the target column,
     /// if there is one, only stratifies the split). The model ends in as many units as there
     /// are inputs; the loss is `mse` (default), `l1` or `huber`.
