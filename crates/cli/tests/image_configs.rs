@@ -243,6 +243,49 @@ fn a_folder_of_images_trains_as_the_same_pixels_in_a_csv() {
         folder_acc,
         "the class folder is the truth"
     );
+    // The report shows the test images got wrong with the highest probability, most
+    // confident first, each with its classes, its file and its own pixels; the CSV run, whose
+    // rows have no names, does not.
+    let mut wrong: Vec<(f64, &str, &str)> = rows[1..]
+        .iter()
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split(',').collect();
+            let class: usize = cells[1].parse().unwrap();
+            let p: f64 = cells[2 + class].parse().unwrap();
+            (cells[0].split('/').next() != Some(cells[1])).then_some((p, cells[0], cells[1]))
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    let shown = wrong.len().min(12);
+    assert!(shown > 0, "the digits MLP gets a few test images wrong");
+    assert!(
+        report.contains(&format!("({shown} of the {} wrong of 360;", 360 - right)),
+        "the mistakes' count"
+    );
+    let captions: Vec<&str> = report
+        .split("<figcaption>")
+        .skip(1)
+        .map(|c| c.split("</figcaption>").next().unwrap())
+        .collect();
+    assert_eq!(captions.len(), shown);
+    for (caption, (p, file, predicted)) in captions.iter().zip(&wrong) {
+        let truth = file.split('/').next().unwrap();
+        assert_eq!(
+            *caption,
+            format!("{truth} → {predicted} ({p:.3})<br><code>{file}</code>")
+        );
+        let pixels = image::open(dir.join("images/test").join(file))
+            .unwrap()
+            .to_luma8()
+            .into_raw();
+        let png = nabla_train::image_grid::png(8, 8, 1, &pixels);
+        let data = nabla_train::image_grid::base64(&png);
+        assert!(report.contains(&data), "{file}: its pixels, scaling undone");
+    }
+    let csv_report = std::fs::read_to_string(dir.join("runs/csv/report.html")).unwrap();
+    assert!(!csv_report.contains("got wrong most confidently"));
+
     // One image: named by its file, with the same prediction as in its folder.
     let (path, prediction) = rows[1].split_once(',').unwrap();
     let one = stdout(&run(nabla()

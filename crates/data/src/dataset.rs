@@ -6,13 +6,15 @@ use crate::error::{Error, Result};
 use crate::idx::IdxArray;
 use nabla_core::{DType, Tensor};
 
-/// Features and targets held in memory, and the examples' class labels where the targets are
-/// something else (an autoencoder's targets are its inputs).
+/// Features and targets held in memory, the examples' class labels where the targets are
+/// something else (an autoencoder's targets are its inputs), and their names where the data
+/// names them (a folder's image files).
 #[derive(Debug, Clone)]
 pub struct Dataset {
     x: Tensor,
     y: Tensor,
     labels: Option<Vec<i64>>,
+    names: Option<Vec<String>>,
 }
 
 impl Dataset {
@@ -25,7 +27,12 @@ impl Dataset {
                 y.shape()
             )));
         }
-        Ok(Dataset { x, y, labels: None })
+        Ok(Dataset {
+            x,
+            y,
+            labels: None,
+            names: None,
+        })
     }
 
     /// A dataset from a CSV table: features `[n, width]` f32; class indices `[n]` i64 or
@@ -80,6 +87,27 @@ impl Dataset {
         })
     }
 
+    /// The dataset with each example's name (an image's file), for reports that point at
+    /// examples.
+    pub fn with_names(self, names: Vec<String>) -> Result<Dataset> {
+        if names.len() != self.len() {
+            return Err(Error::Invalid(format!(
+                "dataset: {} names for {} rows",
+                names.len(),
+                self.len()
+            )));
+        }
+        Ok(Dataset {
+            names: Some(names),
+            ..self
+        })
+    }
+
+    /// The examples' names, where the data named them.
+    pub fn names(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.x.dims()[0]
@@ -113,6 +141,10 @@ impl Dataset {
                 .labels
                 .as_ref()
                 .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            names: self
+                .names
+                .as_ref()
+                .map(|n| indices.iter().map(|&i| n[i].clone()).collect()),
         })
     }
 

@@ -55,6 +55,22 @@ pub struct Preprocessing {
 }
 
 impl Preprocessing {
+    /// [`Self::read`], with the examples' names where the file names them: a folder's images
+    /// (or one image file) by their paths inside the folder.
+    pub fn read_named(
+        &self,
+        path: &Path,
+        with_target: bool,
+    ) -> Result<(Table, Option<Vec<String>>)> {
+        match &self.image {
+            Some(shape) => {
+                let images = nabla_data::read_images_with(path, shape, &self.schema, with_target)?;
+                Ok((images.table, Some(file_names(&images.files))))
+            }
+            None => Ok((self.read(path, with_target)?, None)),
+        }
+    }
+
     /// Reads a CSV with the training schema (`with_target`: the target column must be there).
     pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
         if self.text.is_some() {
@@ -68,8 +84,8 @@ impl Preprocessing {
         if let Some(spec) = &self.series {
             return Ok(series_windows(spec, path)?.0);
         }
-        if let Some(shape) = &self.image {
-            return Ok(nabla_data::read_images_with(path, shape, &self.schema, with_target)?.table);
+        if self.image.is_some() {
+            return Ok(self.read_named(path, with_target)?.0);
         }
         if nabla_data::is_idx(path) {
             if with_target {
@@ -415,13 +431,14 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         }
         return crate::text::prepare_text(l, spec);
     }
-    let mut image_shape = None;
+    let (mut image_shape, mut image_files) = (None, None);
     let (table, schema) = match (&data.series, &data.train_labels) {
         (None, _) if data.train.is_dir() => {
             check_image_spec(l)?;
             let (images, schema, shape) =
                 nabla_data::read_image_folder(&data.train, &data.image.unwrap_or_default())?;
             image_shape = Some(shape);
+            image_files = Some(file_names(&images.files));
             (images.table, schema)
         }
         (Some(spec), _) => {
@@ -621,23 +638,36 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         text: None,
         image: image_shape,
     };
-    let subset = |table: Option<Table>| -> Result<Option<Dataset>> {
-        table.map(|t| preprocessing.dataset(t)).transpose()
+    // Each split's examples keep their names (a folder's image files), for the report.
+    let named = |data: Dataset, names: Option<Vec<String>>| match names {
+        Some(names) => data.with_names(names),
+        None => Ok(data),
+    };
+    let names_of = |rows: &[usize]| {
+        image_files
+            .as_ref()
+            .map(|files| rows.iter().map(|&i| files[i].clone()).collect())
+    };
+    let subset = |table: Option<Table>, rows: &[usize]| -> Result<Option<Dataset>> {
+        table
+            .map(|t| Ok(named(preprocessing.dataset(t)?, names_of(rows))?))
+            .transpose()
     };
     let test = match &data.test {
         Some(path) => {
-            let table = match &data.test_labels {
-                Some(labels) => {
-                    nabla_data::read_idx_table_with(path, labels, &preprocessing.schema)?
-                }
-                None => preprocessing.read(path, true)?,
+            let (table, names) = match &data.test_labels {
+                Some(labels) => (
+                    nabla_data::read_idx_table_with(path, labels, &preprocessing.schema)?,
+                    None,
+                ),
+                None => preprocessing.read_named(path, true)?,
             };
-            Some(preprocessing.dataset(table)?)
+            Some(named(preprocessing.dataset(table)?, names)?)
         }
-        None => subset(test_table)?,
+        None => subset(test_table, &parts.test)?,
     };
-    let valid = subset(valid_table)?;
-    let train = preprocessing.dataset(train_table)?;
+    let valid = subset(valid_table, &parts.valid)?;
+    let train = named(preprocessing.dataset(train_table)?, names_of(&parts.train))?;
     let splits = Splits { train, valid, test };
     Ok(PreparedData {
         preprocessing,
@@ -730,6 +760,11 @@ fn column_options(data: &crate::config::DataSpec) -> [(&'static str, bool); 5] {
             data.task.is_some_and(|t| t != Task::Classification),
         ),
     ]
+}
+
+/// Image files' paths (inside the folder read), as examples' names.
+fn file_names(files: &[PathBuf]) -> Vec<String> {
+    files.iter().map(|f| f.display().to_string()).collect()
 }
 
 /// A folder of images is classified by the class folders its images are in: the CSV and IDX
@@ -1346,17 +1381,15 @@ impl SavedModel {
         }
         let pre = &self.preprocessing;
         // A series is read once: its windows, and the levels that forecast changes add to.
-        let (table, series, names) = match (&pre.series, &pre.image) {
-            (Some(spec), _) => {
+        let (table, series, names) = match &pre.series {
+            Some(spec) => {
                 let (table, values) = series_windows(spec, path)?;
                 (table, Some((spec, values)), None)
             }
-            (None, Some(shape)) => {
-                let images = nabla_data::read_images_with(path, shape, &pre.schema, false)?;
-                let names = images.files.iter().map(|f| f.display().to_string());
-                (images.table, None, Some(names.collect()))
+            None => {
+                let (table, names) = pre.read_named(path, false)?;
+                (table, None, names)
             }
-            (None, None) => (pre.read(path, false)?, None, None),
         };
         let out = crate::trainer::predict(&self.model, &pre.features(&table)?, 256)?;
         let predictions = match (series, read_outputs(&out, &self.loss, pre)?) {
@@ -1378,6 +1411,52 @@ fn series_windows(
     let values = nabla_data::read_series(path, &spec.column)?;
     let table = spec.windows(&values, &path.display().to_string())?;
     Ok((table, values))
+}
+
+/// How many of the examples got wrong the report shows.
+const SHOWN_MISTAKES: usize = 12;
+
+/// The `wrong` examples of `data` (indices) that the model gave the highest `confidence`
+/// (ties: the first), with their names, `classes(i)` (true, predicted) and pixels in the
+/// images' own units (the scaling undone).
+fn mistakes(
+    exp: &Experiment,
+    data: &Dataset,
+    shape: &nabla_data::ImageShape,
+    names: &[String],
+    mut wrong: Vec<usize>,
+    confidence: impl Fn(usize) -> f64,
+    classes: impl Fn(usize) -> (String, String),
+) -> Result<crate::report::Mistakes> {
+    let count = wrong.len();
+    wrong.sort_by(|&a, &b| confidence(b).total_cmp(&confidence(a)).then(a.cmp(&b)));
+    wrong.truncate(SHOWN_MISTAKES);
+    let x = data.select(&wrong)?.x().to_vec_f64();
+    let examples = wrong
+        .iter()
+        .zip(x.chunks(shape.len().max(1)))
+        .map(|(&i, row)| {
+            let (truth, predicted) = classes(i);
+            let pixels = exp.preprocessing.preprocessor.inverse_transform(row);
+            crate::report::Mistake {
+                name: names[i].clone(),
+                truth,
+                predicted,
+                probability: confidence(i),
+                pixels: pixels.map(|p| {
+                    p.iter()
+                        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                        .collect()
+                }),
+            }
+        })
+        .collect();
+    Ok(crate::report::Mistakes {
+        image: [shape.channels, shape.height, shape.width],
+        examples,
+        wrong: count,
+        total: data.len(),
+    })
 }
 
 /// The split the final figures are shown on: the test data, else the validation data.
@@ -1415,16 +1494,36 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
     let pred = read_outputs(&out, &exp.train_config.loss, &exp.preprocessing)?;
     let truth = data.y().to_vec_f64();
     Ok(Some(match &pred {
-        Predictions::Classes { classes, .. } => {
+        Predictions::Classes {
+            classes,
+            probabilities,
+        } => {
             let k = classes.len();
+            let predicted = pred.predicted_classes();
             let mut matrix = vec![vec![0; k]; k];
-            for (t, p) in truth.iter().zip(pred.predicted_classes()) {
+            for (t, &p) in truth.iter().zip(&predicted) {
                 matrix[*t as usize][p] += 1;
             }
+            let mistakes = match (&exp.preprocessing.image, data.names()) {
+                (Some(shape), Some(names)) => {
+                    let wrong: Vec<usize> = (0..truth.len())
+                        .filter(|&i| predicted[i] != truth[i] as usize)
+                        .collect();
+                    let confidence = |i: usize| probabilities[i][predicted[i]];
+                    Some(mistakes(exp, data, shape, names, wrong, confidence, |i| {
+                        (
+                            classes[truth[i] as usize].clone(),
+                            classes[predicted[i]].clone(),
+                        )
+                    })?)
+                }
+                _ => None,
+            };
             Evaluation::Confusion {
                 split: split.into(),
                 classes: classes.clone(),
                 matrix,
+                mistakes,
             }
         }
         Predictions::Values(v) => {

@@ -1,7 +1,8 @@
 //! Grids of small grayscale images for reports (an autoencoder's inputs beside its
-//! reconstructions), as PNG files embedded in the HTML as `data:` URLs. The PNG is written
-//! directly (8-bit grayscale, one zlib-compressed IDAT chunk; PNG spec, ISO/IEC 15948), since
-//! nothing else here needs an image library.
+//! reconstructions), and single gray or RGB images (the images a classifier got wrong), as PNG
+//! files embedded in the HTML as `data:` URLs. The PNG is written directly (8-bit, one
+//! zlib-compressed IDAT chunk, rows unfiltered; PNG spec, ISO/IEC 15948): these few lines are
+//! all the report needs, and the tests decode them back.
 
 use flate2::Crc;
 use flate2::write::ZlibEncoder;
@@ -33,9 +34,21 @@ pub fn grid_png(rows: &[Vec<&[f64]>], height: usize, width: usize, range: (f64, 
 
 /// An 8-bit grayscale PNG of `width × height` pixels (row-major).
 pub fn png_gray(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
-    assert_eq!(pixels.len(), width * height, "one byte per pixel");
-    let mut raw = Vec::with_capacity((width + 1) * height);
-    for row in pixels.chunks(width.max(1)) {
+    png(width, height, 1, pixels)
+}
+
+/// An 8-bit PNG of `width × height` pixels (row-major), gray (`channels` 1) or RGB (3,
+/// interleaved `r g b r g b ...`).
+pub fn png(width: usize, height: usize, channels: usize, pixels: &[u8]) -> Vec<u8> {
+    assert!(channels == 1 || channels == 3, "gray or RGB");
+    assert_eq!(
+        pixels.len(),
+        width * height * channels,
+        "a byte per channel"
+    );
+    let stride = width * channels;
+    let mut raw = Vec::with_capacity((stride + 1) * height);
+    for row in pixels.chunks(stride.max(1)) {
         raw.push(0); // filter type 0: the row as it is
         raw.extend_from_slice(row);
     }
@@ -45,8 +58,10 @@ pub fn png_gray(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
     let mut ihdr = Vec::with_capacity(13);
     ihdr.extend_from_slice(&(width as u32).to_be_bytes());
     ihdr.extend_from_slice(&(height as u32).to_be_bytes());
-    // Bit depth 8, colour type 0 (grayscale), deflate, adaptive filtering, no interlace.
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    // Bit depth 8, colour type 0 (grayscale) or 2 (RGB), deflate, adaptive filtering, no
+    // interlace.
+    let colour = if channels == 3 { 2 } else { 0 };
+    ihdr.extend_from_slice(&[8, colour, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     for (kind, data) in [
         (b"IHDR", &ihdr[..]),
@@ -140,6 +155,16 @@ mod tests {
             assert_eq!(row[0], 0);
             assert_eq!(&row[1..], &pixels[y * 5..(y + 1) * 5]);
         }
+    }
+
+    #[test]
+    fn an_rgb_png_decodes_back_to_its_pixels() {
+        let pixels: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 7) as u8).collect();
+        let png = png(4, 3, 3, &pixels);
+        let back = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
+        assert_eq!(back.color(), image::ColorType::Rgb8);
+        assert_eq!((back.width(), back.height()), (4, 3));
+        assert_eq!(back.to_rgb8().into_raw(), pixels);
     }
 
     #[test]

@@ -12,11 +12,13 @@ use std::fmt::Write;
 /// How the final model does on held-out data, for the report's last plot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluation {
-    /// `matrix[true][predicted]` counts.
+    /// `matrix[true][predicted]` counts, and the examples got wrong most confidently where
+    /// the data names them (a folder's images).
     Confusion {
         split: String,
         classes: Vec<String>,
         matrix: Vec<Vec<usize>>,
+        mistakes: Option<Mistakes>,
     },
     /// `(true, predicted)` pairs, in the target's units.
     Regression {
@@ -29,6 +31,33 @@ pub enum Evaluation {
     Samples(ImageRows),
     /// Text a character model wrote after a prompt from the data.
     Text(TextSample),
+}
+
+/// The examples of a split a classifier got wrong with the highest probability on the wrong
+/// class: where a folder holds a mislabelled image, it tends to be here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mistakes {
+    /// `[channels, height, width]` of each example's pixels.
+    pub image: [usize; 3],
+    /// Most confident first.
+    pub examples: Vec<Mistake>,
+    /// How many examples of the split were wrong in all.
+    pub wrong: usize,
+    /// How many examples the split has.
+    pub total: usize,
+}
+
+/// One example a classifier got wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mistake {
+    /// The example's name (an image's path inside its folder).
+    pub name: String,
+    pub truth: String,
+    pub predicted: String,
+    /// The probability the model gave the predicted class.
+    pub probability: f64,
+    /// The pixels 0-255, channel-major (`None` when the scaling cannot be undone: PCA).
+    pub pixels: Option<Vec<u8>>,
 }
 
 /// What a character model wrote after a prompt.
@@ -411,6 +440,59 @@ fn image_figure(
         w = (columns * (width + 1) + 1) * zoom,
         data = crate::image_grid::base64(&png)
     )
+}
+
+/// The examples got wrong most confidently: each image (natural colours, scaled to about 96
+/// screen pixels), its true and predicted classes, the probability and its file.
+fn mistakes_figure(m: &Mistakes, split: &str) -> String {
+    let [channels, height, width] = m.image;
+    if m.wrong == 0 {
+        return format!(
+            "<div style=\"padding:4px 8px\"><p><b>Every {split} image was classified \
+             right</b> ({total} images)</p></div>",
+            split = escape(split),
+            total = m.total
+        );
+    }
+    let mut html = format!(
+        "<div style=\"max-width:700px;padding:4px 8px\"><p><b>The {split} images got wrong \
+         most confidently</b> ({shown} of the {wrong} wrong of {total}; true class → \
+         predicted, its probability, the file)</p><div style=\"display:flex;flex-wrap:wrap;\
+         gap:10px\">",
+        split = escape(split),
+        shown = m.examples.len(),
+        wrong = m.wrong,
+        total = m.total
+    );
+    // Small images are enlarged without smoothing, large ones shrunk to the same size.
+    let shown_width = 96 * width / height.max(width).max(1);
+    for e in &m.examples {
+        let picture = e.pixels.as_ref().map_or(String::new(), |planes| {
+            // Channel planes to interleaved pixels.
+            let plane = height * width;
+            let interleaved: Vec<u8> = (0..plane)
+                .flat_map(|i| (0..channels).map(move |c| planes[c * plane + i]))
+                .collect();
+            let png = crate::image_grid::png(width, height, channels, &interleaved);
+            format!(
+                "<img alt=\"{name}\" style=\"image-rendering:pixelated;width:{shown_width}px\" \
+                 src=\"data:image/png;base64,{data}\"><br>",
+                name = escape(&e.name),
+                data = crate::image_grid::base64(&png)
+            )
+        });
+        let _ = write!(
+            html,
+            "<figure style=\"margin:0;font-size:12px;text-align:center\">{picture}\
+             <figcaption>{truth} → {predicted} ({p:.3})<br><code>{name}</code></figcaption>\
+             </figure>",
+            truth = escape(&e.truth),
+            predicted = escape(&e.predicted),
+            p = e.probability,
+            name = escape(&e.name)
+        );
+    }
+    html + "</div></div>"
 }
 
 /// A character model's text: the prompt in gray, then what the model wrote.
@@ -802,7 +884,13 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
             split,
             classes,
             matrix,
-        }) => figures.push(confusion_chart(classes, matrix, split)?),
+            mistakes,
+        }) => {
+            figures.push(confusion_chart(classes, matrix, split)?);
+            if let Some(m) = mistakes {
+                figures.push(mistakes_figure(m, split));
+            }
+        }
         Some(Evaluation::Regression { split, pairs }) => figures.push(scatter_chart(pairs, split)?),
         Some(Evaluation::Reconstruction(r)) => figures.push(reconstruction_figure(r)),
         Some(Evaluation::Samples(s)) => figures.push(samples_figure(s)),
