@@ -318,5 +318,28 @@ fn a_folder_of_images_trains_as_the_same_pixels_in_a_csv() {
         err.contains("data.image") && err.contains("data.train is a file"),
         "{err}"
     );
+    // One class folder: a classifier needs two (an autoencoder does not).
+    std::fs::create_dir_all(dir.join("one")).unwrap();
+    std::fs::rename(dir.join("images/train/3"), dir.join("one/3")).unwrap();
+    let one = format!("data.train={:?}", dir.join("one"));
+    let err = common::rejects_overrides(&dir.join("folder.toml"), &refused, &[&one]);
+    assert!(
+        err.contains("data.train") && err.contains("one class folder (3): a classifier needs"),
+        "{err}"
+    );
     assert!(!refused.exists());
+    let out = run(nabla()
+        .args(["train", "-q", "--json", "--out"])
+        .arg(dir.join("runs/one-autoencoder"))
+        .arg(dir.join("folder.toml"))
+        .args(["--set", &one, "--set", "data.reconstruct=true"])
+        .args([
+            "--set",
+            "model.layers[2].units=64",
+            "--set",
+            "train.epochs=2",
+        ])
+        .args(["--set", &format!("data.test={:?}", dir.join("one"))]));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(summary["test"]["loss"].as_f64().unwrap().is_finite());
 }

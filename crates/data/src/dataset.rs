@@ -74,13 +74,7 @@ impl Dataset {
     /// The dataset with each example's class label kept beside targets that are not classes,
     /// for reports that show or score examples by class.
     pub fn with_labels(self, labels: Vec<i64>) -> Result<Dataset> {
-        if labels.len() != self.len() {
-            return Err(Error::Invalid(format!(
-                "dataset: {} labels for {} rows",
-                labels.len(),
-                self.len()
-            )));
-        }
+        self.check_one_per_row("labels", labels.len())?;
         Ok(Dataset {
             labels: Some(labels),
             ..self
@@ -90,17 +84,21 @@ impl Dataset {
     /// The dataset with each example's name (an image's file), for reports that point at
     /// examples.
     pub fn with_names(self, names: Vec<String>) -> Result<Dataset> {
-        if names.len() != self.len() {
-            return Err(Error::Invalid(format!(
-                "dataset: {} names for {} rows",
-                names.len(),
-                self.len()
-            )));
-        }
+        self.check_one_per_row("names", names.len())?;
         Ok(Dataset {
             names: Some(names),
             ..self
         })
+    }
+
+    fn check_one_per_row(&self, what: &str, count: usize) -> Result<()> {
+        if count != self.len() {
+            return Err(Error::Invalid(format!(
+                "dataset: {count} {what} for {} rows",
+                self.len()
+            )));
+        }
+        Ok(())
     }
 
     /// The examples' names, where the data named them.

@@ -90,6 +90,29 @@ pub fn read_image_folder(
              (cat/001.jpg, dog/001.jpg, ...)",
         )
     })?;
+    let splits = [
+        "train",
+        "training",
+        "test",
+        "testing",
+        "valid",
+        "validation",
+        "val",
+    ];
+    if listing
+        .classes
+        .iter()
+        .all(|c| splits.contains(&c.to_lowercase().as_str()))
+    {
+        return Err(Error::file(
+            dir,
+            format!(
+                "the class folders are named {}: name the folder of one split (its folders \
+                 are the classes, as in photos/train/cat/001.jpg)",
+                listing.classes.join(", ")
+            ),
+        ));
+    }
     let headers = read_headers(dir, &listing.files)?;
     let channels = spec.channels.unwrap_or_else(|| {
         if headers.iter().any(|h| h.color) {
@@ -128,14 +151,10 @@ pub fn read_image_folder(
         width,
         resize: spec.size.is_some(),
     };
+    let features = decode_all(dir, &listing.files, &shape)?;
     let schema = CsvSchema::pixels(shape.len(), "class", listing.classes);
-    let table = decode_all(
-        dir,
-        &listing.files,
-        &shape,
-        Target::Classes(listing.labels),
-        &schema,
-    )?;
+    let rows = listing.files.len();
+    let table = pixel_table(&schema, features, rows, Target::Classes(listing.labels));
     Ok((
         ImageTable {
             table,
@@ -223,7 +242,8 @@ pub fn read_images_with(
             ),
         ));
     }
-    let table = decode_all(root, &files, shape, target, schema)?;
+    let features = decode_all(root, &files, shape)?;
+    let table = pixel_table(schema, features, files.len(), target);
     Ok(ImageTable { table, files })
 }
 
@@ -421,32 +441,27 @@ fn read_headers(root: &Path, files: &[PathBuf]) -> Result<Vec<Header>> {
 }
 
 /// Decodes every file into one table row of `shape`'s values, in parallel.
-fn decode_all(
-    root: &Path,
-    files: &[PathBuf],
-    shape: &ImageShape,
-    target: Target,
-    schema: &CsvSchema,
-) -> Result<Table> {
+/// The images' pixels, row after row, decoded in parallel; first the memory they and their
+/// names take is checked against what the machine has (so the caller makes the names after:
+/// a pixel's name and schema column cost more than its value).
+fn decode_all(root: &Path, files: &[PathBuf], shape: &ImageShape) -> Result<Vec<f64>> {
     let width = shape.len();
-    let values = files.len().checked_mul(width);
-    let bytes = values.and_then(|n| n.checked_mul(size_of::<f64>()));
+    let bytes = (files.len() as f64 * 8.0 + BYTES_PER_PIXEL_NAME) * width as f64;
     let available = crate::available_memory().unwrap_or(u64::MAX);
     let mut features = Vec::new();
-    let fits = bytes.is_some_and(|b| b as u64 <= available);
-    if !fits || values.is_some_and(|n| features.try_reserve_exact(n).is_err()) {
+    if bytes > available as f64 || features.try_reserve_exact(files.len() * width).is_err() {
         let gb = |b: f64| b / 1e9;
         return Err(Error::file(
             root,
             format!(
-                "{} images of {} x {} x {} values take {:.1} GB to read (8 bytes a value), \
-                 more than the {:.1} GB of memory available: resize them smaller \
-                 (data.image.size) or use fewer",
+                "{} images of {} x {} x {} values take {:.1} GB to read (8 bytes a value, \
+                 {BYTES_PER_PIXEL_NAME} a pixel's name), more than the {:.1} GB of memory \
+                 available: resize them smaller (data.image.size) or use fewer",
                 files.len(),
                 shape.channels,
                 shape.height,
                 shape.width,
-                gb(files.len() as f64 * width as f64 * 8.0),
+                gb(bytes),
                 gb(available as f64)
             ),
         ));
@@ -459,13 +474,22 @@ fn decode_all(
         .map(|(row, file)| decode_into(&root.join(file), shape, row))
         .collect();
     outcomes.into_iter().collect::<Result<()>>()?;
-    Ok(Table {
+    Ok(features)
+}
+
+/// A table of image rows under `schema`'s pixel names.
+fn pixel_table(schema: &CsvSchema, features: Vec<f64>, rows: usize, target: Target) -> Table {
+    Table {
         feature_names: schema.features.iter().map(|f| f.name.clone()).collect(),
         features,
-        rows: files.len(),
+        rows,
         target,
-    })
+    }
 }
+
+/// About what each pixel's feature name costs: its column in the schema, its name in the
+/// table, and both again while the run's `preprocessing.json` is written.
+const BYTES_PER_PIXEL_NAME: f64 = 200.0;
 
 /// One image's values, channel-major, into `row`.
 fn decode_into(path: &Path, shape: &ImageShape, row: &mut [f64]) -> Result<()> {

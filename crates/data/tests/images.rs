@@ -321,6 +321,23 @@ fn bad_folders_and_files_are_named() {
         "{err}"
     );
 
+    // The folder above the splits: its "classes" would be the splits.
+    save(
+        &gray(2, 2, |_, _| 0).into(),
+        &dir.join("photos/train/cat/1.png"),
+    );
+    save(
+        &gray(2, 2, |_, _| 0).into(),
+        &dir.join("photos/Test/cat/1.png"),
+    );
+    let err = message(&dir.join("photos"));
+    assert!(
+        err.contains(
+            "photos: the class folders are named Test, train: name the folder of one split"
+        ),
+        "{err}"
+    );
+
     save(&gray(2, 2, |_, _| 0).into(), &dir.join("hollow/a/1.png"));
     std::fs::create_dir_all(dir.join("hollow/b")).unwrap();
     std::fs::write(dir.join("hollow/b/readme.txt"), "x").unwrap();
@@ -357,7 +374,7 @@ fn bad_folders_and_files_are_named() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("many: 200 images of 3 x 8192 x 8192 values take 322.1 GB to read")
+        err.contains("many: 200 images of 3 x 8192 x 8192 values take 362.4 GB to read")
             && err.contains("resize them smaller"),
         "{err}"
     );

@@ -437,6 +437,18 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             check_image_spec(l)?;
             let (images, schema, shape) =
                 nabla_data::read_image_folder(&data.train, &data.image.unwrap_or_default())?;
+            // An autoencoder or a GAN learns the images themselves; a classifier needs two
+            // classes.
+            if schema.classes.len() < 2 && !data.reconstruct && config.gan.is_none() {
+                return Err(Error::Config(l.error(
+                    "data.train",
+                    format!(
+                        "one class folder ({}): a classifier needs a folder for each of at \
+                         least two classes",
+                        schema.classes.join(", ")
+                    ),
+                )));
+            }
             image_shape = Some(shape);
             image_files = Some(file_names(&images.files));
             (images.table, schema)
