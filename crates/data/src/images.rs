@@ -65,11 +65,6 @@ pub struct ImageTable {
     pub files: Vec<PathBuf>,
 }
 
-/// Whether `path` is read as images: a folder, or a file with an image extension.
-pub fn is_image_source(path: &Path) -> bool {
-    path.is_dir() || has_image_extension(path)
-}
-
 fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -178,24 +173,23 @@ pub fn read_images_with(
     let (root, files, target) = if path.is_dir() {
         match list_class_folders(path)? {
             Some(listing) => {
-                let labels = listing
-                    .labels
+                // Each folder's class, by name, as the training's class index.
+                let trained: Vec<i64> = listing
+                    .classes
                     .iter()
-                    .map(|&k| {
-                        let name = &listing.classes[k as usize];
-                        match schema.classes.iter().position(|c| c == name) {
-                            Some(i) => Ok(i as i64),
-                            None => Err(Error::file(
-                                &path.join(name),
-                                format!(
-                                    "class \"{name}\" is not one of the training classes ({})",
-                                    schema.classes.join(", ")
-                                ),
-                            )),
-                        }
+                    .map(|name| match schema.classes.iter().position(|c| c == name) {
+                        Some(i) => Ok(i as i64),
+                        None => Err(Error::file(
+                            &path.join(name),
+                            format!(
+                                "class \"{name}\" is not one of the training classes ({})",
+                                schema.classes.join(", ")
+                            ),
+                        )),
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                (path, listing.files, Target::Classes(labels))
+                    .collect::<Result<_>>()?;
+                let labels = listing.labels.iter().map(|&k| trained[k as usize]);
+                (path, listing.files, Target::Classes(labels.collect()))
             }
             None if labelled => {
                 return Err(Error::file(
@@ -228,19 +222,24 @@ pub fn read_images_with(
             Target::None,
         )
     };
-    let headers = read_headers(root, &files)?;
-    if !shape.resize
-        && let Some((file, h)) =
+    // Without resizing, every size is checked before anything is decoded. With it there is
+    // nothing to check: a header pass would open every file twice, and decoding reports a
+    // bad file the same way.
+    if !shape.resize {
+        let headers = read_headers(root, &files)?;
+        if let Some((file, h)) =
             first_of_another_size(&files, &headers, (shape.height, shape.width))
-    {
-        return Err(Error::file(
-            &root.join(file),
-            format!(
-                "{} x {} pixels (height x width), but the model was trained on {} x {} images \
-                 (resize it, or train with data.image.size set, which resizes every image)",
-                h.height, h.width, shape.height, shape.width
-            ),
-        ));
+        {
+            return Err(Error::file(
+                &root.join(file),
+                format!(
+                    "{} x {} pixels (height x width), but the model was trained on {} x {} \
+                     images (resize it, or train with data.image.size set, which resizes \
+                     every image)",
+                    h.height, h.width, shape.height, shape.width
+                ),
+            ));
+        }
     }
     let features = decode_all(root, &files, shape)?;
     let table = pixel_table(schema, features, files.len(), target);

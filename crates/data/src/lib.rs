@@ -29,9 +29,7 @@ pub use idx::{
     IdxArray, decode_idx, is_idx, read_idx, read_idx_images_with, read_idx_table,
     read_idx_table_with,
 };
-pub use images::{
-    ImageShape, ImageSpec, ImageTable, is_image_source, read_image_folder, read_images_with,
-};
+pub use images::{ImageShape, ImageSpec, ImageTable, read_image_folder, read_images_with};
 pub use loader::DataLoader;
 pub use memory::available_memory;
 pub use preprocess::{Imputation, Preprocessor, Scaling};

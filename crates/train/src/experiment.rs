@@ -55,6 +55,12 @@ pub struct Preprocessing {
 }
 
 impl Preprocessing {
+    /// Reads a CSV (or a series, IDX images, or images) with the training schema
+    /// (`with_target`: the target column must be there).
+    pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
+        Ok(self.read_named(path, with_target)?.0)
+    }
+
     /// [`Self::read`], with the examples' names where the file names them: a folder's images
     /// (or one image file) by their paths inside the folder.
     pub fn read_named(
@@ -62,17 +68,6 @@ impl Preprocessing {
         path: &Path,
         with_target: bool,
     ) -> Result<(Table, Option<Vec<String>>)> {
-        match &self.image {
-            Some(shape) => {
-                let images = nabla_data::read_images_with(path, shape, &self.schema, with_target)?;
-                Ok((images.table, Some(file_names(&images.files))))
-            }
-            None => Ok((self.read(path, with_target)?, None)),
-        }
-    }
-
-    /// Reads a CSV with the training schema (`with_target`: the target column must be there).
-    pub fn read(&self, path: &Path, with_target: bool) -> Result<Table> {
         if self.text.is_some() {
             return Err(Error::Data(nabla_data::Error::File {
                 path: path.to_path_buf(),
@@ -82,10 +77,11 @@ impl Preprocessing {
             }));
         }
         if let Some(spec) = &self.series {
-            return Ok(series_windows(spec, path)?.0);
+            return Ok((series_windows(spec, path)?.0, None));
         }
-        if self.image.is_some() {
-            return Ok(self.read_named(path, with_target)?.0);
+        if let Some(shape) = &self.image {
+            let images = nabla_data::read_images_with(path, shape, &self.schema, with_target)?;
+            return Ok((images.table, Some(file_names(&images.files))));
         }
         if nabla_data::is_idx(path) {
             if with_target {
@@ -96,15 +92,15 @@ impl Preprocessing {
                         .into(),
                 }));
             }
-            return Ok(nabla_data::read_idx_images_with(path, &self.schema)?);
+            return Ok((nabla_data::read_idx_images_with(path, &self.schema)?, None));
         }
         let table = read_csv_with(path, &self.schema, with_target)?;
         match (&self.sequence, self.preprocessor.sequence) {
             (Some(spec), Some(shape)) => {
                 let file = path.display().to_string();
-                Ok(spec.group(&table, &file, Some(shape.steps))?.0)
+                Ok((spec.group(&table, &file, Some(shape.steps))?.0, None))
             }
-            _ => Ok(table),
+            _ => Ok((table, None)),
         }
     }
 
