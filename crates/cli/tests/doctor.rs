@@ -27,20 +27,30 @@ fn problems(d: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// The config names of the layers of the first finding of `problem`.
-fn layers_of(d: &serde_json::Value, problem: &str) -> Vec<String> {
+/// The strings under `field` of the first finding of `problem`.
+fn finding_strings(d: &serde_json::Value, problem: &str, field: &str) -> Vec<String> {
     let f = d["findings"]
         .as_array()
         .unwrap()
         .iter()
         .find(|f| f["problem"] == problem)
         .unwrap_or_else(|| panic!("no {problem} in {d}"));
-    f["names"]
+    f[field]
         .as_array()
         .unwrap()
         .iter()
         .map(|n| n.as_str().unwrap().to_string())
         .collect()
+}
+
+/// The config names of the layers of the first finding of `problem`.
+fn layers_of(d: &serde_json::Value, problem: &str) -> Vec<String> {
+    finding_strings(d, problem, "names")
+}
+
+/// The config changes (`key=value`) of the first finding of `problem`.
+fn fix_of(d: &serde_json::Value, problem: &str) -> Vec<String> {
+    finding_strings(d, problem, "fix")
 }
 
 fn losses(d: &serde_json::Value) -> Vec<f64> {
@@ -53,8 +63,9 @@ fn losses(d: &serde_json::Value) -> Vec<f64> {
 }
 
 /// Diagnoses `examples/broken/NAME.toml`, checks the finding, applies its remedy, and checks
-/// that the fixed config is clean and its loss falls by at least 10% over the probe.
-fn broken(name: &str, problem: &str, layer: Option<&str>) {
+/// that the fixed config is clean and its loss falls by at least 10% over the probe; returns
+/// the diagnosis.
+fn broken(name: &str, problem: &str, layer: Option<&str>) -> serde_json::Value {
     let dir = scratch(name);
     let fixed = dir.join("fixed.toml");
     let config = repo().join(format!("examples/broken/{name}.toml"));
@@ -79,6 +90,7 @@ fn broken(name: &str, problem: &str, layer: Option<&str>) {
         "{name}: loss {l:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    sick
 }
 
 #[test]
@@ -110,7 +122,30 @@ fn dead_relus_behind_a_large_negative_bias() {
 
 #[test]
 fn unscaled_house_areas() {
-    broken("unscaled", "unscaled_inputs", None);
+    let d = broken("unscaled", "unscaled_inputs", None);
+    let fix = fix_of(&d, "unscaled_inputs");
+    assert!(
+        fix.contains(&"data.scaling=\"standardize\"".to_string()),
+        "{fix:?}"
+    );
+}
+
+#[test]
+fn raw_pixels_are_divided_by_255_not_standardized() {
+    // MNIST's IDX pixels as read (0-255): the remedy is the division that keeps black at 0,
+    // and plain SGD's learning rate may grow by the curvature's factor, 255².
+    let d = broken("unscaled_pixels", "unscaled_inputs", None);
+    let fix = fix_of(&d, "unscaled_inputs");
+    assert!(
+        fix.contains(&"data.scaling={ divide = 255.0 }".to_string()),
+        "{fix:?}"
+    );
+    let lr = fix
+        .iter()
+        .find_map(|c| c.strip_prefix("optimizer.lr="))
+        .unwrap_or_else(|| panic!("no learning rate in {fix:?}"));
+    let lr: f64 = lr.parse().unwrap();
+    assert!((lr - 1e-6 * 255.0 * 255.0).abs() < 1e-3, "{lr}");
 }
 
 #[test]

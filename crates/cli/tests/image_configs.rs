@@ -1,8 +1,9 @@
 //! The shipped image configs trained through the binary: MNIST from IDX files (one epoch, eval
-//! and predict on IDX files, and the IDX errors), the digits CNN to its 98% target, and the
-//! digits as a folder of PNG files. They are the heaviest runs of the suite, so they live in a test binary of their own: cargo runs test binaries one after
-//! another, and the timing-based kill test in `cli_runs.rs` must not share the machine with
-//! them.
+//! and predict on IDX files, and the IDX errors), the digits CNN to its 98% target, the digits
+//! as a folder of PNG files, and the digits CNN with augmentation layers. They are the heaviest
+//! runs of the suite, so they live in a test binary of their own: cargo runs test binaries one
+//! after another, and the timing-based kill test in `cli_runs.rs` must not share the machine
+//! with them.
 
 mod common;
 
@@ -137,6 +138,89 @@ fn a_cnn_config_reaches_98_percent_on_the_digits() {
     assert_eq!(
         header["4.weight"]["shape"],
         serde_json::json!([64, 32, 3, 3])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The digits CNN config with `extra` layers after its reshape, its data paths absolute.
+fn digits_cnn_with(extra: &str) -> String {
+    let text = std::fs::read_to_string(repo().join("examples/digits_cnn.toml")).unwrap();
+    let data = repo().join("data/digits");
+    text.replace("../data/digits", data.to_str().unwrap())
+        .replace(
+            "shape = [1, 8, 8]\n",
+            &format!("shape = [1, 8, 8]\n{extra}"),
+        )
+}
+
+#[test]
+fn augmentation_layers_vary_training_and_leave_evaluation_alone() {
+    let dir = scratch("augment");
+    let config = dir.join("augmented.toml");
+    let shift = "\n[[model.layers]]\ntype = \"random_translation\"\npixels = 1\n";
+    std::fs::write(&config, digits_cnn_with(shift)).unwrap();
+    let train = |out: &str| {
+        let out = run(nabla()
+            .args(["train", "-q", "--json", "--set", "train.epochs=12"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.join(out)));
+        let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        summary["test"]["accuracy"].as_f64().unwrap()
+    };
+    let acc = train("a");
+    assert!(acc >= 0.95, "{acc}");
+    // The shifts are drawn from the run's seed: the same seed gives the same model.
+    assert_eq!(train("b"), acc);
+    let model = |run: &str| std::fs::read(dir.join(run).join("model.safetensors")).unwrap();
+    assert_eq!(model("a"), model("b"));
+    // Evaluation reads the images as they are: eval on the test file gives the run's figure.
+    let out = run(nabla()
+        .args(["eval", "--json"])
+        .arg(dir.join("a"))
+        .arg(repo().join("data/digits/test.csv")));
+    let metrics: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(metrics["accuracy"].as_f64().unwrap(), acc);
+
+    // Misplaced augmentation: named by its config key, exit 2, no run folder.
+    let refused = |text: String| {
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let out = dir.join("refused");
+        let err = rejects(
+            nabla()
+                .args(["train", "-q"])
+                .arg(&bad)
+                .arg("--out")
+                .arg(&out),
+        );
+        assert!(!out.exists(), "{err}");
+        err
+    };
+    let flat = digits_cnn_with("").replace(
+        "[[model.layers]]\ntype = \"reshape\"",
+        "[[model.layers]]\ntype = \"random_flip\"\n\n[[model.layers]]\ntype = \"reshape\"",
+    );
+    let err = refused(flat);
+    assert!(
+        err.contains("model.layers[0]") && err.contains("[64]") && err.contains("reshape"),
+        "{err}"
+    );
+    let err = refused(digits_cnn_with(&shift.replace("pixels = 1", "pixels = 8")));
+    assert!(
+        err.contains("model.layers[1].pixels") && err.contains("at most 7"),
+        "{err}"
+    );
+    let autoencoder = digits_cnn_with(shift)
+        .replace(
+            "target = \"digit\"",
+            "target = \"digit\"\nreconstruct = true",
+        )
+        .replace("units = 10\n", "units = 64\n");
+    let err = refused(autoencoder);
+    assert!(
+        err.contains("model.layers[1]") && err.contains("autoencoder"),
+        "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

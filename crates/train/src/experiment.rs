@@ -5,8 +5,8 @@
 
 use crate::checkpoint::{optimizer_bytes, read_tensors, weights_bytes};
 use crate::config::{
-    Config, KeyError, Located, LossSpec, OutputSpec, build_loss, build_model, build_optimizer,
-    build_schedule, build_sparsity,
+    Config, KeyError, LayerSpec, Located, LossSpec, OutputSpec, build_loss, build_model,
+    build_optimizer, build_schedule, build_sparsity,
 };
 use crate::doctor::{Doctor, DoctorConfig};
 use crate::error::{Error, Result, io};
@@ -243,8 +243,14 @@ impl Experiment {
                 &self.model.named_parameters(),
                 &self.data.train,
             )
+            .with_pixel_inputs(self.reads_pixels())
             .with_presenter(move |f| crate::doctor::fixes::present(&config, f)),
         )
+    }
+
+    /// Whether the inputs are images' intensities: a folder of images, or IDX files.
+    pub fn reads_pixels(&self) -> bool {
+        self.preprocessing.image.is_some() || self.config.data.train_labels.is_some()
     }
 
     /// Trains in memory (no run folder, no checkpoints), validating after each epoch.
@@ -258,6 +264,22 @@ impl Experiment {
             &mut [],
         )
     }
+}
+
+/// The config key and type of the first layer that augments images (moves their pixels), in
+/// `layers` or the blocks within.
+fn augmenting_layer(layers: &[LayerSpec], key: &str) -> Option<(String, &'static str)> {
+    layers.iter().enumerate().find_map(|(i, layer)| {
+        let here = format!("{key}[{i}]");
+        match layer {
+            LayerSpec::RandomFlip { .. } => Some((here, "random_flip")),
+            LayerSpec::RandomTranslation { .. } => Some((here, "random_translation")),
+            LayerSpec::Residual { layers, .. } => {
+                augmenting_layer(layers, &format!("{here}.layers"))
+            }
+            _ => None,
+        }
+    })
 }
 
 fn located(l: &Located) -> impl Fn(KeyError) -> Error + '_ {
@@ -632,6 +654,19 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         }
         other => other.map_err(&spec_err)?,
     };
+    if data.reconstruct
+        && let Some((key, layer)) = augmenting_layer(&config.model.layers, "model.layers")
+    {
+        return Err(Error::Config(l.error(
+            &key,
+            format!(
+                "{layer} augments the input, but an autoencoder (data.reconstruct = true) is \
+                 scored against the input as read: the reconstruction of a moved image would \
+                 be compared with the unmoved one (a denoising autoencoder corrupts its input \
+                 with gaussian_noise or masking_noise instead)"
+            ),
+        )));
+    }
     let preprocessing = Preprocessing {
         reconstruct: data.reconstruct,
         schema,

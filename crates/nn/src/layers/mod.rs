@@ -40,6 +40,7 @@ macro_rules! weight_options {
 }
 
 mod activation;
+mod augment;
 mod conv;
 mod dropout;
 mod embedding;
@@ -54,6 +55,7 @@ mod sequential;
 pub use activation::{
     Elu, Gelu, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu, Sigmoid, Softmax, Tanh,
 };
+pub use augment::{FlipMode, RandomFlip, RandomTranslation};
 pub use conv::{AvgPool2d, Conv2d, Conv2dBuilder, GlobalAvgPool2d, MaxPool2d, Reshape};
 pub use dropout::Dropout;
 pub use embedding::Embedding;

@@ -11,8 +11,8 @@ use nabla_nn::init::FanMode;
 use nabla_nn::layers::{
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Elu, Embedding, Flatten, GaussianNoise,
     Gelu, GlobalAvgPool2d, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaskingNoise,
-    MaxPool2d, PRelu, Recurrent, Relu, Reshape, Residual, SequenceOutput, Sequential, Sigmoid,
-    Softmax, Tanh,
+    MaxPool2d, PRelu, RandomFlip, RandomTranslation, Recurrent, Relu, Reshape, Residual,
+    SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
 };
 use nabla_nn::loss::{ActivityPenalty, CrossEntropy, Loss, Sparsity};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
@@ -293,6 +293,29 @@ fn build_layers(
                 MaskingNoise::new(*p).map_err(|e| key_err(format!("{here}.p"), e))?,
                 shape,
             ),
+            LayerSpec::RandomFlip { mode } => {
+                image(&shape, &here, "random_flip")?;
+                push(&mut model, RandomFlip::new((*mode).into()), shape)
+            }
+            LayerSpec::RandomTranslation { pixels } => {
+                let [_, height, width] = image(&shape, &here, "random_translation")?;
+                let side = height.min(width);
+                if *pixels == 0 || *pixels >= side {
+                    return Err(key_err(
+                        format!("{here}.pixels"),
+                        format!(
+                            "must be at least 1 and below the image's {height} x {width} (at \
+                             most {}), got {pixels}",
+                            side.saturating_sub(1)
+                        ),
+                    ));
+                }
+                push(
+                    &mut model,
+                    RandomTranslation::new(*pixels).map_err(err)?,
+                    shape,
+                )
+            }
             LayerSpec::BatchNorm { eps, momentum } => {
                 // Per feature after a linear layer, per channel after a convolution.
                 let layer = match *shape {

@@ -291,6 +291,29 @@ fn gan_adam() -> OptimizerSpec {
     }
 }
 
+/// Which mirror images a `random_flip` layer draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlipSpec {
+    /// Left-right.
+    #[default]
+    Horizontal,
+    /// Top-bottom.
+    Vertical,
+    /// Left-right and top-bottom, each on its own.
+    Both,
+}
+
+impl From<FlipSpec> for nabla_nn::layers::FlipMode {
+    fn from(spec: FlipSpec) -> Self {
+        match spec {
+            FlipSpec::Horizontal => Self::Horizontal,
+            FlipSpec::Vertical => Self::Vertical,
+            FlipSpec::Both => Self::Both,
+        }
+    }
+}
+
 /// One layer (`type = "..."` in the config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -343,6 +366,17 @@ pub enum LayerSpec {
     /// autoencoder's input).
     MaskingNoise {
         p: f64,
+    },
+    /// Mirrors each image `[channels, height, width]` with probability 1/2 in training
+    /// (augmentation; the identity in evaluation).
+    RandomFlip {
+        #[serde(default)]
+        mode: FlipSpec,
+    },
+    /// Shifts each image `[channels, height, width]` by up to `pixels` down or up and right or
+    /// left in training, the border filled with 0 (augmentation; the identity in evaluation).
+    RandomTranslation {
+        pixels: usize,
     },
     BatchNorm {
         #[serde(default = "default_bn_eps")]

@@ -52,6 +52,20 @@ fn linear_before<'a>(
         .find(|(k, l)| *k == prev && matches!(l, LayerSpec::Linear { .. }))
 }
 
+/// A scaling as its TOML value (`"standardize"`, `{ divide = 255 }`).
+fn scaling_toml(scaling: Scaling) -> String {
+    match scaling {
+        Scaling::None => "\"none\"".into(),
+        Scaling::Standardize => "\"standardize\"".into(),
+        Scaling::MinMax => "\"min_max\"".into(),
+        Scaling::Divide(d) => format!("{{ divide = {} }}", number(d)),
+        Scaling::PcaWhiten { components, eps } => {
+            let components = components.map_or(String::new(), |c| format!("components = {c}, "));
+            format!("{{ pca_whiten = {{ {components}eps = {} }} }}", number(eps))
+        }
+    }
+}
+
 /// A number as TOML, in 3 significant digits.
 fn number(x: f64) -> String {
     let text = format!("{}", crate::tune::round3(x));
@@ -138,16 +152,21 @@ pub fn present(config: &Config, f: &mut Finding) {
             }
         }
         Problem::UnscaledInputs => {
-            set("data.scaling".into(), "\"standardize\"".into());
+            let scaling = f.scaling.unwrap_or(Scaling::Standardize);
+            set("data.scaling".into(), scaling_toml(scaling));
             // Plain gradient descent's stable step is about 2/λ_max, and λ_max of a linear
-            // layer's loss scales with the inputs' second moment: standardizing a feature of
-            // scale s lowers it by about s², so the step may grow as much (adaptive optimizers
-            // rescale their steps themselves).
+            // layer's loss scales with the inputs' second moment: scaling a feature of scale
+            // s down to 1 lowers it by about s², so the step may grow as much (adaptive
+            // optimizers rescale their steps themselves).
             if matches!(
                 config.optimizer,
                 OptimizerSpec::Sgd { .. } | OptimizerSpec::DeltaBarDelta { .. }
             ) {
-                let factor = (f.value * f.value).clamp(1.0, 1e6);
+                let shrink = match scaling {
+                    Scaling::Divide(d) => d,
+                    _ => f.value,
+                };
+                let factor = (shrink * shrink).clamp(1.0, 1e6);
                 set(
                     "optimizer.lr".into(),
                     number(config.optimizer.lr() * factor),

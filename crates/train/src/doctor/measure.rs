@@ -18,6 +18,15 @@ pub struct InputScale {
     /// Largest over smallest standard deviation of the non-constant features: the condition
     /// number of the input covariance's diagonal, which a linear layer's loss surface inherits.
     pub std_ratio: f64,
+    /// The smallest and largest input value.
+    #[serde(default)]
+    pub min: f64,
+    #[serde(default)]
+    pub max: f64,
+    /// The caller says the inputs are an image's 8-bit intensities (a folder of images, IDX
+    /// files): scaled by dividing by 255, not feature by feature (see [`Self::are_pixels`]).
+    #[serde(default)]
+    pub pixels: bool,
 }
 
 impl InputScale {
@@ -36,7 +45,12 @@ impl InputScale {
             return InputScale::default();
         }
         let mut mean = vec![0.0; width];
-        for_each_cell(x, width, |_, c, v| mean[c] += v);
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for_each_cell(x, width, |_, c, v| {
+            mean[c] += v;
+            min = min.min(v);
+            max = max.max(v);
+        });
         mean.iter_mut().for_each(|m| *m /= rows as f64);
         let mut var = vec![0.0; width];
         for_each_cell(x, width, |_, c, v| {
@@ -65,7 +79,16 @@ impl InputScale {
             largest,
             largest_feature,
             std_ratio,
+            min,
+            max,
+            pixels: false,
         }
+    }
+
+    /// Whether the inputs are pixel intensities as read, in `[0, 255]`: the caller said they
+    /// are images, and no scaling has moved them.
+    pub fn are_pixels(&self) -> bool {
+        self.pixels && self.min >= 0.0 && self.max <= 255.0
     }
 }
 
@@ -186,6 +209,13 @@ impl Doctor {
         present: impl Fn(&mut Finding) + Send + Sync + 'static,
     ) -> Self {
         self.present = Some(Box::new(present));
+        self
+    }
+
+    /// Tells the doctor that the inputs are images' 8-bit intensities (a folder of images, IDX
+    /// files), whose scaling remedy is a division by 255.
+    pub fn with_pixel_inputs(mut self, pixels: bool) -> Self {
+        self.input.pixels = pixels;
         self
     }
 
@@ -546,6 +576,9 @@ mod tests {
             largest: 100.0,
             largest_feature: 1,
             std_ratio: 4.0,
+            min: -0.5,
+            max: 102.0,
+            pixels: false,
         };
         assert_eq!(InputScale::of(&flat), want);
         let steps = Dataset::new(
@@ -554,6 +587,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(InputScale::of(&steps), want);
+    }
+
+    /// Images' intensities count as pixels only when the caller says so and they are still in
+    /// `[0, 255]` (a scaling has not moved them).
+    #[test]
+    fn inputs_are_pixels_when_said_and_in_range() {
+        let data = |values: Vec<f32>| {
+            let n = values.len();
+            let y = Tensor::from_vec(vec![0.0f32; n / 2], [n / 2, 1]).unwrap();
+            Dataset::new(Tensor::from_vec(values, [n / 2, 2]).unwrap(), y).unwrap()
+        };
+        let raw = InputScale::of(&data(vec![0.0, 255.0, 17.0, 3.0]));
+        assert_eq!((raw.min, raw.max), (0.0, 255.0));
+        assert!(!raw.are_pixels(), "not said to be images");
+        let said = |s: InputScale| InputScale { pixels: true, ..s };
+        assert!(said(raw).are_pixels());
+        let centred = InputScale::of(&data(vec![-0.5, 0.5, 0.25, 0.0]));
+        assert!(!said(centred).are_pixels(), "already scaled");
+        let wide = InputScale::of(&data(vec![0.0, 1000.0, 2.0, 3.0]));
+        assert!(!said(wide).are_pixels(), "not 8-bit");
     }
 
     /// Two identical units have spread 0; different ones a positive spread.

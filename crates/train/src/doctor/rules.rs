@@ -8,6 +8,7 @@
 use super::measure::{InputScale, Layer, grad_norms};
 use super::{EpochDiagnostics, LayerDiagnostics};
 use crate::trainer::EpochRecord;
+use nabla_data::Scaling;
 use serde::{Deserialize, Serialize};
 
 /// The problems the doctor knows.
@@ -81,6 +82,9 @@ pub struct Finding {
     /// A factor for the learning rate that the remedy implies (0.1: ten times smaller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr_factor: Option<f64>,
+    /// The data scaling that the remedy implies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
     /// Config changes (`key=value`, as `--set` takes them) that apply the remedy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fix: Vec<String>,
@@ -101,6 +105,7 @@ impl Finding {
             cause: String::new(),
             remedy: String::new(),
             lr_factor: None,
+            scaling: None,
             fix: Vec::new(),
         }
     }
@@ -450,16 +455,33 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     );
     f.value = s.largest;
     f.threshold = UNSCALED_SCALE;
-    f.cause = format!(
-        "features on very different scales make the loss a long narrow valley (the Hessian of \
-         a linear layer scales with the inputs' second moments; here the feature stds differ \
-         by a factor of {}): a step small enough for the steepest direction crawls along the \
-         others, and large inputs saturate sigmoid/tanh units",
-        sig(s.std_ratio)
-    );
-    f.remedy = "standardize the features (data.scaling = \"standardize\": zero mean, unit \
-                variance, fitted on the training split)"
-        .into();
+    if s.are_pixels() {
+        f.cause = format!(
+            "pixel intensities as read (0 to {}) are 255 times the size of pixels in [0, 1], \
+             and the loss surface's curvature grows with the inputs' second moments (the \
+             Hessian of a linear layer), 255² times: a learning rate small enough not to \
+             diverge crawls, and large inputs saturate sigmoid/tanh units",
+            sig(s.max)
+        );
+        f.scaling = Some(Scaling::Divide(255.0));
+        f.remedy = "divide the pixel intensities by 255 (data.scaling = { divide = 255 }: every \
+                    pixel in [0, 1], black stays 0); standardizing each pixel on its own would \
+                    turn the rare strokes of a pixel that is almost always black (a tiny std) \
+                    into inputs in the hundreds"
+            .into();
+    } else {
+        f.cause = format!(
+            "features on very different scales make the loss a long narrow valley (the Hessian \
+             of a linear layer scales with the inputs' second moments; here the feature stds \
+             differ by a factor of {}): a step small enough for the steepest direction crawls \
+             along the others, and large inputs saturate sigmoid/tanh units",
+            sig(s.std_ratio)
+        );
+        f.scaling = Some(Scaling::Standardize);
+        f.remedy = "standardize the features (data.scaling = \"standardize\": zero mean, unit \
+                    variance, fitted on the training split)"
+            .into();
+    }
     out.push(f);
 }
 
