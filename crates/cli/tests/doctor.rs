@@ -207,3 +207,56 @@ fn healthy_runs_get_a_clean_bill() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn overfitting_is_found_in_training_unless_early_stopping_keeps_the_best() {
+    // The 22-layer residual net learns the 1,500 digits by heart: its training loss falls
+    // towards 0 while the validation loss leaves its best and stays 20% above it. Its config
+    // stops early and restores the best weights (a clean bill in `healthy_runs_...`); without
+    // the restoring, the doctor reports the overfitting and the fix restores it.
+    let dir = scratch("overfitting");
+    let config = repo().join("examples/digits_residual.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(["train", "-q"])
+        .arg(&config)
+        .args([
+            "--set",
+            "train.early_stopping.restore_best=false",
+            "--set",
+            "train.early_stopping.patience=1000",
+            "--set",
+            "train.epochs=20",
+            "--out",
+        ])
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("doctor: overfitting"), "{stderr}");
+    let log = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    let findings: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|r| r["diagnostics"]["findings"].as_array().cloned())
+        .flatten()
+        .collect();
+    let f = findings
+        .iter()
+        .find(|f| f["problem"] == "overfitting")
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    // Reported once a 10-epoch window follows the best epoch, and with the value that crossed.
+    assert!(f["epoch"].as_u64().unwrap() > 10, "{f}");
+    assert!(f["value"].as_f64().unwrap() > 1.2, "{f}");
+    let fix: Vec<&str> = f["fix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        fix.contains(&"train.early_stopping.restore_best=true"),
+        "{fix:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -238,7 +238,15 @@ impl Experiment {
         let config = self.config.clone();
         Some(
             Doctor::new(
-                DoctorConfig { every: spec.every },
+                DoctorConfig {
+                    every: spec.every,
+                    keeps_best: self
+                        .config
+                        .train
+                        .early_stopping
+                        .as_ref()
+                        .is_some_and(|e| e.restore_best),
+                },
                 &self.model,
                 &self.model.named_parameters(),
                 &self.data.train,

@@ -10,7 +10,7 @@
 //! gather serves both, and its backward adds each output's gradient to the pixel it read.
 
 use crate::module::{Ctx, Module};
-use nabla_core::{Error, Result, Tensor};
+use nabla_core::{DType, Element, Error, Float, Result, Tensor};
 
 /// Which mirror images [`RandomFlip`] draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,27 +157,38 @@ fn remap(
 ) -> Result<Tensor> {
     let [batch, channels, height, width] = images("remap", x)?;
     let plane = height * width;
-    let mut index = Vec::with_capacity(batch * channels * plane);
-    let mut keep = Vec::with_capacity(batch * plane);
-    let mut moved = false;
+    // Per example and output pixel, the input pixel it reads (shared by the channels).
+    let mut sources = Vec::with_capacity(batch * plane);
     for b in 0..batch {
-        let start = index.len();
         for i in 0..height {
             for j in 0..width {
-                let from = source(b, i, j);
-                let (si, sj) = from.unwrap_or((i, j));
-                moved |= from != Some((i, j));
-                index.push((si * width + sj) as i64);
-                keep.push(if from.is_some() { 1.0 } else { 0.0 });
+                sources.push(source(b, i, j).map(|(si, sj)| si * width + sj));
             }
         }
-        // Every channel reads the same pixels.
-        for _ in 1..channels {
-            index.extend_from_within(start..start + plane);
-        }
     }
-    if !moved {
+    if sources
+        .iter()
+        .enumerate()
+        .all(|(k, s)| *s == Some(k % plane))
+    {
         return Ok(x.clone());
+    }
+    if !x.requires_grad() {
+        // The usual case, the data itself: one pass of copies, nothing to record.
+        return match x.dtype() {
+            DType::F32 => copy_pixels::<f32>(x, channels, plane, &sources),
+            DType::F64 => copy_pixels::<f64>(x, channels, plane, &sources),
+            DType::I64 => Err(Error::invalid("remap", "needs float images, got i64")),
+        };
+    }
+    // Inside a network: a gather, whose backward adds each output's gradient to its source.
+    let mut index = Vec::with_capacity(batch * channels * plane);
+    let mut keep = Vec::with_capacity(batch * plane);
+    for example in sources.chunks_exact(plane) {
+        for _ in 0..channels {
+            index.extend(example.iter().map(|s| s.unwrap_or(0) as i64));
+        }
+        keep.extend(example.iter().map(|s| if s.is_some() { 1.0 } else { 0.0 }));
     }
     let flat = x.reshape([batch, channels, plane])?;
     let index = Tensor::from_vec(index, [batch, channels, plane])?;
@@ -187,6 +198,26 @@ fn remap(
         out = out.mul(&keep)?;
     }
     out.reshape([batch, channels, height, width])
+}
+
+/// [`remap`] on values that need no gradient.
+fn copy_pixels<T: Float + Element>(
+    x: &Tensor,
+    channels: usize,
+    plane: usize,
+    sources: &[Option<usize>],
+) -> Result<Tensor> {
+    let data = x.contiguous_data::<T>()?;
+    let mut out = Vec::with_capacity(data.len());
+    for (images, example) in data
+        .chunks_exact(channels * plane)
+        .zip(sources.chunks_exact(plane))
+    {
+        for image in images.chunks_exact(plane) {
+            out.extend(example.iter().map(|s| s.map_or(T::zero(), |s| image[s])));
+        }
+    }
+    Tensor::from_vec(out, x.shape().clone())
 }
 
 #[cfg(test)]
@@ -347,6 +378,24 @@ mod tests {
                     got[k]
                 );
             }
+        }
+    }
+
+    /// The copy (data) and the gather (inside a network) give the same images.
+    #[test]
+    fn copies_and_gathers_agree() {
+        let x = batch(20);
+        let var = nabla_core::Var::new(&x).unwrap();
+        let flip = RandomFlip::new(FlipMode::Both);
+        let shift = RandomTranslation::new(2).unwrap();
+        for layer in [&flip as &dyn Module, &shift] {
+            let copied = layer.forward(&x, &mut train(4)).unwrap();
+            let gathered = layer.forward(&var.as_tensor(), &mut train(4)).unwrap();
+            assert!(!copied.requires_grad() && gathered.requires_grad());
+            assert_eq!(
+                copied.to_vec::<f64>().unwrap(),
+                gathered.to_vec::<f64>().unwrap()
+            );
         }
     }
 

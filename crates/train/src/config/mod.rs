@@ -673,6 +673,18 @@ impl OptimizerSpec {
             | OptimizerSpec::DeltaBarDelta { lr, .. } => lr,
         }
     }
+
+    /// The weight decay (0 for delta-bar-delta, which has none).
+    pub fn weight_decay(&self) -> f64 {
+        match *self {
+            OptimizerSpec::Sgd { weight_decay, .. }
+            | OptimizerSpec::Adagrad { weight_decay, .. }
+            | OptimizerSpec::Rmsprop { weight_decay, .. }
+            | OptimizerSpec::Adam { weight_decay, .. }
+            | OptimizerSpec::Adamw { weight_decay, .. } => weight_decay,
+            OptimizerSpec::DeltaBarDelta { .. } => 0.0,
+        }
+    }
 }
 
 impl Default for OptimizerSpec {

@@ -173,6 +173,19 @@ pub fn present(config: &Config, f: &mut Finding) {
                 );
             }
         }
+        Problem::Overfitting => {
+            let train = &config.train;
+            match &train.early_stopping {
+                None => set("train.early_stopping".into(), "{ patience = 5 }".into()),
+                Some(e) if !e.restore_best => {
+                    set("train.early_stopping.restore_best".into(), "true".into());
+                }
+                Some(_) => {}
+            }
+            if train.l2 == 0.0 && config.optimizer.weight_decay() == 0.0 {
+                set("train.l2".into(), "0.0001".into());
+            }
+        }
         Problem::LearningRateTooSmall | Problem::LearningRateTooLarge => {}
         // A GAN's findings come with their changes from its own rules (`gan::doctor`).
         Problem::DiscriminatorWins | Problem::ModeCollapse | Problem::PartialModeCollapse => {

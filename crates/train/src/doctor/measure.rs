@@ -364,6 +364,7 @@ impl Doctor {
             current: record,
             diagnostics: &diagnostics,
             history,
+            keeps_best: self.config.keeps_best,
         };
         for mut finding in rules::evaluate(&input) {
             if self.reported.insert(finding.key()) {

@@ -28,16 +28,23 @@ use serde::{Deserialize, Serialize};
 pub use measure::{Doctor, InputScale};
 pub use rules::{Finding, Problem};
 
-/// How often the doctor samples a training step.
+/// How often the doctor samples a training step, and what it should know of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoctorConfig {
     /// Sample every this many steps (and the first step of each epoch).
     pub every: u64,
+    /// The run stops early and keeps its best validation epoch's weights: overfitting is
+    /// handled there, and not reported.
+    #[serde(default)]
+    pub keeps_best: bool,
 }
 
 impl Default for DoctorConfig {
     fn default() -> Self {
-        DoctorConfig { every: 50 }
+        DoctorConfig {
+            every: 50,
+            keeps_best: false,
+        }
     }
 }
 

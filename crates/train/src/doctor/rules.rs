@@ -26,6 +26,8 @@ pub enum Problem {
     UnscaledInputs,
     LearningRateTooLarge,
     LearningRateTooSmall,
+    /// The validation loss rises while the training loss falls.
+    Overfitting,
     /// A GAN's discriminator rejects every sample (see [`crate::gan::doctor`]).
     DiscriminatorWins,
     /// A GAN's samples are nearly all alike.
@@ -47,6 +49,7 @@ impl Problem {
             Problem::UnscaledInputs => "unscaled inputs",
             Problem::LearningRateTooLarge => "learning rate too large",
             Problem::LearningRateTooSmall => "learning rate too small",
+            Problem::Overfitting => "overfitting",
             Problem::DiscriminatorWins => "discriminator wins",
             Problem::ModeCollapse => "mode collapse",
             Problem::PartialModeCollapse => "partial mode collapse",
@@ -190,6 +193,8 @@ pub struct RuleInput<'a> {
     pub diagnostics: &'a EpochDiagnostics,
     /// The epochs before.
     pub history: &'a [EpochRecord],
+    /// The run stops early and keeps its best validation epoch's weights.
+    pub keeps_best: bool,
 }
 
 /// Gradient norm of the first layer over the last one's below this: vanishing.
@@ -217,6 +222,10 @@ pub const LARGE_UPDATE: f64 = 0.3;
 pub const RISING_LOSS: f64 = 2.0;
 /// Alternating loss swings, each above this fraction of the first loss: oscillating.
 pub const OSCILLATION: f64 = 0.05;
+/// Every validation loss of the last [`OVERFIT_WINDOW`] epochs above this multiple of the best
+/// before them, the training loss lower than then: overfitting.
+pub const OVERFIT_RISE: f64 = 1.2;
+pub const OVERFIT_WINDOW: usize = 10;
 
 /// The smallest swing (relative to the first loss) when the last 4 changes of `losses`
 /// alternate in sign without net progress, else `None`.
@@ -260,6 +269,14 @@ fn train_loss(r: &EpochRecord) -> Option<f64> {
     r.train.get("loss").copied().filter(|l| l.is_finite())
 }
 
+fn valid_loss(r: &EpochRecord) -> Option<f64> {
+    r.valid
+        .as_ref()?
+        .get("loss")
+        .copied()
+        .filter(|l| l.is_finite())
+}
+
 /// All findings the records support now (the doctor drops those already reported).
 pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -267,6 +284,7 @@ pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     per_layer(input, &mut out);
     inputs(input, &mut out);
     learning_rate(input, &mut out);
+    overfitting(input, &mut out);
     out
 }
 
@@ -485,6 +503,115 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
+/// Overfitting: for [`OVERFIT_WINDOW`] epochs, not one validation loss came within
+/// [`OVERFIT_RISE`] of the best before them, while the training loss went below its value
+/// then. This is Prechelt's generalization loss `GL = E_va / E_opt − 1` ("Early stopping — but
+/// when?", 1998) taken at the window's best epoch. The best of a window only rises with the
+/// trend, not with the swings of a small validation set.
+fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    // Early stopping that restores the best weights is the remedy already applied.
+    if input.keeps_best {
+        return;
+    }
+    let records: Vec<&EpochRecord> = input
+        .history
+        .iter()
+        .chain(std::iter::once(input.current))
+        .collect();
+    let (Some(valid), Some(train)) = (
+        records
+            .iter()
+            .map(|r| valid_loss(r))
+            .collect::<Option<Vec<f64>>>(),
+        records
+            .iter()
+            .map(|r| train_loss(r))
+            .collect::<Option<Vec<f64>>>(),
+    ) else {
+        return;
+    };
+    let Some(Overfit {
+        best,
+        start,
+        recent,
+    }) = overfit(&valid, &train)
+    else {
+        return;
+    };
+    let (w, best_loss) = (OVERFIT_WINDOW, valid[best]);
+    let mut f = finding(Problem::Overfitting, input);
+    f.statistic = format!(
+        "lowest validation loss of epochs {}-{} over the best before them (epoch {})",
+        start + 1,
+        valid.len(),
+        best + 1
+    );
+    f.value = recent / best_loss;
+    f.threshold = OVERFIT_RISE;
+    f.cause = format!(
+        "the training loss went on falling ({} at epoch {}, {} now) while the validation loss \
+         has not come back within {}% of its best ({} at epoch {}; at least {} in the last {w} \
+         epochs): the model is fitting what is particular to its training examples, their \
+         noise included, not what carries over to new data",
+        sig(train[best]),
+        best + 1,
+        sig(train[train.len() - 1]),
+        sig((OVERFIT_RISE - 1.0) * 100.0),
+        sig(best_loss),
+        best + 1,
+        sig(recent)
+    );
+    let images = if input.input.pixels {
+        "; augment the images (random_translation, random_flip layers after the reshape), so \
+         that each epoch sees new variants of them"
+    } else {
+        ""
+    };
+    f.remedy = format!(
+        "stop at the best validation epoch and keep its weights (train.early_stopping = \
+         {{ patience = 5 }}, which restores them); regularize: an L2 penalty on the weights \
+         (train.l2 = 1e-4) or dropout before the wide layers{images}; or a smaller model, or \
+         more training data"
+    );
+    out.push(f);
+}
+
+/// Where [`overfit`] found the validation loss stuck above its best.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Overfit {
+    /// The epoch (0-based) of the best validation loss before the window.
+    best: usize,
+    /// The window's first epoch.
+    start: usize,
+    /// The window's lowest validation loss.
+    recent: f64,
+}
+
+/// The overfitting test on per-epoch losses (see [`overfitting`]).
+fn overfit(valid: &[f64], train: &[f64]) -> Option<Overfit> {
+    let w = OVERFIT_WINDOW;
+    if valid.len() <= w || train.len() != valid.len() {
+        return None;
+    }
+    let start = valid.len() - w;
+    let lowest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (best, best_loss) = valid[..start]
+        .iter()
+        .copied()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let recent = lowest(&valid[start..]);
+    // The rise must also be large against the loss's own scale (1% of the first validation
+    // loss): a validation loss near 0 doubles on noise.
+    let rose = recent > OVERFIT_RISE * best_loss && recent - best_loss > 0.01 * valid[0];
+    let trained_on = lowest(&train[start..]) < train[best];
+    (rose && trained_on).then_some(Overfit {
+        best,
+        start,
+        recent,
+    })
+}
+
 /// A learning rate far from the loss surface's scale: steps that barely move the weights while
 /// the loss stalls, or a loss that rises.
 fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
@@ -591,5 +718,52 @@ mod tests {
         assert_eq!(oscillation(&[2.0, 0.10, 0.11, 0.10, 0.11, 0.10]), None);
         // Too few epochs to tell.
         assert_eq!(oscillation(&[2.0, 1.0, 2.0, 1.0]), None);
+    }
+
+    /// The first epoch at which [`overfit`] fires on the losses so far, if any.
+    fn fires_at(valid: &[f64], train: &[f64]) -> Option<usize> {
+        (1..=valid.len()).find(|&n| overfit(&valid[..n], &train[..n]).is_some())
+    }
+
+    #[test]
+    fn a_validation_loss_that_stays_above_its_best_is_overfitting() {
+        // The textbook U: validation falls to 0.5 at epoch 10 (0-based 9), then rises 3% an
+        // epoch while the training loss keeps falling.
+        let valid: Vec<f64> = (0..40)
+            .map(|e| {
+                if e < 10 {
+                    1.0 - 0.05 * (e + 1) as f64
+                } else {
+                    0.5 * 1.03f64.powi(e - 9)
+                }
+            })
+            .collect();
+        let train: Vec<f64> = (0..40).map(|e| 1.0 / (1.0 + e as f64)).collect();
+        // Every loss of a 10-epoch window above 1.2 × 0.5: from epoch 0-based 16 (0.5 · 1.03⁷
+        // = 0.615) on, so the first window that qualifies ends at epoch 25 (0-based).
+        let n = fires_at(&valid, &train).unwrap();
+        assert_eq!(n, 26);
+        let found = overfit(&valid[..n], &train[..n]).unwrap();
+        assert_eq!((found.best, found.start), (9, 16));
+        assert!((found.recent - 0.5 * 1.03f64.powi(7)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn swings_divergence_and_tiny_losses_are_not_overfitting() {
+        let falling: Vec<f64> = (0..60).map(|e| 1.0 / (1.0 + e as f64)).collect();
+        // A small validation set's swings: ±25% around a flat level, period 10 epochs.
+        let swinging: Vec<f64> = (0..60)
+            .map(|e| 0.6 * (1.0 + 0.25 * (e as f64 * std::f64::consts::TAU / 10.0).sin()))
+            .collect();
+        assert_eq!(fires_at(&swinging, &falling), None);
+        // Both losses rising: the training diverges, it does not overfit.
+        let rising: Vec<f64> = (0..60).map(|e| 0.5 * 1.05f64.powi(e)).collect();
+        assert_eq!(fires_at(&rising, &rising), None);
+        // A validation loss near 0 that doubles: below 1% of the first loss.
+        let mut tiny = vec![0.7];
+        tiny.extend((1..60).map(|e| if e < 20 { 1e-4 } else { 2e-4 }));
+        assert_eq!(fires_at(&tiny, &falling), None);
+        // Too few epochs for a window after the best.
+        assert_eq!(fires_at(&[1.0, 0.5, 2.0, 2.0], &[1.0, 0.5, 0.2, 0.1]), None);
     }
 }
