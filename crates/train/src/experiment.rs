@@ -246,6 +246,7 @@ impl Experiment {
                         .early_stopping
                         .as_ref()
                         .is_some_and(|e| e.restore_best),
+                    valid_examples: self.data.valid.as_ref().map(Dataset::len),
                 },
                 &self.model,
                 &self.model.named_parameters(),

@@ -365,6 +365,7 @@ impl Doctor {
             diagnostics: &diagnostics,
             history,
             keeps_best: self.config.keeps_best,
+            valid_examples: self.config.valid_examples,
         };
         for mut finding in rules::evaluate(&input) {
             if self.reported.insert(finding.key()) {

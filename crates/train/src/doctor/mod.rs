@@ -37,6 +37,10 @@ pub struct DoctorConfig {
     /// handled there, and not reported.
     #[serde(default)]
     pub keeps_best: bool,
+    /// How many examples the validation loss is measured on (`None`: not said). Below
+    /// [`rules::OVERFIT_MIN_VALID`] a rise is not read as overfitting.
+    #[serde(default)]
+    pub valid_examples: Option<usize>,
 }
 
 impl Default for DoctorConfig {
@@ -44,6 +48,7 @@ impl Default for DoctorConfig {
         DoctorConfig {
             every: 50,
             keeps_best: false,
+            valid_examples: None,
         }
     }
 }

@@ -195,6 +195,8 @@ pub struct RuleInput<'a> {
     pub history: &'a [EpochRecord],
     /// The run stops early and keeps its best validation epoch's weights.
     pub keeps_best: bool,
+    /// How many examples the validation loss is measured on, when known.
+    pub valid_examples: Option<usize>,
 }
 
 /// Gradient norm of the first layer over the last one's below this: vanishing.
@@ -226,6 +228,10 @@ pub const OSCILLATION: f64 = 0.05;
 /// before them, the training loss lower than then: overfitting.
 pub const OVERFIT_RISE: f64 = 1.2;
 pub const OVERFIT_WINDOW: usize = 10;
+/// A validation set smaller than this measures the loss too coarsely to tell a trend from
+/// chance: the airline configs' 14 validation windows rise 20% above their best, yet stopping
+/// there raises the LSTM's and GRU's test RMSE from 15.0 and 15.7 to 16.1 and 16.9 (seeds 0-4).
+pub const OVERFIT_MIN_VALID: usize = 50;
 
 /// The smallest swing (relative to the first loss) when the last 4 changes of `losses`
 /// alternate in sign without net progress, else `None`.
@@ -510,7 +516,7 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
 /// trend, not with the swings of a small validation set.
 fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     // Early stopping that restores the best weights is the remedy already applied.
-    if input.keeps_best {
+    if input.keeps_best || input.valid_examples.is_some_and(|n| n < OVERFIT_MIN_VALID) {
         return;
     }
     let records: Vec<&EpochRecord> = input
