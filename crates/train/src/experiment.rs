@@ -517,6 +517,28 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             read_csv(&data.train, &options)?
         }
     };
+    // One class is a mistake in the data or the target column (a folder says which above).
+    if schema.task == Task::Classification
+        && schema.classes.len() < 2
+        && !data.reconstruct
+        && config.gan.is_none()
+    {
+        let (key, source) = match &data.train_labels {
+            Some(labels) => ("data.train_labels", labels),
+            None => ("data.target", &data.train),
+        };
+        return Err(Error::Config(l.error(
+            key,
+            format!(
+                "{}: the target `{}` holds one class ({}) in all {} rows: a classifier needs \
+                 at least two (a numeric target to predict: data.task = \"regression\")",
+                source.display(),
+                schema.target,
+                schema.classes.join(", "),
+                table.rows
+            ),
+        )));
+    }
     let (table, sequence_shape) = match &data.sequence {
         Some(spec) => {
             if data.train_labels.is_some() {

@@ -608,3 +608,31 @@ fn table_options_are_refused_with_a_text() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_classifier_with_one_class_is_an_error_naming_the_target() {
+    // A target column with one value is a mistake in the data or in data.target: the model
+    // would be right by construction (accuracy 1.0) and learn nothing.
+    let dir = std::env::temp_dir().join(format!("nabla-one-class-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("one.csv");
+    std::fs::write(&csv, "a,b,label\n1,2,yes\n3,4,yes\n5,6,yes\n7,8,yes\n").unwrap();
+    let text = format!(
+        "seed = 0\n[data]\ntrain = {csv:?}\nvalid_split = 0.0\n\
+         [[model.layers]]\ntype = \"linear\"\nunits = 1\n"
+    );
+    let e = build_error_of(&text, &[]);
+    assert!(
+        e.contains("data.target")
+            && e.contains("one.csv")
+            && e.contains("`label` holds one class (yes) in all 4 rows"),
+        "{e}"
+    );
+    // An autoencoder reads the same file: it has no classes to need.
+    let autoencoder = text
+        .replace("valid_split", "reconstruct = true\nvalid_split")
+        .replace("units = 1", "units = 2");
+    let l = load_str(&autoencoder, Some(Path::new("my.toml")), &[]).expect("parses");
+    assert!(prepare(&l).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

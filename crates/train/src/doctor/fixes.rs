@@ -138,7 +138,8 @@ pub fn present(config: &Config, f: &mut Finding) {
         }
         Problem::SaturatedUnits => {
             if config.data.scaling == Scaling::None {
-                set("data.scaling".into(), "\"standardize\"".into());
+                let scaling = f.scaling.unwrap_or(Scaling::Standardize);
+                set("data.scaling".into(), scaling_toml(scaling));
             }
             for key in &f.names {
                 if let Some((k, _)) = linear_before(&layers, key) {

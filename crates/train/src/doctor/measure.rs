@@ -4,7 +4,7 @@ use super::rules::{self, Finding, RuleInput};
 use super::{DoctorConfig, EpochDiagnostics, LayerDiagnostics, kind_of};
 use crate::trainer::EpochRecord;
 use nabla_core::{DType, Grads, Tensor, Var};
-use nabla_data::Dataset;
+use nabla_data::{Dataset, Scaling};
 use nabla_nn::Module;
 use nabla_nn::clip::sum_of_squares;
 use serde::{Deserialize, Serialize};
@@ -85,10 +85,20 @@ impl InputScale {
         }
     }
 
-    /// Whether the inputs are pixel intensities as read, in `[0, 255]`: the caller said they
-    /// are images, and no scaling has moved them.
+    /// Whether the inputs are pixel intensities as read, in `[0, 255]` and not all within
+    /// `[0, 1]`: the caller said they are images, and no scaling has moved them.
     pub fn are_pixels(&self) -> bool {
-        self.pixels && self.min >= 0.0 && self.max <= 255.0
+        self.pixels && self.min >= 0.0 && self.max <= 255.0 && self.max > 1.0
+    }
+
+    /// The scaling that suits these inputs, with its phrase for a remedy: a division by 255
+    /// for pixels as read (black stays 0), else standardization.
+    pub fn suited_scaling(&self) -> (Scaling, &'static str) {
+        if self.are_pixels() {
+            (Scaling::Divide(255.0), "divide the pixels by 255")
+        } else {
+            (Scaling::Standardize, "standardize the inputs")
+        }
     }
 }
 
@@ -603,12 +613,19 @@ mod tests {
         let raw = InputScale::of(&data(vec![0.0, 255.0, 17.0, 3.0]));
         assert_eq!((raw.min, raw.max), (0.0, 255.0));
         assert!(!raw.are_pixels(), "not said to be images");
-        let said = |s: InputScale| InputScale { pixels: true, ..s };
-        assert!(said(raw).are_pixels());
+        let said = |s: &InputScale| InputScale {
+            pixels: true,
+            ..s.clone()
+        };
+        assert!(said(&raw).are_pixels());
         let centred = InputScale::of(&data(vec![-0.5, 0.5, 0.25, 0.0]));
-        assert!(!said(centred).are_pixels(), "already scaled");
+        assert!(!said(&centred).are_pixels(), "already scaled");
         let wide = InputScale::of(&data(vec![0.0, 1000.0, 2.0, 3.0]));
-        assert!(!said(wide).are_pixels(), "not 8-bit");
+        assert!(!said(&wide).are_pixels(), "not 8-bit");
+        let divided = InputScale::of(&data(vec![0.0, 1.0, 0.5, 0.25]));
+        assert!(!said(&divided).are_pixels(), "already divided");
+        assert_eq!(said(&raw).suited_scaling().0, Scaling::Divide(255.0));
+        assert_eq!(said(&divided).suited_scaling().0, Scaling::Standardize);
     }
 
     /// Two identical units have spread 0; different ones a positive spread.

@@ -436,10 +436,12 @@ fn per_layer(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
                  large make the layer pass almost no gradient back",
                 l.kind
             );
-            f.remedy = "standardize the inputs, initialize the layer before it with Xavier \
-                        variance (keeps z in the curved middle), or put BatchNorm/LayerNorm \
-                        before the activation"
-                .into();
+            let (scaling, scale) = input.input.suited_scaling();
+            f.scaling = Some(scaling);
+            f.remedy = format!(
+                "{scale}, initialize the layer before it with Xavier variance (keeps z in the \
+                 curved middle), or put BatchNorm/LayerNorm before the activation"
+            );
             out.push(f);
         }
         if let Some(spread) = l.unit_spread
@@ -479,6 +481,7 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     );
     f.value = s.largest;
     f.threshold = UNSCALED_SCALE;
+    f.scaling = Some(s.suited_scaling().0);
     if s.are_pixels() {
         f.cause = format!(
             "pixel intensities as read (0 to {}) are 255 times the size of pixels in [0, 1], \
@@ -487,7 +490,6 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
              diverge crawls, and large inputs saturate sigmoid/tanh units",
             sig(s.max)
         );
-        f.scaling = Some(Scaling::Divide(255.0));
         f.remedy = "divide the pixel intensities by 255 (data.scaling = { divide = 255 }: every \
                     pixel in [0, 1], black stays 0); standardizing each pixel on its own would \
                     turn the rare strokes of a pixel that is almost always black (a tiny std) \
@@ -501,7 +503,6 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
              along the others, and large inputs saturate sigmoid/tanh units",
             sig(s.std_ratio)
         );
-        f.scaling = Some(Scaling::Standardize);
         f.remedy = "standardize the features (data.scaling = \"standardize\": zero mean, unit \
                     variance, fitted on the training split)"
             .into();
