@@ -516,7 +516,8 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
 /// when?", 1998) taken at the window's best epoch. The best of a window only rises with the
 /// trend, not with the swings of a small validation set.
 fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
-    // Early stopping that restores the best weights is the remedy already applied.
+    // Early stopping that restores the best weights is the remedy already applied; a tiny
+    // validation set cannot tell a trend from chance.
     if input.keeps_best || input.valid_examples.is_some_and(|n| n < OVERFIT_MIN_VALID) {
         return;
     }
@@ -546,12 +547,14 @@ fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let (w, best_loss) = (OVERFIT_WINDOW, valid[best]);
+    // 1-based epoch numbers, as the records count them (a resumed run's history included).
+    let epoch = |i: usize| records[i].epoch + 1;
     let mut f = finding(Problem::Overfitting, input);
     f.statistic = format!(
         "lowest validation loss of epochs {}-{} over the best before them (epoch {})",
-        start + 1,
-        valid.len(),
-        best + 1
+        epoch(start),
+        epoch(records.len() - 1),
+        epoch(best)
     );
     f.value = recent / best_loss;
     f.threshold = OVERFIT_RISE;
@@ -561,11 +564,11 @@ fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
          epochs): the model is fitting what is particular to its training examples, their \
          noise included, not what carries over to new data",
         sig(train[best]),
-        best + 1,
+        epoch(best),
         sig(train[train.len() - 1]),
         sig((OVERFIT_RISE - 1.0) * 100.0),
         sig(best_loss),
-        best + 1,
+        epoch(best),
         sig(recent)
     );
     let images = if input.input.pixels {
