@@ -27,6 +27,11 @@ fn default_spec() -> ImageSpec {
     ImageSpec::default()
 }
 
+/// The error of reading the folder `dir` with `spec`.
+fn folder_error(dir: &Path, spec: &ImageSpec) -> String {
+    read_image_folder(dir, spec).unwrap_err().to_string()
+}
+
 fn classes(target: &Target) -> Vec<i64> {
     match target {
         Target::Classes(c) => c.clone(),
@@ -172,9 +177,7 @@ fn images_of_different_sizes_are_an_error_unless_a_size_is_set() {
     );
     save(&gray(4, 6, |_, _| 90).into(), &dir.join("b/1.png"));
 
-    let err = read_image_folder(&dir, &default_spec())
-        .unwrap_err()
-        .to_string();
+    let err = folder_error(&dir, &default_spec());
     assert!(
         err.contains("a/2.png: 8 x 12 pixels (height x width), but a/1.png is 4 x 6")
             && err.contains("data.image.size"),
@@ -307,7 +310,7 @@ fn later_images_are_labelled_by_training_class_names_or_named_only() {
 fn bad_folders_and_files_are_named() {
     let dir = scratch("bad");
     let spec = default_spec();
-    let message = |path: &Path| read_image_folder(path, &spec).unwrap_err().to_string();
+    let message = |path: &Path| folder_error(path, &spec);
 
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     assert!(message(&dir.join("empty")).contains("empty: no class folders"));
@@ -370,9 +373,7 @@ fn bad_folders_and_files_are_named() {
         size: Some([8192, 8192]),
         channels: Some(3),
     };
-    let err = read_image_folder(&dir.join("many"), &spec)
-        .unwrap_err()
-        .to_string();
+    let err = folder_error(&dir.join("many"), &spec);
     assert!(
         err.contains("many: 200 images of 3 x 8192 x 8192 values take 362.4 GB to read")
             && err.contains("resize them smaller"),
@@ -392,9 +393,7 @@ fn bad_folders_and_files_are_named() {
         ),
     ] {
         let spec = ImageSpec { size, channels };
-        let err = read_image_folder(&dir.join("loose"), &spec)
-            .unwrap_err()
-            .to_string();
+        let err = folder_error(&dir.join("loose"), &spec);
         assert_eq!(err, what);
     }
 }

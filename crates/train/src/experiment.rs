@@ -464,18 +464,6 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             check_image_spec(l)?;
             let (images, schema, shape) =
                 nabla_data::read_image_folder(&data.train, &data.image.unwrap_or_default())?;
-            // An autoencoder or a GAN learns the images themselves; a classifier needs two
-            // classes.
-            if schema.classes.len() < 2 && !data.reconstruct && config.gan.is_none() {
-                return Err(Error::Config(l.error(
-                    "data.train",
-                    format!(
-                        "one class folder ({}): a classifier needs a folder for each of at \
-                         least two classes",
-                        schema.classes.join(", ")
-                    ),
-                )));
-            }
             image_shape = Some(shape);
             image_files = Some(file_names(&images.files));
             (images.table, schema)
@@ -517,27 +505,39 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             read_csv(&data.train, &options)?
         }
     };
-    // One class is a mistake in the data or the target column (a folder says which above).
+    // One class is a mistake in the data or the target column; an autoencoder or a GAN learns
+    // the examples themselves and needs none.
     if schema.task == Task::Classification
         && schema.classes.len() < 2
         && !data.reconstruct
         && config.gan.is_none()
     {
-        let (key, source) = match &data.train_labels {
-            Some(labels) => ("data.train_labels", labels),
-            None => ("data.target", &data.train),
-        };
-        return Err(Error::Config(l.error(
-            key,
-            format!(
-                "{}: the target `{}` holds one class ({}) in all {} rows: a classifier needs \
-                 at least two (a numeric target to predict: data.task = \"regression\")",
-                source.display(),
-                schema.target,
-                schema.classes.join(", "),
-                table.rows
+        let classes = schema.classes.join(", ");
+        let (key, message) = match (&image_shape, &data.train_labels) {
+            (Some(_), _) => (
+                "data.train",
+                format!(
+                    "one class folder ({classes}): a classifier needs a folder for each of at \
+                     least two classes"
+                ),
             ),
-        )));
+            (None, labels) => {
+                let (key, source) = match labels {
+                    Some(labels) => ("data.train_labels", labels),
+                    None => ("data.target", &data.train),
+                };
+                let message = format!(
+                    "{}: the target `{}` holds one class ({classes}) in all {} rows: a \
+                     classifier needs at least two (a numeric target to predict: data.task = \
+                     \"regression\")",
+                    source.display(),
+                    schema.target,
+                    table.rows
+                );
+                (key, message)
+            }
+        };
+        return Err(Error::Config(l.error(key, message)));
     }
     let (table, sequence_shape) = match &data.sequence {
         Some(spec) => {

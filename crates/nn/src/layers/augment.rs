@@ -96,22 +96,28 @@ impl RandomTranslation {
         }
         Ok(RandomTranslation { pixels })
     }
+
+    /// Checks that shifts of up to `pixels` keep part of a `height` x `width` image in sight
+    /// (config building asks before any data flows; the forward pass asks again).
+    pub fn check_fits(pixels: usize, height: usize, width: usize) -> Result<()> {
+        if pixels >= height.min(width) {
+            return Err(Error::invalid(
+                "RandomTranslation",
+                format!(
+                    "a shift of up to {pixels} pixels would move a {height} x {width} image out \
+                     of sight: at most {}",
+                    height.min(width).saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Module for RandomTranslation {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let [batch, _, height, width] = images("RandomTranslation", x)?;
-        if self.pixels >= height.min(width) {
-            return Err(Error::invalid(
-                "RandomTranslation",
-                format!(
-                    "a shift of up to {} pixels would move a {height} x {width} image out of \
-                     sight: at most {}",
-                    self.pixels,
-                    height.min(width).saturating_sub(1)
-                ),
-            ));
-        }
+        Self::check_fits(self.pixels, height, width)?;
         if !ctx.is_training() {
             return Ok(x.clone());
         }

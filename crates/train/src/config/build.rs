@@ -299,22 +299,10 @@ fn build_layers(
             }
             LayerSpec::RandomTranslation { pixels } => {
                 let [_, height, width] = image(&shape, &here, "random_translation")?;
-                let side = height.min(width);
-                if *pixels == 0 || *pixels >= side {
-                    return Err(key_err(
-                        format!("{here}.pixels"),
-                        format!(
-                            "must be at least 1 and below the image's {height} x {width} (at \
-                             most {}), got {pixels}",
-                            side.saturating_sub(1)
-                        ),
-                    ));
-                }
-                push(
-                    &mut model,
-                    RandomTranslation::new(*pixels).map_err(err)?,
-                    shape,
-                )
+                let pixels_err = |e| key_err(format!("{here}.pixels"), e);
+                let layer = RandomTranslation::new(*pixels).map_err(pixels_err)?;
+                RandomTranslation::check_fits(*pixels, height, width).map_err(pixels_err)?;
+                push(&mut model, layer, shape)
             }
             LayerSpec::BatchNorm { eps, momentum } => {
                 // Per feature after a linear layer, per channel after a convolution.
