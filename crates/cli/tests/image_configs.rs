@@ -58,6 +58,35 @@ fn the_mnist_config_trains_on_idx_files() {
     let rows: Vec<&str> = predictions.lines().collect();
     assert_eq!(rows.len(), 10_000 + 1, "a header and one row per image");
     assert!(rows[0].starts_with("predicted,p_0,"), "{}", rows[0]);
+    // The report shows the test images got wrong most confidently, each named by its index in
+    // the IDX file and drawn from its own 28x28 pixels.
+    let truth = nabla_data::read_idx(&labels).unwrap().data;
+    let pixels = nabla_data::read_idx(&images).unwrap().data;
+    let mut wrong: Vec<(f64, usize, usize)> = rows[1..]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            let cells: Vec<&str> = row.split(',').collect();
+            let class: usize = cells[0].parse().unwrap();
+            let p: f64 = cells[1 + class].parse().unwrap();
+            (class != usize::from(truth[i])).then_some((p, i, class))
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert!(text.contains(&format!("(12 of the {} wrong of 10000;", wrong.len())));
+    let captions = figcaptions(&text);
+    assert_eq!(captions.len(), 12);
+    for (caption, &(p, i, predicted)) in captions.iter().zip(&wrong) {
+        let name = format!("t10k-images-idx3-ubyte.gz #{i}</code>");
+        assert!(
+            caption.starts_with(&format!("{} → {predicted} ({p:.3})<br><code>", truth[i]))
+                && caption.ends_with(&name),
+            "{caption} for image {i}"
+        );
+        let png = nabla_train::image_grid::png(28, 28, 1, &pixels[i * 784..(i + 1) * 784]);
+        let data = nabla_train::image_grid::base64(&png);
+        assert!(text.contains(&data), "image {i}: its pixels, as read");
+    }
     let err = rejects(nabla().arg("eval").arg(dir.join("run")).arg(&images));
     assert!(
         err.contains("t10k-images-idx3-ubyte.gz: is an IDX image file") && err.contains("--labels"),
@@ -225,6 +254,15 @@ fn augmentation_layers_vary_training_and_leave_evaluation_alone() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The captions of a report's pictures of mistakes, in order.
+fn figcaptions(report: &str) -> Vec<&str> {
+    report
+        .split("<figcaption>")
+        .skip(1)
+        .map(|c| c.split("</figcaption>").next().unwrap())
+        .collect()
+}
+
 /// The digits of `data/digits/{split}.csv`, each as its class and 64 pixel values scaled to
 /// 0-240, in the order a folder of class folders lists them: by class, then by row.
 fn digits_by_class(split: &str) -> Vec<(u8, usize, Vec<u8>)> {
@@ -347,11 +385,7 @@ fn a_folder_of_images_trains_as_the_same_pixels_in_a_csv() {
         report.contains(&format!("({shown} of the {} wrong of 360;", 360 - right)),
         "the mistakes' count"
     );
-    let captions: Vec<&str> = report
-        .split("<figcaption>")
-        .skip(1)
-        .map(|c| c.split("</figcaption>").next().unwrap())
-        .collect();
+    let captions = figcaptions(&report);
     assert_eq!(captions.len(), shown);
     for (caption, (p, file, predicted)) in captions.iter().zip(&wrong) {
         let truth = file.split('/').next().unwrap();
@@ -367,8 +401,30 @@ fn a_folder_of_images_trains_as_the_same_pixels_in_a_csv() {
         let data = nabla_train::image_grid::base64(&png);
         assert!(report.contains(&data), "{file}: its pixels, scaling undone");
     }
+    // The CSV run of the same pixels names the same rows by their lines in test.csv, most
+    // confident first (row k of the folder's order is on line k + 2).
     let csv_report = std::fs::read_to_string(dir.join("runs/csv/report.html")).unwrap();
-    assert!(!csv_report.contains("got wrong most confidently"));
+    let order: Vec<String> = digits_by_class("test")
+        .iter()
+        .map(|(class, row, _)| format!("{class}/{row:04}.png"))
+        .collect();
+    let lines: Vec<String> = wrong[..shown]
+        .iter()
+        .map(|(_, file, _)| {
+            let k = order.iter().position(|f| f == file).unwrap();
+            format!("test.csv:{}</code>", k + 2)
+        })
+        .collect();
+    let named: Vec<&str> = csv_report
+        .split("<tr><td><code>")
+        .skip(1)
+        .map(|row| row.split("</td>").next().unwrap())
+        .collect();
+    assert_eq!(named.len(), shown);
+    for (name, line) in named.iter().zip(&lines) {
+        assert!(name.ends_with(line.as_str()), "{name} for {line}");
+    }
+    assert!(csv_report.contains(&format!("({shown} of the {} wrong of 360;", 360 - right)));
 
     // One image: named by its file, with the same prediction as in its folder.
     let (path, prediction) = rows[1].split_once(',').unwrap();

@@ -117,6 +117,10 @@ pub struct Table {
     pub features: Vec<f64>,
     pub rows: usize,
     pub target: Target,
+    /// The line of its file each row starts on, where the rows are a CSV's (a sequence: its
+    /// first row's); `None` for other sources. Blank lines and quoted line breaks make it
+    /// differ from the row's index.
+    pub lines: Option<Vec<u64>>,
 }
 
 impl Table {
@@ -137,7 +141,14 @@ impl Table {
             features,
             rows: rows.len(),
             target: self.target.select(rows),
+            lines: select_lines(&self.lines, rows),
         }
+    }
+
+    /// The line of its file row `r` starts on: the CSV's own count, else the count for a
+    /// header and one line per row.
+    pub fn line(&self, r: usize) -> u64 {
+        self.lines.as_ref().map_or(r as u64 + 2, |lines| lines[r])
     }
 
     /// The rows at `rows` (distinct), in that order, moved within the table's own buffer
@@ -177,9 +188,14 @@ impl Table {
         self.features.truncate(rows.len() * w);
         self.features.shrink_to_fit();
         self.target = self.target.select(rows);
+        self.lines = select_lines(&self.lines, rows);
         self.rows = rows.len();
         self
     }
+}
+
+fn select_lines(lines: &Option<Vec<u64>>, rows: &[usize]) -> Option<Vec<u64>> {
+    lines.as_ref().map(|l| rows.iter().map(|&r| l[r]).collect())
 }
 
 impl Target {
@@ -224,9 +240,9 @@ fn parse_raw(path: &Path, input: impl std::io::Read) -> Result<RawCsv> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(::csv::Trim::All)
-        .from_reader(input);
-    let csv_error = |e: ::csv::Error| {
-        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        .from_reader(LineMap::new(input));
+    let csv_error = |e: ::csv::Error, lines: &LineMap<_>| {
+        let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
         match e.kind() {
             ::csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
@@ -241,12 +257,10 @@ fn parse_raw(path: &Path, input: impl std::io::Read) -> Result<RawCsv> {
             _ => at(path, line, None, e.to_string()),
         }
     };
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(csv_error)?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let header: Vec<String> = match reader.headers() {
+        Ok(header) => header.iter().map(str::to_string).collect(),
+        Err(e) => return Err(csv_error(e, reader.get_ref())),
+    };
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(Error::file(path, "empty file: expected a header row"));
     }
@@ -270,15 +284,84 @@ fn parse_raw(path: &Path, input: impl std::io::Read) -> Result<RawCsv> {
         }
     }
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_error)?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+    let mut record = ::csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(e, reader.get_ref())),
+        }
+        let line = record
+            .position()
+            .map_or(0, |p| reader.get_ref().line_at(p.byte()));
         rows.push((line, record.iter().map(str::to_string).collect()));
     }
     if rows.is_empty() {
         return Err(Error::file(path, "no data rows after the header"));
     }
     Ok(RawCsv { header, rows })
+}
+
+/// A reader that notes where the lines of what it reads end and which are blank, so that a
+/// record gets the line it is on. The csv crate numbers a record by where its parse began:
+/// after blank lines, which it skips, that is the first of them (rust-csv #208), and with
+/// `\r\n` line ends it is the line before, as the parse begins at its `\n` (#395).
+struct LineMap<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// The offset of every `\n` read, in order.
+    newlines: Vec<u64>,
+    /// The lines (from 1) that are empty or hold a lone `\r`, in order.
+    blank: Vec<u64>,
+    /// Whether the line being read has anything besides `\r`.
+    content: bool,
+}
+
+impl<R> LineMap<R> {
+    fn new(inner: R) -> Self {
+        LineMap {
+            inner,
+            offset: 0,
+            newlines: Vec::new(),
+            blank: Vec::new(),
+            content: false,
+        }
+    }
+
+    /// The line of the record whose parse began at `byte`: the line that byte is on, or the
+    /// next when it is a line's `\n`; then past any blank lines.
+    fn line_at(&self, byte: u64) -> u64 {
+        let before = self.newlines.partition_point(|&n| n < byte);
+        let mut line = before as u64 + 1;
+        if self.newlines.get(before) == Some(&byte) {
+            line += 1;
+        }
+        while self.blank.binary_search(&line).is_ok() {
+            line += 1;
+        }
+        line
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineMap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            let line = &chunk[start..end];
+            if !self.content && line.iter().all(|&b| b == b'\r') {
+                self.blank.push(self.newlines.len() as u64 + 1);
+            }
+            self.newlines.push(self.offset + end as u64);
+            self.content = false;
+            start = end + 1;
+        }
+        self.content |= chunk[start..].iter().any(|&b| b != b'\r');
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 fn column_index(path: &Path, header: &[String], name: &str, role: &str) -> Result<usize> {
@@ -570,6 +653,7 @@ fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> R
         features,
         rows: raw.rows.len(),
         target,
+        lines: Some(raw.rows.iter().map(|(line, _)| *line).collect()),
     })
 }
 

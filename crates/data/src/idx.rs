@@ -21,27 +21,47 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     decode_idx(&raw).map_err(|message| Error::file(path, message))
 }
 
-/// Whether the file at `path` is an IDX file (plain or gzip-compressed): its first bytes are
-/// IDX's `0x00 0x00`, or gzip's magic and they gunzip to it. A CSV never starts with a zero
-/// byte. A file that cannot be read is not IDX (reading it as a CSV then names the problem).
+/// The dims of the IDX file at `path` (`[N, 28, 28]` for MNIST's images), read from its
+/// header alone.
+pub fn idx_dims(path: impl AsRef<Path>) -> Result<Vec<usize>> {
+    let path = path.as_ref();
+    let mut input = open_unzipped(path).map_err(Error::io(path))?;
+    let truncated = |_| Error::file(path, "truncated IDX header");
+    let mut head = [0u8; 4];
+    input.read_exact(&mut head).map_err(truncated)?;
+    if head[..2] != [0, 0] {
+        return Err(Error::file(
+            path,
+            "not an IDX file (the first two bytes must be zero)",
+        ));
+    }
+    let mut dims = vec![0u8; 4 * head[3] as usize];
+    input.read_exact(&mut dims).map_err(truncated)?;
+    Ok(dims
+        .chunks(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .collect())
+}
+
+/// Whether the file at `path` is an IDX file (plain or gzip-compressed): its first bytes,
+/// gunzipped when they start with gzip's magic, are IDX's `0x00 0x00`. A CSV never starts
+/// with a zero byte. A file that cannot be read is not IDX (reading it as a CSV then names
+/// the problem).
 pub fn is_idx(path: &Path) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
     let mut head = [0u8; 2];
-    if file.read_exact(&mut head).is_err() {
-        return false;
-    }
-    if head == [0x1f, 0x8b] {
-        let Ok(file) = std::fs::File::open(path) else {
-            return false;
-        };
-        let mut inner = [0u8; 2];
-        return flate2::read::GzDecoder::new(file)
-            .read_exact(&mut inner)
-            .is_ok_and(|()| inner == [0, 0]);
-    }
-    head == [0, 0]
+    open_unzipped(path).is_ok_and(|mut input| input.read_exact(&mut head).is_ok()) && head == [0, 0]
+}
+
+/// The file at `path` to read from, through gzip when it starts with gzip's magic.
+fn open_unzipped(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let mut head = [0u8; 2];
+    let gzip = std::fs::File::open(path)?.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b];
+    let file = std::fs::File::open(path)?;
+    Ok(if gzip {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
 }
 
 /// Parses the bytes of an IDX file, gunzipping them first when they start with gzip's magic.
@@ -132,6 +152,7 @@ pub fn read_idx_table(images: &Path, labels: &Path) -> Result<(Table, CsvSchema)
         features: x.data.iter().map(|&p| f64::from(p)).collect(),
         rows,
         target: Target::Classes(y.data.iter().map(|&k| i64::from(k)).collect()),
+        lines: None,
     };
     Ok((table, schema))
 }
@@ -168,6 +189,7 @@ pub fn read_idx_images_with(images: &Path, schema: &CsvSchema) -> Result<Table> 
         features: x.data.iter().map(|&p| f64::from(p)).collect(),
         rows,
         target: Target::None,
+        lines: None,
     })
 }
 

@@ -483,6 +483,7 @@ fn pixel_table(schema: &CsvSchema, features: Vec<f64>, rows: usize, target: Targ
         features,
         rows,
         target,
+        lines: None,
     }
 }
 

@@ -26,7 +26,7 @@ pub use csv::{
 pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use idx::{
-    IdxArray, decode_idx, is_idx, read_idx, read_idx_images_with, read_idx_table,
+    IdxArray, decode_idx, idx_dims, is_idx, read_idx, read_idx_images_with, read_idx_table,
     read_idx_table_with,
 };
 pub use images::{ImageShape, ImageSpec, ImageTable, read_image_folder, read_images_with};

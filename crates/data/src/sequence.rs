@@ -32,11 +32,6 @@ pub struct SequenceShape {
     pub pad: f64,
 }
 
-/// The CSV line of data row `r` (one header line, one line per row).
-fn line(r: usize) -> usize {
-    r + 2
-}
-
 impl SequenceSpec {
     /// Groups a long table into one row per sequence, `steps · channels` wide (step-major:
     /// `c0@t0, c1@t0, ..., c0@t1, ...`), sequences in order of first appearance. `steps` is
@@ -84,6 +79,7 @@ impl SequenceSpec {
         }
         // Rows of each sequence, sequences in order of first appearance.
         let value = |r: usize, j: usize| table.features[r * width + j];
+        let line = |r: usize| table.line(r);
         let mut order: Vec<u64> = Vec::new();
         let mut members: std::collections::HashMap<u64, Vec<usize>> = Default::default();
         for r in 0..table.rows {
@@ -198,6 +194,12 @@ impl SequenceSpec {
                 features,
                 rows: sequences.len(),
                 target,
+                lines: table.lines.as_ref().map(|_| {
+                    sequences
+                        .iter()
+                        .map(|rows| line(*rows.iter().min().expect("a sequence has a row")))
+                        .collect()
+                }),
             },
             SequenceShape {
                 steps: t,

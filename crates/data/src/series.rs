@@ -86,6 +86,7 @@ impl SeriesSpec {
             features,
             rows,
             target: Target::Values(values[w..].to_vec()),
+            lines: None,
         })
     }
 

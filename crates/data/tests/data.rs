@@ -84,6 +84,36 @@ fn regression_targets_and_categorical_features() {
 }
 
 #[test]
+fn rows_and_errors_name_their_own_line_through_blank_lines_crlf_and_quoted_line_breaks() {
+    // Each data row's line, counted by hand: line 1 the header, a quoted cell spanning two
+    // lines, blank lines (empty or a lone \r) skipped between rows.
+    let rows = ["1,\"a\nb\",0", "", "2,c,1", "", "", "3,d,0", "4,\"e\",1"];
+    for ending in ["\n", "\r\n"] {
+        let text = format!("x,note,y{ending}{}{ending}", rows.join(ending));
+        let options = CsvOptions {
+            categorical: vec!["note".into()],
+            ..Default::default()
+        };
+        let (table, _) = read_csv_from("lines.csv", text.as_bytes(), &options).unwrap();
+        assert_eq!(table.lines, Some(vec![2, 5, 8, 9]), "{ending:?}");
+        // An error after the blank lines names the line of the row at fault.
+        let bad = text.replace("3,d,0", "x3,d,0");
+        let e = read_csv_from("lines.csv", bad.as_bytes(), &options)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("lines.csv:8: column \"x\""),
+            "{ending:?}: {e}"
+        );
+        let short = text.replace("3,d,0", "3,d");
+        let e = read_csv_from("lines.csv", short.as_bytes(), &options)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("lines.csv:8: 2 fields"), "{ending:?}: {e}");
+    }
+}
+
+#[test]
 fn bad_csv_input_names_file_line_and_column() {
     let cases: Vec<(&str, &str, CsvOptions, String)> = vec![
         (
@@ -377,6 +407,7 @@ fn long_table(rows: &[[f64; 4]], target: Vec<i64>) -> nabla_data::Table {
         features: rows.iter().flatten().copied().collect(),
         rows: rows.len(),
         target: Target::Classes(target),
+        lines: None,
     }
 }
 
@@ -778,6 +809,7 @@ proptest::proptest! {
             features: (0..rows * width).map(|v| v as f64).collect(),
             rows,
             target: Target::Classes((0..rows as i64).collect()),
+            lines: Some((0..rows as u64).map(|r| 3 * r + 2).collect()),
         };
         // A random order of a random subset: the rows sorted by random keys, cut at `keep`.
         let mut chosen: Vec<usize> = (0..rows).collect();
@@ -790,6 +822,7 @@ proptest::proptest! {
         proptest::prop_assert_eq!(copied.rows, chosen.len());
         for (i, &r) in chosen.iter().enumerate() {
             proptest::prop_assert_eq!(copied.features[i * width], (r * width) as f64);
+            proptest::prop_assert_eq!(copied.line(i), 3 * r as u64 + 2);
         }
         proptest::prop_assert_eq!(table.into_rows(&chosen), copied);
     }

@@ -712,36 +712,39 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
         text: None,
         image: image_shape,
     };
-    // Each split's examples keep their names (a folder's image files), for the report.
+    // The held-out examples keep their names, for the report's mistakes.
     let named = |data: Dataset, names: Option<Vec<String>>| match names {
         Some(names) => data.with_names(names),
         None => Ok(data),
     };
-    let names_of = |rows: &[usize]| {
-        image_files
-            .as_ref()
-            .map(|files| rows.iter().map(|&i| files[i].clone()).collect())
-    };
+    let train_is_idx = data.train_labels.is_some();
     let subset = |table: Option<Table>, rows: &[usize]| -> Result<Option<Dataset>> {
         table
-            .map(|t| Ok(named(preprocessing.dataset(t)?, names_of(rows))?))
+            .map(|t| {
+                let names =
+                    example_names(&data.train, &t, rows, image_files.as_deref(), train_is_idx);
+                Ok(named(preprocessing.dataset(t)?, names)?)
+            })
             .transpose()
     };
     let test = match &data.test {
         Some(path) => {
-            let (table, names) = match &data.test_labels {
+            let (table, files) = match &data.test_labels {
                 Some(labels) => (
                     nabla_data::read_idx_table_with(path, labels, &preprocessing.schema)?,
                     None,
                 ),
                 None => preprocessing.read_named(path, true)?,
             };
+            let rows: Vec<usize> = (0..table.rows).collect();
+            let idx = data.test_labels.is_some();
+            let names = example_names(path, &table, &rows, files.as_deref(), idx);
             Some(named(preprocessing.dataset(table)?, names)?)
         }
         None => subset(test_table, &parts.test)?,
     };
     let valid = subset(valid_table, &parts.valid)?;
-    let train = named(preprocessing.dataset(train_table)?, names_of(&parts.train))?;
+    let train = preprocessing.dataset(train_table)?;
     let splits = Splits { train, valid, test };
     Ok(PreparedData {
         preprocessing,
@@ -839,6 +842,28 @@ fn column_options(data: &crate::config::DataSpec) -> [(&'static str, bool); 5] {
 /// Image files' paths (inside the folder read), as examples' names.
 fn file_names(files: &[PathBuf]) -> Vec<String> {
     files.iter().map(|f| f.display().to_string()).collect()
+}
+
+/// How the report names the examples of `table`, which are the examples `rows` of `file`: an
+/// image by its path in the folder (`files`, one per example of the file), an IDX image by its
+/// index in the file (`idx`), a CSV row or sequence by the line it starts on; a series'
+/// windows have no names.
+fn example_names(
+    file: &Path,
+    table: &Table,
+    rows: &[usize],
+    files: Option<&[String]>,
+    idx: bool,
+) -> Option<Vec<String>> {
+    let file = file.display();
+    if let Some(files) = files {
+        return Some(rows.iter().map(|&i| files[i].clone()).collect());
+    }
+    if idx {
+        return Some(rows.iter().map(|&i| format!("{file} #{i}")).collect());
+    }
+    let lines = table.lines.as_ref()?;
+    Some(lines.iter().map(|line| format!("{file}:{line}")).collect())
 }
 
 /// A folder of images is classified by the class folders its images are in: the CSV and IDX
@@ -1491,46 +1516,98 @@ fn series_windows(
 const SHOWN_MISTAKES: usize = 12;
 
 /// The `wrong` examples of `data` (indices) that the model gave the highest `confidence`
-/// (ties: the first), with their names, `classes(i)` (true, predicted) and pixels in the
-/// images' own units (the scaling undone).
+/// (ties: the first), with their names, `classes(i)` (true, predicted) and inputs in the
+/// data's own units (the scaling undone).
 fn mistakes(
     exp: &Experiment,
     data: &Dataset,
-    shape: &nabla_data::ImageShape,
     names: &[String],
     mut wrong: Vec<usize>,
     confidence: impl Fn(usize) -> f64,
     classes: impl Fn(usize) -> (String, String),
 ) -> Result<crate::report::Mistakes> {
+    use crate::report::ShownInputs;
     let count = wrong.len();
     wrong.sort_by(|&a, &b| confidence(b).total_cmp(&confidence(a)).then(a.cmp(&b)));
     wrong.truncate(SHOWN_MISTAKES);
+    let width = data.x().elem_count() / data.len().max(1);
     let x = data.select(&wrong)?.x().to_vec_f64();
+    let (noun, image) = match (
+        &exp.preprocessing.image,
+        exp.config.data.train_labels.is_some(),
+    ) {
+        (Some(shape), _) => ("images", Some([shape.channels, shape.height, shape.width])),
+        // IDX images `[N, height, width]` (gray); other ranks are not drawn.
+        (None, true) => match nabla_data::idx_dims(&exp.config.data.train)?[..] {
+            [_, height, width] => ("images", Some([1, height, width])),
+            _ => ("images", None),
+        },
+        _ if exp.preprocessing.sequence.is_some() => ("sequences", None),
+        _ => ("rows", None),
+    };
+    let shown = |row: &[f64]| {
+        let Some(values) = exp.preprocessing.preprocessor.inverse_transform(row) else {
+            return ShownInputs::Hidden;
+        };
+        match image {
+            Some(shape) if shape.iter().product::<usize>() == values.len() => ShownInputs::Pixels {
+                shape,
+                pixels: values
+                    .iter()
+                    .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                    .collect(),
+            },
+            Some(_) => ShownInputs::Hidden,
+            None => ShownInputs::Columns(decoded_columns(&exp.preprocessing.schema, &values)),
+        }
+    };
     let examples = wrong
         .iter()
-        .zip(x.chunks(shape.len().max(1)))
+        .zip(x.chunks(width.max(1)))
         .map(|(&i, row)| {
             let (truth, predicted) = classes(i);
-            let pixels = exp.preprocessing.preprocessor.inverse_transform(row);
             crate::report::Mistake {
                 name: names[i].clone(),
                 truth,
                 predicted,
                 probability: confidence(i),
-                pixels: pixels.map(|p| {
-                    p.iter()
-                        .map(|v| v.round().clamp(0.0, 255.0) as u8)
-                        .collect()
-                }),
+                inputs: shown(row),
             }
         })
         .collect();
     Ok(crate::report::Mistakes {
-        image: [shape.channels, shape.height, shape.width],
+        noun: noun.into(),
         examples,
         wrong: count,
         total: data.len(),
     })
+}
+
+/// A row's encoded values as its CSV columns: a number as it reads, a one-hot encoded column
+/// as its category (the largest of its block, as imputation can leave fractions).
+fn decoded_columns(schema: &CsvSchema, values: &[f64]) -> Vec<(String, String)> {
+    let mut at = 0;
+    schema
+        .features
+        .iter()
+        .map(|f| {
+            let shown = match &f.categories {
+                None => {
+                    at += 1;
+                    crate::report::shown_number(values[at - 1])
+                }
+                Some(categories) => {
+                    let block = &values[at..at + categories.len()];
+                    at += categories.len();
+                    let k = (0..block.len())
+                        .max_by(|&a, &b| block[a].total_cmp(&block[b]).then(b.cmp(&a)))
+                        .unwrap_or(0);
+                    categories[k].clone()
+                }
+            };
+            (f.name.clone(), shown)
+        })
+        .collect()
 }
 
 /// The split the final figures are shown on: the test data, else the validation data.
@@ -1578,20 +1655,20 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
             for (t, &p) in truth.iter().zip(&predicted) {
                 matrix[*t as usize][p] += 1;
             }
-            let mistakes = match (&exp.preprocessing.image, data.names()) {
-                (Some(shape), Some(names)) => {
+            let mistakes = match data.names() {
+                Some(names) => {
                     let wrong: Vec<usize> = (0..truth.len())
                         .filter(|&i| predicted[i] != truth[i] as usize)
                         .collect();
                     let confidence = |i: usize| probabilities[i][predicted[i]];
-                    Some(mistakes(exp, data, shape, names, wrong, confidence, |i| {
+                    Some(mistakes(exp, data, names, wrong, confidence, |i| {
                         (
                             classes[truth[i] as usize].clone(),
                             classes[predicted[i]].clone(),
                         )
                     })?)
                 }
-                _ => None,
+                None => None,
             };
             Evaluation::Confusion {
                 split: split.into(),

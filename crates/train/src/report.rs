@@ -13,7 +13,8 @@ use std::fmt::Write;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluation {
     /// `matrix[true][predicted]` counts, and the examples got wrong most confidently where
-    /// the data names them (a folder's images).
+    /// the data names them (images, CSV rows and sequences, IDX images; not a series'
+    /// windows).
     Confusion {
         split: String,
         classes: Vec<String>,
@@ -34,11 +35,12 @@ pub enum Evaluation {
 }
 
 /// The examples of a split a classifier got wrong with the highest probability on the wrong
-/// class: where a folder holds a mislabelled image, it tends to be here.
+/// class: where a folder holds a mislabelled image, or a CSV a mislabelled row, it tends to be
+/// here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mistakes {
-    /// `[channels, height, width]` of each example's pixels.
-    pub image: [usize; 3],
+    /// What the examples are, plural: `images`, `rows`, `sequences`.
+    pub noun: String,
     /// Most confident first.
     pub examples: Vec<Mistake>,
     /// How many examples of the split were wrong in all.
@@ -50,14 +52,27 @@ pub struct Mistakes {
 /// One example a classifier got wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mistake {
-    /// The example's name (an image's path inside its folder).
+    /// Where the example is: an image's path inside its folder, `file:line` for a CSV row
+    /// (a sequence: its first row), `file #index` for an IDX image.
     pub name: String,
     pub truth: String,
     pub predicted: String,
     /// The probability the model gave the predicted class.
     pub probability: f64,
-    /// The pixels 0-255, channel-major (`None` when the scaling cannot be undone: PCA).
-    pub pixels: Option<Vec<u8>>,
+    pub inputs: ShownInputs,
+}
+
+/// An example's inputs as the report shows them, in the data's own units (the scaling
+/// undone).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShownInputs {
+    /// An image: `[channels, height, width]` and its pixels 0-255, channel-major.
+    Pixels { shape: [usize; 3], pixels: Vec<u8> },
+    /// Each input column's name and value (a categorical column: its category).
+    Columns(Vec<(String, String)>),
+    /// Not shown: whitened inputs cannot be mapped back, and a sequence's steps are too many
+    /// to list.
+    Hidden,
 }
 
 /// What a character model wrote after a prompt.
@@ -442,57 +457,144 @@ fn image_figure(
     )
 }
 
-/// The examples got wrong most confidently: each image (natural colours, scaled to about 96
-/// screen pixels), its true and predicted classes, the probability and its file.
+/// A value as a reader wants it: six significant digits without trailing zeros (`5.1`, not
+/// the `5.1000000000000005` that undoing a scaling leaves), in scientific notation below 1e-4
+/// and from 1e12 on.
+pub fn shown_number(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let trimmed = |s: &str| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let magnitude = v.abs().log10().floor() as i32;
+    if !(-4..12).contains(&magnitude) {
+        let s = format!("{v:.5e}");
+        let (mantissa, exponent) = s.split_once('e').expect("scientific notation");
+        return format!("{}e{exponent}", trimmed(mantissa));
+    }
+    trimmed(&format!("{v:.*}", (5 - magnitude).max(0) as usize))
+}
+
+/// How many input columns a mistaken row lists before eliding the rest.
+const SHOWN_COLUMNS: usize = 16;
+
+/// The examples got wrong most confidently: images as a gallery (each in natural colours,
+/// scaled to about 96 screen pixels, with its true and predicted classes, the probability and
+/// its file); rows as a table (where each is, the classes, the probability and its inputs).
 fn mistakes_figure(m: &Mistakes, split: &str) -> String {
-    let [channels, height, width] = m.image;
     if m.wrong == 0 {
         return format!(
-            "<div style=\"padding:4px 8px\"><p><b>Every {split} image was classified \
-             right</b> ({total} images)</p></div>",
+            "<div style=\"padding:4px 8px\"><p><b>All {total} {split} {noun} were classified \
+             right</b></p></div>",
             split = escape(split),
+            noun = escape(&m.noun),
             total = m.total
         );
     }
+    let images = m
+        .examples
+        .iter()
+        .any(|e| matches!(e.inputs, ShownInputs::Pixels { .. }));
+    let columns = m
+        .examples
+        .iter()
+        .any(|e| matches!(e.inputs, ShownInputs::Columns(_)));
     let mut html = format!(
-        "<div style=\"max-width:700px;padding:4px 8px\"><p><b>The {split} images got wrong \
+        "<div style=\"max-width:700px;padding:4px 8px\"><p><b>The {split} {noun} got wrong \
          most confidently</b> ({shown} of the {wrong} wrong of {total}; true class → \
-         predicted, its probability, the file)</p><div style=\"display:flex;flex-wrap:wrap;\
-         gap:10px\">",
+         predicted, its probability, {place})</p>",
         split = escape(split),
+        noun = escape(&m.noun),
         shown = m.examples.len(),
         wrong = m.wrong,
-        total = m.total
+        total = m.total,
+        place = match (images, columns) {
+            (true, _) => "the file",
+            (false, true) => "where it is, its inputs",
+            (false, false) => "where it is",
+        }
     );
-    // Small images are enlarged without smoothing, large ones shrunk to the same size.
-    let shown_width = 96 * width / height.max(width).max(1);
+    if images {
+        html += "<div style=\"display:flex;flex-wrap:wrap;gap:10px\">";
+        for e in &m.examples {
+            let picture = match &e.inputs {
+                ShownInputs::Pixels { shape, pixels } => picture(*shape, pixels, &e.name),
+                _ => String::new(),
+            };
+            let _ = write!(
+                html,
+                "<figure style=\"margin:0;font-size:12px;text-align:center\">{picture}\
+                 <figcaption>{truth} → {predicted} ({p:.3})<br><code>{name}</code></figcaption>\
+                 </figure>",
+                truth = escape(&e.truth),
+                predicted = escape(&e.predicted),
+                p = e.probability,
+                name = escape(&e.name)
+            );
+        }
+        return html + "</div></div>";
+    }
+    html += "<table class=\"mistakes\" style=\"border-collapse:collapse;font-size:12px\">\
+             <tr><th>where</th><th>true → predicted</th><th>p</th>";
+    html += if columns {
+        "<th>inputs</th></tr>"
+    } else {
+        "</tr>"
+    };
     for e in &m.examples {
-        let picture = e.pixels.as_ref().map_or(String::new(), |planes| {
-            // Channel planes to interleaved pixels.
-            let plane = height * width;
-            let interleaved: Vec<u8> = (0..plane)
-                .flat_map(|i| (0..channels).map(move |c| planes[c * plane + i]))
-                .collect();
-            let png = crate::image_grid::png(width, height, channels, &interleaved);
-            format!(
-                "<img alt=\"{name}\" style=\"image-rendering:pixelated;width:{shown_width}px\" \
-                 src=\"data:image/png;base64,{data}\"><br>",
-                name = escape(&e.name),
-                data = crate::image_grid::base64(&png)
-            )
-        });
+        let inputs = match &e.inputs {
+            ShownInputs::Columns(columns) => {
+                let mut listed: Vec<String> = columns
+                    .iter()
+                    .take(SHOWN_COLUMNS)
+                    .map(|(name, value)| format!("{} {}", escape(name), escape(value)))
+                    .collect();
+                if columns.len() > SHOWN_COLUMNS {
+                    listed.push(format!("… {} more", columns.len() - SHOWN_COLUMNS));
+                }
+                format!("<td>{}</td>", listed.join(" · "))
+            }
+            _ if columns => "<td><span class=\"empty\">not shown</span></td>".into(),
+            _ => String::new(),
+        };
         let _ = write!(
             html,
-            "<figure style=\"margin:0;font-size:12px;text-align:center\">{picture}\
-             <figcaption>{truth} → {predicted} ({p:.3})<br><code>{name}</code></figcaption>\
-             </figure>",
+            "<tr><td><code>{name}</code></td><td>{truth} → {predicted}</td><td>{p:.3}</td>\
+             {inputs}</tr>",
+            name = escape(&e.name),
             truth = escape(&e.truth),
             predicted = escape(&e.predicted),
             p = e.probability,
-            name = escape(&e.name)
         );
     }
-    html + "</div></div>"
+    html + "</table></div>"
+}
+
+/// An image's pixels (channel-major) as an `<img>`: small images enlarged without smoothing,
+/// large ones shrunk, to about 96 screen pixels.
+fn picture(shape: [usize; 3], planes: &[u8], name: &str) -> String {
+    let [channels, height, width] = shape;
+    let shown_width = 96 * width / height.max(width).max(1);
+    // Channel planes to interleaved pixels.
+    let plane = height * width;
+    let interleaved: Vec<u8> = (0..plane)
+        .flat_map(|i| (0..channels).map(move |c| planes[c * plane + i]))
+        .collect();
+    let png = crate::image_grid::png(width, height, channels, &interleaved);
+    format!(
+        "<img alt=\"{name}\" style=\"image-rendering:pixelated;width:{shown_width}px\" \
+         src=\"data:image/png;base64,{data}\"><br>",
+        name = escape(name),
+        data = crate::image_grid::base64(&png)
+    )
 }
 
 /// A character model's text: the prompt in gray, then what the model wrote.
@@ -904,6 +1006,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
          <style>body{{font-family:sans-serif;max-width:1400px;margin:1em auto;padding:0 1em;color:#222}}\
          .figures{{display:flex;flex-wrap:wrap;gap:12px}} .figures>div{{border:1px solid #ddd}}\
          table.metrics{{border-collapse:collapse}} table.metrics td,table.metrics th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
+         table.mistakes td,table.mistakes th{{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}}\
          pre{{background:#f6f6f6;padding:8px;overflow:auto}} .empty{{color:#888}}\
          .finding{{border-left:4px solid #d62728;padding:2px 10px;margin:8px 0;background:#fff6f6}} .clean{{color:#2ca02c}}</style></head><body>\n\
          <h1>{title}</h1>\n",
@@ -941,4 +1044,27 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
         env!("CARGO_PKG_VERSION")
     );
     Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_number;
+
+    #[test]
+    fn numbers_are_shown_to_six_significant_digits() {
+        for (v, shown) in [
+            (5.1000000000000005, "5.1"),
+            (-0.0, "0"),
+            (3.0, "3"),
+            (-2.75, "-2.75"),
+            (123456.7, "123457"),
+            (1234567.0, "1234567"),
+            (0.000123456789, "0.000123457"),
+            (0.00001234, "1.234e-5"),
+            (6.02e23, "6.02e23"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(shown_number(v), shown, "{v}");
+        }
+    }
 }

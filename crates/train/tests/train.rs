@@ -544,3 +544,105 @@ fn per_step_metrics_of_a_large_batch_match_a_direct_count_on_any_thread_count() 
     );
     assert!((one["bits_per_char"] - log_loss / std::f64::consts::LN_2).abs() < 1e-6 * log_loss);
 }
+
+/// A CSV of two classes set by the sign of `x` (far from 0), with a categorical `colour`; the
+/// rows at `flipped` (indices) carry the other class. Blank lines every seventh row make a
+/// row's line differ from its index.
+fn signed_rows(n: usize, flipped: &[usize]) -> String {
+    let mut csv = "x,colour,class\n".to_string();
+    for i in 0..n {
+        let x = (1.5 + (i % 5) as f64 * 0.25) * if i % 2 == 0 { 1.0 } else { -1.0 };
+        let positive = (x > 0.0) != flipped.contains(&i);
+        let colour = ["red", "blue", "green"][i % 3];
+        csv += &format!("{x},{colour},{}\n", if positive { "pos" } else { "neg" });
+        if i % 7 == 6 {
+            csv += "\n";
+        }
+    }
+    csv
+}
+
+/// The mislabelled rows of `mixed.csv`: enough that a quarter drawn at random holds some.
+const MIXED_FLIPS: [usize; 12] = [5, 21, 40, 58, 77, 96, 115, 150, 171, 190, 201, 230];
+
+#[test]
+fn the_report_names_a_csvs_most_confident_mistakes_by_line_with_their_inputs() {
+    use nabla_train::report::{Evaluation, ShownInputs};
+    let dir = std::env::temp_dir().join(format!("nabla-csv-mistakes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("train.csv"), signed_rows(200, &[])).unwrap();
+    std::fs::write(dir.join("test.csv"), signed_rows(40, &[3, 17, 30])).unwrap();
+    std::fs::write(dir.join("mixed.csv"), signed_rows(240, &MIXED_FLIPS)).unwrap();
+    let mistakes_of = |data: &str| {
+        let text = format!(
+            "seed = 0\n[data]\n{data}\ncategorical = [\"colour\"]\nscaling = \"standardize\"\n\
+             [[model.layers]]\ntype = \"linear\"\nunits = 2\n\
+             [optimizer]\ntype = \"adam\"\nlr = 0.05\n[train]\nepochs = 60\nbatch_size = 32\n"
+        );
+        let l = nabla_train::config::load_str(&text, Some(&dir.join("c.toml")), &[]).unwrap();
+        let mut exp = nabla_train::experiment::prepare(&l).unwrap();
+        exp.fit().unwrap();
+        match nabla_train::experiment::evaluation(&exp).unwrap() {
+            Some(Evaluation::Confusion {
+                mistakes: Some(m), ..
+            }) => m,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Each mistake's line of its file holds the class and inputs the report gives it.
+    let check = |m: &nabla_train::report::Mistakes, file: &str| {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut named = Vec::new();
+        for e in &m.examples {
+            let (path, line) = e.name.rsplit_once(':').unwrap();
+            assert_eq!(Path::new(path), dir.join(file));
+            let cells: Vec<&str> = lines[line.parse::<usize>().unwrap() - 1]
+                .split(',')
+                .collect();
+            assert_eq!(e.truth, cells[2], "{}", e.name);
+            assert_ne!(e.truth, e.predicted);
+            let ShownInputs::Columns(inputs) = &e.inputs else {
+                panic!("{:?}", e.inputs)
+            };
+            let expected = [("x", cells[0]), ("colour", cells[1])];
+            let got: Vec<(&str, &str)> = inputs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(got, expected, "{}", e.name);
+            named.push(line.parse::<usize>().unwrap());
+        }
+        assert!(
+            m.examples
+                .windows(2)
+                .all(|w| w[0].probability >= w[1].probability),
+            "most confident first"
+        );
+        assert_eq!(m.noun, "rows");
+        named.sort_unstable();
+        named
+    };
+    use std::path::Path;
+    // A test file: the three flipped rows, and only they, are wrong. Row i sits on line
+    // i + 2 + i / 7 (a blank line after every seventh row).
+    let line = |i: usize| i + 2 + i / 7;
+    let at = |file: &str| format!("{:?}", dir.join(file));
+    let test = mistakes_of(&format!(
+        "train = {}\ntest = {}\nvalid_split = 0.2",
+        at("train.csv"),
+        at("test.csv")
+    ));
+    assert_eq!((test.wrong, test.total), (3, 40));
+    assert_eq!(check(&test, "test.csv"), vec![line(3), line(17), line(30)]);
+    // A test split drawn from the training file names its rows' lines in that file.
+    let split = mistakes_of(&format!(
+        "train = {}\ntest_split = 0.25\nvalid_split = 0.1",
+        at("mixed.csv")
+    ));
+    let named = check(&split, "mixed.csv");
+    assert!(!named.is_empty() && named.len() == split.wrong, "{named:?}");
+    let flipped = MIXED_FLIPS.map(line);
+    assert!(named.iter().all(|l| flipped.contains(l)), "{named:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
