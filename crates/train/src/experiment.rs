@@ -1515,23 +1515,25 @@ fn series_windows(
 /// How many of the examples got wrong the report shows.
 const SHOWN_MISTAKES: usize = 12;
 
-/// The `wrong` examples of `data` (indices) that the model gave the highest `confidence`
-/// (ties: the first), with their names, `classes(i)` (true, predicted) and inputs in the
-/// data's own units (the scaling undone).
+/// The `candidates` of `data` (indices) with the highest `score` (ties: the first): a
+/// classifier's wrong examples by the probability it gave the wrong class, or a regression's
+/// examples by their absolute error. Each comes with its name, `values(i)` (true, predicted)
+/// and inputs in the data's own units (the scaling undone). `wrong` is a classifier's count of
+/// wrong examples.
 fn mistakes(
     exp: &Experiment,
     data: &Dataset,
     names: &[String],
-    mut wrong: Vec<usize>,
-    confidence: impl Fn(usize) -> f64,
-    classes: impl Fn(usize) -> (String, String),
+    (mut candidates, wrong): (Vec<usize>, Option<usize>),
+    score: impl Fn(usize) -> f64,
+    values: impl Fn(usize) -> (String, String),
 ) -> Result<crate::report::Mistakes> {
     use crate::report::ShownInputs;
-    let count = wrong.len();
-    wrong.sort_by(|&a, &b| confidence(b).total_cmp(&confidence(a)).then(a.cmp(&b)));
-    wrong.truncate(SHOWN_MISTAKES);
+    candidates.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+    candidates.truncate(SHOWN_MISTAKES);
+    let shown_rows = candidates;
     let width = data.x().elem_count() / data.len().max(1);
-    let x = data.select(&wrong)?.x().to_vec_f64();
+    let x = data.select(&shown_rows)?.x().to_vec_f64();
     let (noun, image) = match (
         &exp.preprocessing.image,
         exp.config.data.train_labels.is_some(),
@@ -1561,16 +1563,16 @@ fn mistakes(
             None => ShownInputs::Columns(decoded_columns(&exp.preprocessing.schema, &values)),
         }
     };
-    let examples = wrong
+    let examples = shown_rows
         .iter()
         .zip(x.chunks(width.max(1)))
         .map(|(&i, row)| {
-            let (truth, predicted) = classes(i);
+            let (truth, predicted) = values(i);
             crate::report::Mistake {
                 name: names[i].clone(),
                 truth,
                 predicted,
-                probability: confidence(i),
+                score: score(i),
                 inputs: shown(row),
             }
         })
@@ -1578,7 +1580,7 @@ fn mistakes(
     Ok(crate::report::Mistakes {
         noun: noun.into(),
         examples,
-        wrong: count,
+        wrong,
         total: data.len(),
     })
 }
@@ -1660,13 +1662,21 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
                     let wrong: Vec<usize> = (0..truth.len())
                         .filter(|&i| predicted[i] != truth[i] as usize)
                         .collect();
+                    let count = Some(wrong.len());
                     let confidence = |i: usize| probabilities[i][predicted[i]];
-                    Some(mistakes(exp, data, names, wrong, confidence, |i| {
-                        (
-                            classes[truth[i] as usize].clone(),
-                            classes[predicted[i]].clone(),
-                        )
-                    })?)
+                    Some(mistakes(
+                        exp,
+                        data,
+                        names,
+                        (wrong, count),
+                        confidence,
+                        |i| {
+                            (
+                                classes[truth[i] as usize].clone(),
+                                classes[predicted[i]].clone(),
+                            )
+                        },
+                    )?)
                 }
                 None => None,
             };
@@ -1685,13 +1695,26 @@ pub fn evaluation(exp: &Experiment) -> Result<Option<crate::report::Evaluation>>
                 }
                 _ => split.into(),
             };
+            let pairs: Vec<(f64, f64)> = truth
+                .iter()
+                .map(|t| t * std + mean)
+                .zip(v.iter().copied())
+                .collect();
+            let worst = match data.names() {
+                Some(names) => {
+                    let error = |i: usize| (pairs[i].1 - pairs[i].0).abs();
+                    let all = ((0..pairs.len()).collect(), None);
+                    Some(mistakes(exp, data, names, all, error, |i| {
+                        let shown = crate::report::shown_number;
+                        (shown(pairs[i].0), shown(pairs[i].1))
+                    })?)
+                }
+                None => None,
+            };
             Evaluation::Regression {
                 split,
-                pairs: truth
-                    .iter()
-                    .map(|t| t * std + mean)
-                    .zip(v.iter().copied())
-                    .collect(),
+                pairs,
+                worst,
             }
         }
         Predictions::Reconstructions(_) => unreachable!("an autoencoder's report returns above"),

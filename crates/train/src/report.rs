@@ -21,10 +21,12 @@ pub enum Evaluation {
         matrix: Vec<Vec<usize>>,
         mistakes: Option<Mistakes>,
     },
-    /// `(true, predicted)` pairs, in the target's units.
+    /// `(true, predicted)` pairs, in the target's units, and the examples predicted worst
+    /// where the data names them (CSV rows and sequences; not a series' windows).
     Regression {
         split: String,
         pairs: Vec<(f64, f64)>,
+        worst: Option<Mistakes>,
     },
     /// An autoencoder's examples and reconstructions.
     Reconstruction(crate::autoencoder::Reconstructions),
@@ -34,31 +36,32 @@ pub enum Evaluation {
     Text(TextSample),
 }
 
-/// The examples of a split a classifier got wrong with the highest probability on the wrong
-/// class: where a folder holds a mislabelled image, or a CSV a mislabelled row, it tends to be
-/// here.
+/// The examples of a split a model got most wrong: those a classifier got wrong with the
+/// highest probability on the wrong class, or those a regression predicted with the largest
+/// error. A mislabelled image or CSV row, or a mistyped value, tends to be here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mistakes {
     /// What the examples are, plural: `images`, `rows`, `sequences`.
     pub noun: String,
-    /// Most confident first.
+    /// Highest score first.
     pub examples: Vec<Mistake>,
-    /// How many examples of the split were wrong in all.
-    pub wrong: usize,
+    /// How many examples of the split a classifier got wrong in all; `None` for a regression.
+    pub wrong: Option<usize>,
     /// How many examples the split has.
     pub total: usize,
 }
 
-/// One example a classifier got wrong.
+/// One example a model got wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mistake {
     /// Where the example is: an image's path inside its folder, `file:line` for a CSV row
     /// (a sequence: its first row), `file #index` for an IDX image.
     pub name: String,
+    /// The true and the predicted class, or value.
     pub truth: String,
     pub predicted: String,
-    /// The probability the model gave the predicted class.
-    pub probability: f64,
+    /// The probability the classifier gave the predicted class, or the absolute error.
+    pub score: f64,
     pub inputs: ShownInputs,
 }
 
@@ -490,12 +493,11 @@ const SHOWN_COLUMNS: usize = 16;
 /// scaled to about 96 screen pixels, with its true and predicted classes, the probability and
 /// its file); rows as a table (where each is, the classes, the probability and its inputs).
 fn mistakes_figure(m: &Mistakes, split: &str) -> String {
-    if m.wrong == 0 {
+    let (split, noun) = (escape(split), escape(&m.noun));
+    if m.wrong == Some(0) {
         return format!(
             "<div style=\"padding:4px 8px\"><p><b>All {total} {split} {noun} were classified \
              right</b></p></div>",
-            split = escape(split),
-            noun = escape(&m.noun),
             total = m.total
         );
     }
@@ -507,21 +509,28 @@ fn mistakes_figure(m: &Mistakes, split: &str) -> String {
         .examples
         .iter()
         .any(|e| matches!(e.inputs, ShownInputs::Columns(_)));
-    let mut html = format!(
-        "<div style=\"max-width:700px;padding:4px 8px\"><p><b>The {split} {noun} got wrong \
-         most confidently</b> ({shown} of the {wrong} wrong of {total}; true class → \
-         predicted, its probability, {place})</p>",
-        split = escape(split),
-        noun = escape(&m.noun),
-        shown = m.examples.len(),
-        wrong = m.wrong,
-        total = m.total,
-        place = match (images, columns) {
-            (true, _) => "the file",
-            (false, true) => "where it is, its inputs",
-            (false, false) => "where it is",
-        }
-    );
+    let place = match (images, columns) {
+        (true, _) => "the file",
+        (false, true) => "where it is, its inputs",
+        (false, false) => "where it is",
+    };
+    let (shown, total) = (m.examples.len(), m.total);
+    let heading = match m.wrong {
+        Some(wrong) => format!(
+            "<b>The {split} {noun} got wrong most confidently</b> ({shown} of the {wrong} \
+             wrong of {total}; true class → predicted, its probability, {place})"
+        ),
+        None => format!(
+            "<b>The {split} {noun} predicted worst</b> ({shown} of {total}, the largest \
+             absolute error first; true value → predicted, the error, {place})"
+        ),
+    };
+    // A probability to three decimals; an error in the target's units.
+    let score = |v: f64| match m.wrong {
+        Some(_) => format!("{v:.3}"),
+        None => shown_number(v),
+    };
+    let mut html = format!("<div style=\"max-width:700px;padding:4px 8px\"><p>{heading}</p>");
     if images {
         html += "<div style=\"display:flex;flex-wrap:wrap;gap:10px\">";
         for e in &m.examples {
@@ -532,18 +541,23 @@ fn mistakes_figure(m: &Mistakes, split: &str) -> String {
             let _ = write!(
                 html,
                 "<figure style=\"margin:0;font-size:12px;text-align:center\">{picture}\
-                 <figcaption>{truth} → {predicted} ({p:.3})<br><code>{name}</code></figcaption>\
+                 <figcaption>{truth} → {predicted} ({p})<br><code>{name}</code></figcaption>\
                  </figure>",
                 truth = escape(&e.truth),
                 predicted = escape(&e.predicted),
-                p = e.probability,
+                p = score(e.score),
                 name = escape(&e.name)
             );
         }
         return html + "</div></div>";
     }
     html += "<table class=\"mistakes\" style=\"border-collapse:collapse;font-size:12px\">\
-             <tr><th>where</th><th>true → predicted</th><th>p</th>";
+             <tr><th>where</th><th>true → predicted</th>";
+    html += if m.wrong.is_some() {
+        "<th>p</th>"
+    } else {
+        "<th>|error|</th>"
+    };
     html += if columns {
         "<th>inputs</th></tr>"
     } else {
@@ -567,12 +581,12 @@ fn mistakes_figure(m: &Mistakes, split: &str) -> String {
         };
         let _ = write!(
             html,
-            "<tr><td><code>{name}</code></td><td>{truth} → {predicted}</td><td>{p:.3}</td>\
+            "<tr><td><code>{name}</code></td><td>{truth} → {predicted}</td><td>{p}</td>\
              {inputs}</tr>",
             name = escape(&e.name),
             truth = escape(&e.truth),
             predicted = escape(&e.predicted),
-            p = e.probability,
+            p = score(e.score),
         );
     }
     html + "</table></div>"
@@ -993,7 +1007,16 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
                 figures.push(mistakes_figure(m, split));
             }
         }
-        Some(Evaluation::Regression { split, pairs }) => figures.push(scatter_chart(pairs, split)?),
+        Some(Evaluation::Regression {
+            split,
+            pairs,
+            worst,
+        }) => {
+            figures.push(scatter_chart(pairs, split)?);
+            if let Some(m) = worst {
+                figures.push(mistakes_figure(m, split));
+            }
+        }
         Some(Evaluation::Reconstruction(r)) => figures.push(reconstruction_figure(r)),
         Some(Evaluation::Samples(s)) => figures.push(samples_figure(s)),
         Some(Evaluation::Text(t)) => figures.push(text_figure(t)),

@@ -545,16 +545,21 @@ fn per_step_metrics_of_a_large_batch_match_a_direct_count_on_any_thread_count() 
     assert!((one["bits_per_char"] - log_loss / std::f64::consts::LN_2).abs() < 1e-6 * log_loss);
 }
 
-/// A CSV of two classes set by the sign of `x` (far from 0), with a categorical `colour`; the
-/// rows at `flipped` (indices) carry the other class. Blank lines every seventh row make a
-/// row's line differ from its index.
-fn signed_rows(n: usize, flipped: &[usize]) -> String {
-    let mut csv = "x,colour,class\n".to_string();
+/// A CSV of rows `x, colour, y` with `x` away from 0 and a categorical `colour`: `y` is the
+/// class of `x`'s sign (`pos`, `neg`), or for a `regression` `3x` plus the colour's offset. The
+/// rows at `corrupted` (indices) carry the other class, or 40 more. Blank lines after every
+/// seventh row make a row's line differ from its index: row i is on line i + 2 + i / 7.
+fn signed_rows(n: usize, corrupted: &[usize], regression: bool) -> String {
+    let mut csv = "x,colour,y\n".to_string();
     for i in 0..n {
         let x = (1.5 + (i % 5) as f64 * 0.25) * if i % 2 == 0 { 1.0 } else { -1.0 };
-        let positive = (x > 0.0) != flipped.contains(&i);
-        let colour = ["red", "blue", "green"][i % 3];
-        csv += &format!("{x},{colour},{}\n", if positive { "pos" } else { "neg" });
+        let bad = corrupted.contains(&i);
+        let y = match regression {
+            true => (3.0 * x + [0.0, 1.0, -1.0][i % 3] + if bad { 40.0 } else { 0.0 }).to_string(),
+            false if (x > 0.0) != bad => "pos".into(),
+            false => "neg".into(),
+        };
+        csv += &format!("{x},{},{y}\n", ["red", "blue", "green"][i % 3]);
         if i % 7 == 6 {
             csv += "\n";
         }
@@ -562,21 +567,35 @@ fn signed_rows(n: usize, flipped: &[usize]) -> String {
     csv
 }
 
-/// The mislabelled rows of `mixed.csv`: enough that a quarter drawn at random holds some.
+/// The corrupted rows of `mixed.csv`: enough that a quarter drawn at random holds some.
 const MIXED_FLIPS: [usize; 12] = [5, 21, 40, 58, 77, 96, 115, 150, 171, 190, 201, 230];
 
 #[test]
-fn the_report_names_a_csvs_most_confident_mistakes_by_line_with_their_inputs() {
-    use nabla_train::report::{Evaluation, ShownInputs};
+fn the_report_names_a_csvs_worst_rows_by_line_with_their_inputs() {
+    use nabla_train::report::{Evaluation, Mistakes, ShownInputs};
+    use std::path::Path;
     let dir = std::env::temp_dir().join(format!("nabla-csv-mistakes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("train.csv"), signed_rows(200, &[])).unwrap();
-    std::fs::write(dir.join("test.csv"), signed_rows(40, &[3, 17, 30])).unwrap();
-    std::fs::write(dir.join("mixed.csv"), signed_rows(240, &MIXED_FLIPS)).unwrap();
-    let mistakes_of = |data: &str| {
+    for (name, regression) in [("classes", false), ("values", true)] {
+        let write = |file: &str, n, corrupted: &[usize]| {
+            let text = signed_rows(n, corrupted, regression);
+            std::fs::write(dir.join(format!("{name}_{file}.csv")), text).unwrap();
+        };
+        write("train", 200, &[]);
+        write("test", 40, &[3, 17, 30]);
+    }
+    let mixed = signed_rows(240, &MIXED_FLIPS, false);
+    std::fs::write(dir.join("classes_mixed.csv"), mixed).unwrap();
+    let at = |file: &str| format!("{:?}", dir.join(file));
+    let worst_of = |data: String, regression: bool| {
+        let (task, units) = if regression {
+            ("task = \"regression\"\n", 1)
+        } else {
+            ("", 2)
+        };
         let text = format!(
-            "seed = 0\n[data]\n{data}\ncategorical = [\"colour\"]\nscaling = \"standardize\"\n\
-             [[model.layers]]\ntype = \"linear\"\nunits = 2\n\
+            "seed = 0\n[data]\n{data}\n{task}categorical = [\"colour\"]\n\
+             scaling = \"standardize\"\n[[model.layers]]\ntype = \"linear\"\nunits = {units}\n\
              [optimizer]\ntype = \"adam\"\nlr = 0.05\n[train]\nepochs = 60\nbatch_size = 32\n"
         );
         let l = nabla_train::config::load_str(&text, Some(&dir.join("c.toml")), &[]).unwrap();
@@ -585,63 +604,94 @@ fn the_report_names_a_csvs_most_confident_mistakes_by_line_with_their_inputs() {
         match nabla_train::experiment::evaluation(&exp).unwrap() {
             Some(Evaluation::Confusion {
                 mistakes: Some(m), ..
-            }) => m,
+            }) if !regression => m,
+            Some(Evaluation::Regression { worst: Some(m), .. }) if regression => m,
             other => panic!("{other:?}"),
         }
     };
-    // Each mistake's line of its file holds the class and inputs the report gives it.
-    let check = |m: &nabla_train::report::Mistakes, file: &str| {
+    // Each example's line of its file holds the target and inputs the report gives it; the
+    // lines are returned in the report's order, highest score first.
+    let check = |m: &Mistakes, file: &str| {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let mut named = Vec::new();
         for e in &m.examples {
             let (path, line) = e.name.rsplit_once(':').unwrap();
             assert_eq!(Path::new(path), dir.join(file));
-            let cells: Vec<&str> = lines[line.parse::<usize>().unwrap() - 1]
-                .split(',')
-                .collect();
+            let line: usize = line.parse().unwrap();
+            let cells: Vec<&str> = lines[line - 1].split(',').collect();
             assert_eq!(e.truth, cells[2], "{}", e.name);
-            assert_ne!(e.truth, e.predicted);
+            match m.wrong {
+                Some(_) => assert_ne!(e.truth, e.predicted),
+                None => {
+                    let predicted: f64 = e.predicted.parse().unwrap();
+                    let error = (predicted - cells[2].parse::<f64>().unwrap()).abs();
+                    assert!((error - e.score).abs() < 1e-4 * (1.0 + error), "{}", e.name);
+                }
+            }
             let ShownInputs::Columns(inputs) = &e.inputs else {
                 panic!("{:?}", e.inputs)
             };
-            let expected = [("x", cells[0]), ("colour", cells[1])];
             let got: Vec<(&str, &str)> = inputs
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            assert_eq!(got, expected, "{}", e.name);
-            named.push(line.parse::<usize>().unwrap());
+            assert_eq!(got, [("x", cells[0]), ("colour", cells[1])], "{}", e.name);
+            named.push(line);
         }
         assert!(
-            m.examples
-                .windows(2)
-                .all(|w| w[0].probability >= w[1].probability),
-            "most confident first"
+            m.examples.windows(2).all(|w| w[0].score >= w[1].score),
+            "highest score first"
         );
         assert_eq!(m.noun, "rows");
-        named.sort_unstable();
         named
     };
-    use std::path::Path;
-    // A test file: the three flipped rows, and only they, are wrong. Row i sits on line
-    // i + 2 + i / 7 (a blank line after every seventh row).
     let line = |i: usize| i + 2 + i / 7;
-    let at = |file: &str| format!("{:?}", dir.join(file));
-    let test = mistakes_of(&format!(
-        "train = {}\ntest = {}\nvalid_split = 0.2",
-        at("train.csv"),
-        at("test.csv")
-    ));
-    assert_eq!((test.wrong, test.total), (3, 40));
-    assert_eq!(check(&test, "test.csv"), vec![line(3), line(17), line(30)]);
+    // A test file: the three corrupted rows, and only they, are wrong (a classifier), or
+    // predicted worst, far worse than the rest (a regression).
+    let sorted = |mut lines: Vec<usize>| {
+        lines.sort_unstable();
+        lines
+    };
+    let classes = worst_of(
+        format!(
+            "train = {}\ntest = {}\nvalid_split = 0.2",
+            at("classes_train.csv"),
+            at("classes_test.csv")
+        ),
+        false,
+    );
+    assert_eq!((classes.wrong, classes.total), (Some(3), 40));
+    let corrupted = vec![line(3), line(17), line(30)];
+    assert_eq!(sorted(check(&classes, "classes_test.csv")), corrupted);
+    let values = worst_of(
+        format!(
+            "train = {}\ntest = {}\nvalid_split = 0.2",
+            at("values_train.csv"),
+            at("values_test.csv")
+        ),
+        true,
+    );
+    assert_eq!(
+        (values.wrong, values.total, values.examples.len()),
+        (None, 40, 12)
+    );
+    let named = check(&values, "values_test.csv");
+    assert_eq!(sorted(named[..3].to_vec()), corrupted);
+    assert!(values.examples[2].score > 30.0 && values.examples[3].score < 3.0);
     // A test split drawn from the training file names its rows' lines in that file.
-    let split = mistakes_of(&format!(
-        "train = {}\ntest_split = 0.25\nvalid_split = 0.1",
-        at("mixed.csv")
-    ));
-    let named = check(&split, "mixed.csv");
-    assert!(!named.is_empty() && named.len() == split.wrong, "{named:?}");
+    let split = worst_of(
+        format!(
+            "train = {}\ntest_split = 0.25\nvalid_split = 0.1",
+            at("classes_mixed.csv")
+        ),
+        false,
+    );
+    let named = check(&split, "classes_mixed.csv");
+    assert!(
+        !named.is_empty() && Some(named.len()) == split.wrong,
+        "{named:?}"
+    );
     let flipped = MIXED_FLIPS.map(line);
     assert!(named.iter().all(|l| flipped.contains(l)), "{named:?}");
     let _ = std::fs::remove_dir_all(&dir);
