@@ -232,13 +232,21 @@ struct RawCsv {
 
 fn read_raw(path: &Path) -> Result<RawCsv> {
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    parse_raw(path, std::io::BufReader::new(file))
+    parse_raw(path, file)
 }
 
-/// Parses CSV text from `input`; `path` names it in errors.
+/// How much of a file's start is looked at to choose its delimiter.
+const SNIFFED_BYTES: usize = 1 << 16;
+
+/// Parses CSV text from `input`; `path` names it in errors. The fields are separated by
+/// commas, or by the delimiter [`sniffed_delimiter`] finds in the first line.
 fn parse_raw(path: &Path, input: impl std::io::Read) -> Result<RawCsv> {
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::with_capacity(SNIFFED_BYTES, input);
+    let delimiter = sniffed_delimiter(input.fill_buf().map_err(Error::io(path))?);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
+        .delimiter(delimiter)
         .trim(::csv::Trim::All)
         .from_reader(LineMap::new(input));
     let csv_error = |e: ::csv::Error, lines: &LineMap<_>| {
@@ -300,6 +308,29 @@ fn parse_raw(path: &Path, input: impl std::io::Read) -> Result<RawCsv> {
         return Err(Error::file(path, "no data rows after the header"));
     }
     Ok(RawCsv { header, rows })
+}
+
+/// The delimiter of a file that starts with `head`: a comma, unless its first line has none
+/// and has semicolons (the CSV of spreadsheets in locales with decimal commas) or tabs (TSV).
+/// A header without a comma read with commas would be one column, which nabla cannot use.
+fn sniffed_delimiter(head: &[u8]) -> u8 {
+    // The first line's bytes outside quotes (a quoted name may hold any of them).
+    let mut quoted = false;
+    let first: Vec<u8> = head
+        .iter()
+        .copied()
+        .filter(|&b| {
+            quoted ^= b == b'"';
+            !quoted && b != b'"'
+        })
+        .take_while(|&b| b != b'\n')
+        .collect();
+    let count = |d: u8| first.iter().filter(|&&b| b == d).count();
+    match (count(b','), count(b';'), count(b'\t')) {
+        (0, semicolons, tabs) if semicolons > 0 && semicolons >= tabs => b';',
+        (0, _, tabs) if tabs > 0 => b'\t',
+        _ => b',',
+    }
 }
 
 /// A reader that notes where the lines of what it reads end and which are blank, so that a
@@ -681,6 +712,17 @@ pub fn read_series(path: impl AsRef<Path>, column: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
+/// Whether `v` reads as a number written with a decimal comma (`-1,5`).
+fn is_decimal_comma(v: &str) -> bool {
+    v.split_once(',').is_some_and(|(whole, fraction)| {
+        let whole = whole.strip_prefix('-').unwrap_or(whole);
+        !whole.is_empty()
+            && !fraction.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && fraction.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 fn parse_number(path: &Path, line: u64, col: Option<(&str, usize)>, v: &str) -> Result<f64> {
     match v.parse::<f64>() {
         // Training runs in f32: a value beyond its range would turn into infinity there (and
@@ -698,6 +740,16 @@ fn parse_number(path: &Path, line: u64, col: Option<(&str, usize)>, v: &str) -> 
             ),
         )),
         Ok(_) => Err(at(path, line, col, format!("{v:?} is not a finite number"))),
+        Err(_) if is_decimal_comma(v) => Err(at(
+            path,
+            line,
+            col,
+            format!(
+                "cannot parse {v:?} as a number: nabla reads decimal points ({}), not decimal \
+                 commas (export the file with a point as the decimal separator)",
+                v.replace(',', ".")
+            ),
+        )),
         Err(_) => Err(at(
             path,
             line,

@@ -114,6 +114,51 @@ fn rows_and_errors_name_their_own_line_through_blank_lines_crlf_and_quoted_line_
 }
 
 #[test]
+fn semicolon_and_tab_separated_files_are_read_by_their_header() {
+    let options = CsvOptions::default();
+    let (comma, schema) =
+        read_csv_from("c.csv", "a,b,y\n1.5,2,0\n3,4,1\n".as_bytes(), &options).unwrap();
+    for (name, text) in [
+        ("semicolon.csv", "a;b;y\n1.5;2;0\n3;4;1\n"),
+        ("tab.tsv", "a\tb\ty\n1.5\t2\t0\n3\t4\t1\n"),
+        // Commas inside quotes are not delimiters: the header has none outside them.
+        ("quoted.csv", "\"a,\";b;y\n1.5;2;0\n3;4;1\n"),
+    ] {
+        let (table, read) = read_csv_from(name, text.as_bytes(), &options).unwrap();
+        assert_eq!(
+            (&table.features, &table.target),
+            (&comma.features, &comma.target),
+            "{name}"
+        );
+        assert_eq!(read.features[1..], schema.features[1..], "{name}");
+        let first = if name == "quoted.csv" { "a," } else { "a" };
+        assert_eq!(read.features[0].name, first);
+        // A later file with the schema sniffs its own delimiter too.
+        let again = read_csv_with_from(name, text.as_bytes(), &read, true).unwrap();
+        assert_eq!(again.features, comma.features, "{name}");
+    }
+    // One column stays one column; a header with commas keeps them as the delimiter.
+    let series = read_series(
+        temp_csv("one-column", "passengers\n112\n118\n"),
+        "passengers",
+    );
+    assert_eq!(series.unwrap(), vec![112.0, 118.0]);
+    let (table, _) = read_csv_from("c.csv", "a,b;c,y\n1,2,0\n".as_bytes(), &options).unwrap();
+    assert_eq!(table.feature_names, ["a", "b;c"]);
+    // Decimal commas are named as such.
+    let e = read_csv_from("de.csv", "a;b;y\n1,5;2;0\n".as_bytes(), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "de.csv:2: column \"a\" (1): cannot parse \"1,5\" as a number: nabla reads \
+                    decimal points (1.5), not decimal commas"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_csv_input_names_file_line_and_column() {
     let cases: Vec<(&str, &str, CsvOptions, String)> = vec![
         (

@@ -171,8 +171,20 @@ fn optimizer_ranges_are_checked_at_the_optimizer() {
         &digits(&format!("{MLP}[optimizer]\ntype = \"sgd\"\nlr = -1.0\n")),
         &[],
     );
-    assert!(e.contains("optimizer"), "{e}");
-    assert!(e.contains("lr"), "{e}");
+    assert!(
+        e.contains("optimizer: SGD: lr must be finite and >= 0, got -1"),
+        "{e}"
+    );
+    let e = build_error_of(
+        &digits(&format!(
+            "{MLP}[optimizer]\ntype = \"sgd\"\nlr = 0.1\nmomentum = 1.5\n"
+        )),
+        &[],
+    );
+    assert!(
+        e.contains("optimizer: SGD: momentum must be in [0, 1], got 1.5"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -308,7 +308,7 @@ fn update_vectorized<T: Float>(
 const PARALLEL_UPDATE: usize = 1 << 16;
 const UPDATE_CHUNK: usize = 1 << 14;
 
-/// Checks a hyperparameter: finite and within `[min, max]`.
+/// Checks a hyperparameter: finite and within `[min, max]` (`max = f64::MAX`: no bound above).
 pub(crate) fn check_range(
     optimizer: &'static str,
     name: &str,
@@ -317,13 +317,17 @@ pub(crate) fn check_range(
     max: f64,
 ) -> Result<()> {
     if value.is_finite() && value >= min && value <= max {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            optimizer,
-            format!("{name} must be in [{min}, {max}], got {value}"),
-        ))
+        return Ok(());
     }
+    let range = if max == f64::MAX {
+        format!("finite and >= {min}")
+    } else {
+        format!("in [{min}, {max}]")
+    };
+    Err(Error::invalid(
+        optimizer,
+        format!("{name} must be {range}, got {value}"),
+    ))
 }
 
 /// `T` from an f64 hyperparameter.
