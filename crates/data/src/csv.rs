@@ -406,10 +406,27 @@ fn column_index(path: &Path, header: &[String], name: &str, role: &str) -> Resul
             None,
             format!(
                 "no {role} column {name:?}{closest}; the columns are {}",
-                header.join(", ")
+                listed(header)
             ),
         )
     })
+}
+
+/// Names (columns, categories, classes) for an error: all of them, or of a long list (784
+/// pixel columns) the first and last few and how many lie between.
+pub(crate) fn listed(names: &[String]) -> String {
+    const SHOWN: usize = 12;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    let (head, tail) = (&names[..SHOWN - 2], &names[names.len() - 2..]);
+    format!(
+        "{}, … ({} more), {} ({} in all)",
+        head.join(", "),
+        names.len() - SHOWN,
+        tail.join(", "),
+        names.len()
+    )
 }
 
 /// The candidate closest to `name` by edit distance, if reasonably close.
@@ -642,7 +659,7 @@ fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> R
                             col,
                             format!(
                                 "category {v:?} was not seen in the training data (known: {})",
-                                cats.join(", ")
+                                listed(cats)
                             ),
                         )
                     })?;
@@ -666,7 +683,7 @@ fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> R
                         col,
                         format!(
                             "class {v:?} is not one of the training classes ({})",
-                            schema.classes.join(", ")
+                            listed(&schema.classes)
                         ),
                     )
                 })?;

@@ -104,7 +104,7 @@ pub fn read_image_folder(
             format!(
                 "the class folders are named {}: name the folder of one split (its folders \
                  are the classes, as in photos/train/cat/001.jpg)",
-                listing.classes.join(", ")
+                crate::csv::listed(&listing.classes)
             ),
         ));
     }
@@ -183,7 +183,7 @@ pub fn read_images_with(
                             &path.join(name),
                             format!(
                                 "class \"{name}\" is not one of the training classes ({})",
-                                schema.classes.join(", ")
+                                crate::csv::listed(&schema.classes)
                             ),
                         )),
                     })
@@ -197,7 +197,7 @@ pub fn read_images_with(
                     format!(
                         "no class folders: the images' classes are the names of the folders \
                          they are in ({})",
-                        schema.classes.join(", ")
+                        crate::csv::listed(&schema.classes)
                     ),
                 ));
             }

@@ -52,7 +52,7 @@ impl SequenceSpec {
                     Error::Invalid(format!(
                         "{file}: data.sequence.{key} names column {name:?}, which is not among \
                          the features ({})",
-                        table.feature_names.join(", ")
+                        crate::csv::listed(&table.feature_names)
                     ))
                 })
         };

@@ -145,6 +145,23 @@ fn semicolon_and_tab_separated_files_are_read_by_their_header() {
     assert_eq!(series.unwrap(), vec![112.0, 118.0]);
     let (table, _) = read_csv_from("c.csv", "a,b;c,y\n1,2,0\n".as_bytes(), &options).unwrap();
     assert_eq!(table.feature_names, ["a", "b;c"]);
+    // A wide file's columns are listed by their ends.
+    let header: Vec<String> = (0..64).map(|i| format!("p{i}")).collect();
+    let text = format!("{},digit\n{}0\n", header.join(","), "1,".repeat(64));
+    let absent = CsvOptions {
+        target: Some("label".into()),
+        ..Default::default()
+    };
+    let e = read_csv_from("wide.csv", text.as_bytes(), &absent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with(
+            "the columns are p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, … (53 more), p63, digit \
+             (65 in all)"
+        ),
+        "{e}"
+    );
     // Decimal commas are named as such.
     let e = read_csv_from("de.csv", "a;b;y\n1,5;2;0\n".as_bytes(), &options)
         .unwrap_err()

@@ -347,6 +347,13 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
     if train.epochs == 0 {
         return Err(Error::Config(l.error("train.epochs", "must be at least 1")));
     }
+    if config.diagnostics.every == 0 {
+        return Err(Error::Config(l.error(
+            "diagnostics.every",
+            "must be at least 1 (the doctor measures a step in every this many; \
+             diagnostics.enabled = false turns it off)",
+        )));
+    }
     for (key, v) in [
         ("train.clip_grad_norm", train.clip_grad_norm),
         ("train.clip_grad_value", train.clip_grad_value),

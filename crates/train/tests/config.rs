@@ -166,7 +166,7 @@ fn a_regression_loss_on_classes_is_an_error() {
 }
 
 #[test]
-fn optimizer_ranges_are_checked_at_the_optimizer() {
+fn optimizer_and_doctor_ranges_are_checked_with_their_key() {
     let e = build_error_of(
         &digits(&format!("{MLP}[optimizer]\ntype = \"sgd\"\nlr = -1.0\n")),
         &[],
@@ -185,6 +185,8 @@ fn optimizer_ranges_are_checked_at_the_optimizer() {
         e.contains("optimizer: SGD: momentum must be in [0, 1], got 1.5"),
         "{e}"
     );
+    let e = build_error_of(&digits(MLP), &["diagnostics.every=0".into()]);
+    assert!(e.contains("diagnostics.every: must be at least 1"), "{e}");
 }
 
 #[test]

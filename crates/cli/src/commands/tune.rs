@@ -18,7 +18,7 @@ pub struct TuneArgs {
     #[arg(long)]
     pub grid: bool,
     /// Try N random draws (log-uniform ranges sampled in log space).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub random: Option<u64>,
     /// The folder for trials.json and best.toml (default: runs/tune-NAME, numbered if taken).
     #[arg(long)]
