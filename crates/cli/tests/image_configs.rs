@@ -240,6 +240,19 @@ fn augmentation_layers_vary_training_and_leave_evaluation_alone() {
         err.contains("model.layers[1].pixels") && err.contains("at most 7"),
         "{err}"
     );
+    for (layer, message) in [
+        (
+            "type = \"random_rotation\"\ndegrees = 0",
+            "model.layers[1].degrees: RandomRotation: degrees must be in (0, 180], got 0",
+        ),
+        (
+            "type = \"random_zoom\"\nfactor = 1.5",
+            "model.layers[1].factor: RandomZoom: factor must be in (0, 1), got 1.5",
+        ),
+    ] {
+        let err = refused(digits_cnn_with(&format!("\n[[model.layers]]\n{layer}\n")));
+        assert!(err.contains(message), "{err}");
+    }
     let autoencoder = digits_cnn_with(shift)
         .replace(
             "target = \"digit\"",

@@ -283,6 +283,8 @@ fn augmenting_layer(layers: &[LayerSpec], key: &str) -> Option<(String, &'static
         match layer {
             LayerSpec::RandomFlip { .. } => Some((here, "random_flip")),
             LayerSpec::RandomTranslation { .. } => Some((here, "random_translation")),
+            LayerSpec::RandomRotation { .. } => Some((here, "random_rotation")),
+            LayerSpec::RandomZoom { .. } => Some((here, "random_zoom")),
             LayerSpec::Residual { layers, .. } => {
                 augmenting_layer(layers, &format!("{here}.layers"))
             }

@@ -55,7 +55,7 @@ mod sequential;
 pub use activation::{
     Elu, Gelu, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu, Sigmoid, Softmax, Tanh,
 };
-pub use augment::{FlipMode, RandomFlip, RandomTranslation};
+pub use augment::{FlipMode, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
 pub use conv::{AvgPool2d, Conv2d, Conv2dBuilder, GlobalAvgPool2d, MaxPool2d, Reshape};
 pub use dropout::Dropout;
 pub use embedding::Embedding;

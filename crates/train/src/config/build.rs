@@ -11,8 +11,8 @@ use nabla_nn::init::FanMode;
 use nabla_nn::layers::{
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Elu, Embedding, Flatten, GaussianNoise,
     Gelu, GlobalAvgPool2d, HardTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaskingNoise,
-    MaxPool2d, PRelu, RandomFlip, RandomTranslation, Recurrent, Relu, Reshape, Residual,
-    SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
+    MaxPool2d, PRelu, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Recurrent, Relu,
+    Reshape, Residual, SequenceOutput, Sequential, Sigmoid, Softmax, Tanh,
 };
 use nabla_nn::loss::{ActivityPenalty, CrossEntropy, Loss, Sparsity};
 use nabla_nn::optim::{Adagrad, Adam, DeltaBarDelta, Optimizer, RmsProp, Sgd};
@@ -302,6 +302,18 @@ fn build_layers(
                 let pixels_err = |e| key_err(format!("{here}.pixels"), e);
                 let layer = RandomTranslation::new(*pixels).map_err(pixels_err)?;
                 RandomTranslation::check_fits(*pixels, height, width).map_err(pixels_err)?;
+                push(&mut model, layer, shape)
+            }
+            LayerSpec::RandomRotation { degrees } => {
+                image(&shape, &here, "random_rotation")?;
+                let layer = RandomRotation::new(*degrees)
+                    .map_err(|e| key_err(format!("{here}.degrees"), e))?;
+                push(&mut model, layer, shape)
+            }
+            LayerSpec::RandomZoom { factor } => {
+                image(&shape, &here, "random_zoom")?;
+                let layer =
+                    RandomZoom::new(*factor).map_err(|e| key_err(format!("{here}.factor"), e))?;
                 push(&mut model, layer, shape)
             }
             LayerSpec::BatchNorm { eps, momentum } => {

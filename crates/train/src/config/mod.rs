@@ -378,6 +378,18 @@ pub enum LayerSpec {
     RandomTranslation {
         pixels: usize,
     },
+    /// Rotates each image `[channels, height, width]` about its centre by up to `degrees`
+    /// either way in training, sampled bilinearly, the corners filled with 0 (augmentation;
+    /// the identity in evaluation).
+    RandomRotation {
+        degrees: f64,
+    },
+    /// Zooms each image `[channels, height, width]` about its centre by a factor in `[1 -
+    /// factor, 1 + factor]` in training, sampled bilinearly, what a zoom out brings in filled
+    /// with 0 (augmentation; the identity in evaluation).
+    RandomZoom {
+        factor: f64,
+    },
     BatchNorm {
         #[serde(default = "default_bn_eps")]
         eps: f64,

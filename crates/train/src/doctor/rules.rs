@@ -572,8 +572,8 @@ fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
         sig(recent)
     );
     let images = if input.input.pixels {
-        "; augment the images (random_translation, random_flip layers after the reshape), so \
-         that each epoch sees new variants of them"
+        "; augment the images (random_translation, random_rotation, random_zoom or random_flip \
+         layers after the reshape), so that each epoch sees new variants of them"
     } else {
         ""
     };
