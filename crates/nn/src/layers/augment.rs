@@ -169,18 +169,10 @@ impl RandomRotation {
 
 impl Module for RandomRotation {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let batch = images("RandomRotation", x)?[0];
-        if !ctx.is_training() {
-            return Ok(x.clone());
-        }
-        let rng = ctx.rng();
-        let warps: Vec<Warp> = (0..batch)
-            .map(|_| Warp {
-                degrees: (2.0 * rng.uniform() - 1.0) * self.degrees,
-                scale: 1.0,
-            })
-            .collect();
-        warp(x, &warps)
+        random_warps("RandomRotation", x, ctx, |between| Warp {
+            degrees: between * self.degrees,
+            scale: 1.0,
+        })
     }
 
     fn describe(&self) -> String {
@@ -212,18 +204,10 @@ impl RandomZoom {
 
 impl Module for RandomZoom {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let batch = images("RandomZoom", x)?[0];
-        if !ctx.is_training() {
-            return Ok(x.clone());
-        }
-        let rng = ctx.rng();
-        let warps: Vec<Warp> = (0..batch)
-            .map(|_| Warp {
-                degrees: 0.0,
-                scale: 1.0 + (2.0 * rng.uniform() - 1.0) * self.factor,
-            })
-            .collect();
-        warp(x, &warps)
+        random_warps("RandomZoom", x, ctx, |between| Warp {
+            degrees: 0.0,
+            scale: 1.0 + between * self.factor,
+        })
     }
 
     fn describe(&self) -> String {
@@ -237,6 +221,25 @@ impl Module for RandomZoom {
 struct Warp {
     degrees: f64,
     scale: f64,
+}
+
+/// In training, each example warped by its own `draw(u)`, `u` drawn uniformly from [-1, 1];
+/// in evaluation the images as they are.
+fn random_warps(
+    op: &'static str,
+    x: &Tensor,
+    ctx: &mut Ctx,
+    draw: impl Fn(f64) -> Warp,
+) -> Result<Tensor> {
+    let batch = images(op, x)?[0];
+    if !ctx.is_training() {
+        return Ok(x.clone());
+    }
+    let rng = ctx.rng();
+    let warps: Vec<Warp> = (0..batch)
+        .map(|_| draw(2.0 * rng.uniform() - 1.0))
+        .collect();
+    warp(x, &warps)
 }
 
 /// Each example warped by its own [`Warp`]: output pixel `p` reads the input at
