@@ -1540,39 +1540,50 @@ fn mistakes(
     use crate::report::ShownInputs;
     candidates.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
     candidates.truncate(SHOWN_MISTAKES);
-    let shown_rows = candidates;
     let width = data.x().elem_count() / data.len().max(1);
-    let x = data.select(&shown_rows)?.x().to_vec_f64();
-    let (noun, image) = match (
+    let x = data.select(&candidates)?.x().to_vec_f64();
+    /// How an example's inputs can be shown.
+    enum Shown {
+        Image([usize; 3]),
+        Columns,
+        Hidden,
+    }
+    let (noun, how) = match (
         &exp.preprocessing.image,
         exp.config.data.train_labels.is_some(),
     ) {
-        (Some(shape), _) => ("images", Some([shape.channels, shape.height, shape.width])),
+        (Some(shape), _) => (
+            "images",
+            Shown::Image([shape.channels, shape.height, shape.width]),
+        ),
         // IDX images `[N, height, width]` (gray); other ranks are not drawn.
         (None, true) => match nabla_data::idx_dims(&exp.config.data.train)?[..] {
-            [_, height, width] => ("images", Some([1, height, width])),
-            _ => ("images", None),
+            [_, height, width] => ("images", Shown::Image([1, height, width])),
+            _ => ("images", Shown::Hidden),
         },
-        _ if exp.preprocessing.sequence.is_some() => ("sequences", None),
-        _ => ("rows", None),
+        _ if exp.preprocessing.sequence.is_some() => ("sequences", Shown::Hidden),
+        _ => ("rows", Shown::Columns),
     };
     let shown = |row: &[f64]| {
         let Some(values) = exp.preprocessing.preprocessor.inverse_transform(row) else {
             return ShownInputs::Hidden;
         };
-        match image {
-            Some(shape) if shape.iter().product::<usize>() == values.len() => ShownInputs::Pixels {
-                shape,
-                pixels: values
-                    .iter()
-                    .map(|v| v.round().clamp(0.0, 255.0) as u8)
-                    .collect(),
-            },
-            Some(_) => ShownInputs::Hidden,
-            None => ShownInputs::Columns(decoded_columns(&exp.preprocessing.schema, &values)),
+        match how {
+            Shown::Image(shape) if shape.iter().product::<usize>() == values.len() => {
+                ShownInputs::Pixels {
+                    shape,
+                    pixels: values
+                        .iter()
+                        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                        .collect(),
+                }
+            }
+            Shown::Columns => decoded_columns(&exp.preprocessing.schema, &values)
+                .map_or(ShownInputs::Hidden, ShownInputs::Columns),
+            _ => ShownInputs::Hidden,
         }
     };
-    let examples = shown_rows
+    let examples = candidates
         .iter()
         .zip(x.chunks(width.max(1)))
         .map(|(&i, row)| {
@@ -1595,30 +1606,37 @@ fn mistakes(
 }
 
 /// A row's encoded values as its CSV columns: a number as it reads, a one-hot encoded column
-/// as its category (the largest of its block, as imputation can leave fractions).
-fn decoded_columns(schema: &CsvSchema, values: &[f64]) -> Vec<(String, String)> {
+/// as its category (the largest of its block, as imputation can leave fractions); `None`
+/// when the values are not the schema's encoding.
+fn decoded_columns(schema: &CsvSchema, values: &[f64]) -> Option<Vec<(String, String)>> {
+    let encoded: usize = schema
+        .features
+        .iter()
+        .map(|f| f.categories.as_ref().map_or(1, Vec::len))
+        .sum();
+    if encoded != values.len() {
+        return None;
+    }
     let mut at = 0;
-    schema
+    let columns = schema
         .features
         .iter()
         .map(|f| {
             let shown = match &f.categories {
-                None => {
-                    at += 1;
-                    crate::report::shown_number(values[at - 1])
-                }
+                None => crate::report::shown_number(values[at]),
                 Some(categories) => {
                     let block = &values[at..at + categories.len()];
-                    at += categories.len();
-                    let k = (0..block.len())
+                    // (A column missing in every training row has no categories.)
+                    (0..block.len())
                         .max_by(|&a, &b| block[a].total_cmp(&block[b]).then(b.cmp(&a)))
-                        .unwrap_or(0);
-                    categories[k].clone()
+                        .map_or_else(String::new, |k| categories[k].clone())
                 }
             };
+            at += f.categories.as_ref().map_or(1, Vec::len);
             (f.name.clone(), shown)
         })
-        .collect()
+        .collect();
+    Some(columns)
 }
 
 /// The split the final figures are shown on: the test data, else the validation data.

@@ -489,9 +489,11 @@ pub fn shown_number(v: f64) -> String {
 /// How many input columns a mistaken row lists before eliding the rest.
 const SHOWN_COLUMNS: usize = 16;
 
-/// The examples got wrong most confidently: images as a gallery (each in natural colours,
-/// scaled to about 96 screen pixels, with its true and predicted classes, the probability and
-/// its file); rows as a table (where each is, the classes, the probability and its inputs).
+/// The examples a classifier got wrong most confidently, or a regression predicted worst:
+/// images as a gallery (each in natural colours, scaled to about 96 screen pixels, with its
+/// true and predicted classes, the probability and its file); rows and sequences as a table
+/// (where each is, the true and predicted class or value, the probability or error, and a
+/// row's inputs).
 fn mistakes_figure(m: &Mistakes, split: &str) -> String {
     let (split, noun) = (escape(split), escape(&m.noun));
     if m.wrong == Some(0) {
