@@ -54,6 +54,13 @@ pub struct FeatureColumn {
     pub categories: Option<Vec<String>>,
 }
 
+impl FeatureColumn {
+    /// How many values the column encodes to: 1, or one per category (one-hot).
+    pub fn width(&self) -> usize {
+        self.categories.as_ref().map_or(1, Vec::len)
+    }
+}
+
 /// How a CSV was encoded: what a model trained on it expects of later files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CsvSchema {
@@ -645,8 +652,7 @@ fn encode(path: &Path, raw: &RawCsv, schema: &CsvSchema, with_target: bool) -> R
                         "missing value (choose an imputation to fill missing values)".into(),
                     ));
                 }
-                let n = f.categories.as_ref().map_or(1, Vec::len);
-                features.extend(std::iter::repeat_n(f64::NAN, n));
+                features.extend(std::iter::repeat_n(f64::NAN, f.width()));
                 continue;
             }
             match &f.categories {

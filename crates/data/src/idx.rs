@@ -54,9 +54,9 @@ pub fn is_idx(path: &Path) -> bool {
 
 /// The file at `path` to read from, through gzip when it starts with gzip's magic.
 fn open_unzipped(path: &Path) -> std::io::Result<Box<dyn Read>> {
-    let mut head = [0u8; 2];
-    let gzip = std::fs::File::open(path)?.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b];
-    let file = std::fs::File::open(path)?;
+    use std::io::BufRead;
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
         Box::new(flate2::read::GzDecoder::new(file))
     } else {

@@ -1609,11 +1609,7 @@ fn mistakes(
 /// as its category (the largest of its block, as imputation can leave fractions); `None`
 /// when the values are not the schema's encoding.
 fn decoded_columns(schema: &CsvSchema, values: &[f64]) -> Option<Vec<(String, String)>> {
-    let encoded: usize = schema
-        .features
-        .iter()
-        .map(|f| f.categories.as_ref().map_or(1, Vec::len))
-        .sum();
+    let encoded: usize = schema.features.iter().map(|f| f.width()).sum();
     if encoded != values.len() {
         return None;
     }
@@ -1632,7 +1628,7 @@ fn decoded_columns(schema: &CsvSchema, values: &[f64]) -> Option<Vec<(String, St
                         .map_or_else(String::new, |k| categories[k].clone())
                 }
             };
-            at += f.categories.as_ref().map_or(1, Vec::len);
+            at += f.width();
             (f.name.clone(), shown)
         })
         .collect();

@@ -282,7 +282,8 @@ fn images(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
 
 /// The input pixels (indices within a plane) an output pixel reads and their weights: one
 /// with weight 1 for a whole-pixel move, up to four for bilinear sampling, none where the
-/// source falls outside the image (the pixel is 0).
+/// source falls outside the image (the pixel is 0). Slots past `len` hold `(0, 0.0)`: read
+/// as a tap, pixel 0 with weight 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Taps {
     taps: [(usize, f64); 4],
@@ -370,11 +371,10 @@ fn resample(x: &Tensor, taps: impl Fn(usize, usize, usize) -> Taps) -> Result<Te
         let mut index = Vec::with_capacity(batch * channels * plane);
         let mut weight = Vec::with_capacity(batch * plane);
         for example in sources.chunks_exact(plane) {
-            let tap = |t: &Taps| t.taps[..t.len].get(k).copied().unwrap_or((0, 0.0));
             for _ in 0..channels {
-                index.extend(example.iter().map(|t| tap(t).0 as i64));
+                index.extend(example.iter().map(|t| t.taps[k].0 as i64));
             }
-            weight.extend(example.iter().map(|t| tap(t).1));
+            weight.extend(example.iter().map(|t| t.taps[k].1));
         }
         let index = Tensor::from_vec(index, [batch, channels, plane])?;
         let mut read = flat.gather(2, &index)?;
