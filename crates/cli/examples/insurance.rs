@@ -63,7 +63,7 @@ pub fn fit(with_affordability: bool, steps: usize) -> anyhow::Result<Fitted> {
     let config = TrainConfig {
         epochs: steps,
         batch_size: n,
-        loss: Loss::BinaryCrossEntropyWithLogits,
+        loss: Loss::BinaryCrossEntropyWithLogits { pos_weight: None },
         ..Default::default()
     };
     let history = train::fit(&model, &mut gd, &data, None, &config, &mut [])?;

@@ -30,7 +30,7 @@ pub fn run(seed: u64, epochs: usize) -> anyhow::Result<(Vec<f32>, f64)> {
         epochs,
         batch_size: 4,
         seed,
-        loss: Loss::BinaryCrossEntropyWithLogits,
+        loss: Loss::BinaryCrossEntropyWithLogits { pos_weight: None },
         ..Default::default()
     };
     let data = data();

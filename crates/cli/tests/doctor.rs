@@ -176,6 +176,137 @@ fn an_autoencoders_saturated_output_is_not_a_finding() {
 }
 
 #[test]
+fn a_rare_class_the_model_ignores_is_weighed_up() {
+    // The doctor names the ignored class, and its remedy leaves a clean probe whose loss falls.
+    let d = broken("ignored_classes", "ignored_classes", None);
+    assert_eq!(
+        fix_of(&d, "ignored_classes"),
+        [
+            "loss.type=\"cross_entropy\"",
+            "loss.class_weights=\"balanced\""
+        ]
+    );
+    let f = &d["findings"][0];
+    // Every validation tumour called benign: balanced accuracy exactly chance, 1/2.
+    assert_eq!(f["value"].as_f64(), Some(0.5), "{f}");
+    let config = repo().join("examples/broken/ignored_classes.toml");
+    // A one-logit model with binary cross-entropy gets the positive class's weight instead.
+    let binary = doctor(
+        &config,
+        &[
+            "--set",
+            "loss.type=\"binary_cross_entropy_with_logits\"",
+            "--set",
+            "model.layers[2].units=1",
+        ],
+    );
+    assert_eq!(
+        fix_of(&binary, "ignored_classes"),
+        ["loss.pos_weight=\"balanced\""]
+    );
+
+    // Over the config's full 30 epochs the remedy tells the rare class better on the test
+    // file (its own class mix, 42 malignant of 114): balanced accuracy, seeds 0-4.
+    let dir = scratch("ignored_classes_runs");
+    let (mut plain, mut weighted) = (0.0, 0.0);
+    for seed in 0..5 {
+        let seed = seed.to_string();
+        for (weights, sum) in [(None, &mut plain), (Some("balanced"), &mut weighted)] {
+            let run = dir.join(format!("{seed}-{}", weights.unwrap_or("plain")));
+            let mut args = vec!["train", "-q", config.to_str().unwrap(), "--seed", &seed];
+            let set = weights.map(|w| format!("loss.class_weights=\"{w}\""));
+            if let Some(set) = &set {
+                args.extend(["--set", "loss.type=\"cross_entropy\"", "--set", set]);
+            }
+            args.extend(["--out", run.to_str().unwrap()]);
+            run_ok(&args);
+            *sum += eval_on_test(&run)["balanced_accuracy"].as_f64().unwrap() / 5.0;
+        }
+    }
+    assert!(
+        weighted > plain + 0.03,
+        "balanced {weighted} vs plain {plain}"
+    );
+
+    // A saved run keeps its training split's class counts, so that `eval` weighs the loss as
+    // training did: Σ w_y (−log p_y) / Σ w_y with w_k = n / (2 n_k), from the probabilities
+    // `predict` writes.
+    let run = dir.join("0-balanced");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("preprocessing.json")).unwrap())
+            .unwrap();
+    let counts: Vec<f64> = saved["class_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_f64().unwrap())
+        .collect();
+    // 70% of 30 malignant and 285 benign rows (the stratified split).
+    assert_eq!(counts, [21.0, 199.0]);
+    let n: f64 = counts.iter().sum();
+    let w: Vec<f64> = counts.iter().map(|c| n / (2.0 * c)).collect();
+    let predictions = run.join("predictions.csv");
+    run_ok(&[
+        "predict",
+        run.to_str().unwrap(),
+        test_csv().to_str().unwrap(),
+        "-o",
+        predictions.to_str().unwrap(),
+    ]);
+    let truth: Vec<usize> = std::fs::read_to_string(test_csv())
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let (mut total, mut weight) = (0.0, 0.0);
+    for (line, &y) in std::fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .zip(&truth)
+    {
+        let p: f64 = line.split(',').nth(1 + y).unwrap().parse().unwrap();
+        total -= w[y] * p.ln();
+        weight += w[y];
+    }
+    let m = eval_on_test(&run);
+    let (loss, log_loss) = (m["loss"].as_f64().unwrap(), m["log_loss"].as_f64().unwrap());
+    assert!(
+        (loss - total / weight).abs() < 1e-4 * loss,
+        "{loss} vs {}",
+        total / weight
+    );
+    assert!(
+        (loss - log_loss).abs() > 0.01,
+        "weighted {loss}, unweighted {log_loss}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn test_csv() -> std::path::PathBuf {
+    repo().join("data/tumour_texture/test.csv")
+}
+
+/// `nabla eval RUN` on the tumours' test file: its metrics.
+fn eval_on_test(run: &Path) -> serde_json::Value {
+    let out = run_ok(&[
+        "eval",
+        run.to_str().unwrap(),
+        test_csv().to_str().unwrap(),
+        "--json",
+    ]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Runs `nabla ARGS`, which must succeed; its stdout.
+fn run_ok(args: &[&str]) -> String {
+    let (code, out, err) = common::nabla(args);
+    assert_eq!(code, 0, "nabla {args:?}: {err}");
+    out
+}
+
+#[test]
 fn healthy_runs_get_a_clean_bill() {
     // The probe, and full training (every epoch's findings in metrics.jsonl).
     let dir = scratch("healthy");

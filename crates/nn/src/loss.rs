@@ -20,10 +20,12 @@ pub enum Loss {
     /// `[N, T, C]` (one prediction per step, classes last) take targets `[N, T]`; the mean is
     /// over all `N·T` predictions.
     CrossEntropy(CrossEntropy),
-    /// Binary cross-entropy on probabilities in `[0, 1]` (after a sigmoid).
-    BinaryCrossEntropy,
-    /// Binary cross-entropy on logits (the sigmoid is fused, stable for any logit).
-    BinaryCrossEntropyWithLogits,
+    /// Binary cross-entropy on probabilities in `[0, 1]` (after a sigmoid), with an optional
+    /// weight on the positive term (see [`weighted_binary`]).
+    BinaryCrossEntropy { pos_weight: Option<f64> },
+    /// Binary cross-entropy on logits (the sigmoid is fused, stable for any logit), with an
+    /// optional weight on the positive term: PyTorch's `BCEWithLogitsLoss(pos_weight)`.
+    BinaryCrossEntropyWithLogits { pos_weight: Option<f64> },
 }
 
 /// Options of the softmax cross-entropy.
@@ -53,10 +55,20 @@ impl Loss {
             Loss::L1 => output.l1_loss(target, reduction),
             Loss::Huber { delta } => output.huber_loss(target, *delta, reduction),
             Loss::CrossEntropy(options) => options.compute(output, target, reduction),
-            Loss::BinaryCrossEntropy => output.binary_cross_entropy(target, reduction),
-            Loss::BinaryCrossEntropyWithLogits => {
-                output.binary_cross_entropy_with_logits(target, reduction)
-            }
+            Loss::BinaryCrossEntropy { pos_weight } => weighted_binary(
+                "binary_cross_entropy",
+                |t| output.binary_cross_entropy(t, Reduction::None),
+                target,
+                *pos_weight,
+                reduction,
+            ),
+            Loss::BinaryCrossEntropyWithLogits { pos_weight } => weighted_binary(
+                "binary_cross_entropy_with_logits",
+                |t| output.binary_cross_entropy_with_logits(t, Reduction::None),
+                target,
+                *pos_weight,
+                reduction,
+            ),
         }
     }
 
@@ -67,10 +79,40 @@ impl Loss {
             Loss::L1 => "l1",
             Loss::Huber { .. } => "huber",
             Loss::CrossEntropy(_) => "cross_entropy",
-            Loss::BinaryCrossEntropy => "binary_cross_entropy",
-            Loss::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
+            Loss::BinaryCrossEntropy { .. } => "binary_cross_entropy",
+            Loss::BinaryCrossEntropyWithLogits { .. } => "binary_cross_entropy_with_logits",
         }
     }
+}
+
+/// Binary cross-entropy with the positive term weighted by `p` (PyTorch's `pos_weight`):
+/// `ℓ = −[p · y · log σ + (1 − y) · log(1 − σ)]`, which is the unweighted loss plus
+/// `(p − 1) · y · (−log σ)`, and `−log σ` is the unweighted loss against a target of 1. So
+/// `ℓ = base(y) + (p − 1) · y ⊙ base(1)`, exact for soft targets too and as stable as `base`.
+/// The mean is over the elements, as PyTorch's. `p = n_negative / n_positive` makes the
+/// positives of imbalanced data weigh as much as the negatives.
+fn weighted_binary(
+    op: &'static str,
+    base: impl Fn(&Tensor) -> Result<Tensor>,
+    target: &Tensor,
+    pos_weight: Option<f64>,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let unweighted = base(target)?;
+    let per_element = match pos_weight {
+        None => unweighted,
+        Some(p) if !(p.is_finite() && p >= 0.0) => {
+            return Err(Error::invalid(
+                op,
+                format!("pos_weight must be finite and >= 0, got {p}"),
+            ));
+        }
+        Some(p) => {
+            let positive = base(&target.ones_like())?;
+            unweighted.add(&target.mul(&positive)?.mul_scalar(p - 1.0)?)?
+        }
+    };
+    reduction.apply(per_element)
 }
 
 impl CrossEntropy {

@@ -199,10 +199,98 @@ fn cross_entropy_accepts_probability_targets() {
 fn binary_losses_agree_between_logits_and_probabilities() {
     let z = input(&[6], 6).mul_scalar(3.0).unwrap();
     let t = Tensor::from_vec(vec![0.0f64, 1.0, 1.0, 0.0, 0.5, 1.0], [6]).unwrap();
-    let with_logits = scalar(Loss::BinaryCrossEntropyWithLogits.compute(&z, &t).unwrap());
     let p = z.sigmoid().unwrap();
-    let on_probs = scalar(Loss::BinaryCrossEntropy.compute(&p, &t).unwrap());
-    assert!((with_logits - on_probs).abs() < 1e-12);
+    for pos_weight in [None, Some(1.0), Some(4.0), Some(0.25)] {
+        let with_logits = Loss::BinaryCrossEntropyWithLogits { pos_weight };
+        let on_probs = Loss::BinaryCrossEntropy { pos_weight };
+        let a = scalar(with_logits.compute(&z, &t).unwrap());
+        let b = scalar(on_probs.compute(&p, &t).unwrap());
+        assert!((a - b).abs() < 1e-12, "{pos_weight:?}: {a} vs {b}");
+    }
+}
+
+/// PyTorch's `BCEWithLogitsLoss(pos_weight=p)` per element, written out:
+/// `−[p · y · log σ(z) + (1 − y) · log(1 − σ(z))]`.
+fn naive_weighted_bce(z: &[f64], y: &[f64], p: f64) -> f64 {
+    let log_sigmoid = |x: f64| -((-x).exp().ln_1p());
+    z.iter()
+        .zip(y)
+        .map(|(&z, &y)| -(p * y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z)))
+        .sum::<f64>()
+        / z.len() as f64
+}
+
+#[test]
+fn pos_weight_scales_the_positive_term() {
+    let z = input(&[8], 11).mul_scalar(3.0).unwrap();
+    // Hard and soft targets: PyTorch's formula holds for both.
+    let y = vec![0.0f64, 1.0, 1.0, 0.0, 0.3, 1.0, 0.0, 0.8];
+    let t = Tensor::from_vec(y.clone(), [8]).unwrap();
+    let zv = z.to_vec::<f64>().unwrap();
+    for p in [1.0, 3.5, 0.2, 0.0] {
+        let loss = Loss::BinaryCrossEntropyWithLogits {
+            pos_weight: Some(p),
+        };
+        let got = scalar(loss.compute(&z, &t).unwrap());
+        let want = naive_weighted_bce(&zv, &y, p);
+        assert!((got - want).abs() < 1e-12, "p {p}: {got} vs {want}");
+        let var = Var::new(&z).unwrap();
+        check_fd(
+            std::slice::from_ref(&var),
+            || loss.compute(&var.as_tensor(), &t).unwrap(),
+            1e-6,
+        );
+        // On probabilities the same loss, with its gradient through the sigmoid's output.
+        let probs = Var::new(&z.sigmoid().unwrap()).unwrap();
+        let on_probs = Loss::BinaryCrossEntropy {
+            pos_weight: Some(p),
+        };
+        check_fd(
+            std::slice::from_ref(&probs),
+            || on_probs.compute(&probs.as_tensor(), &t).unwrap(),
+            1e-6,
+        );
+    }
+    // A weight of 3 on hard targets: each positive counts three times, each negative once.
+    let hard = Tensor::from_vec(vec![1.0f64, 0.0], [2]).unwrap();
+    let two = Tensor::from_vec(vec![0.4f64, -0.9], [2]).unwrap();
+    let unweighted = Loss::BinaryCrossEntropyWithLogits { pos_weight: None }
+        .compute_with(&two, &hard, Reduction::None)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
+    let weighted = Loss::BinaryCrossEntropyWithLogits {
+        pos_weight: Some(3.0),
+    }
+    .compute_with(&two, &hard, Reduction::None)
+    .unwrap()
+    .to_vec::<f64>()
+    .unwrap();
+    assert!((weighted[0] - 3.0 * unweighted[0]).abs() < 1e-12);
+    assert!((weighted[1] - unweighted[1]).abs() < 1e-12);
+    // Stable where the logit is far out: finite, and the loss of a confident mistake grows
+    // linearly with it (p · 1000 for a positive at z = -1000).
+    let far = Tensor::from_vec(vec![-1000.0f64, 1000.0], [2]).unwrap();
+    let l = Loss::BinaryCrossEntropyWithLogits {
+        pos_weight: Some(2.0),
+    }
+    .compute_with(&far, &hard, Reduction::None)
+    .unwrap()
+    .to_vec::<f64>()
+    .unwrap();
+    assert!(
+        (l[0] - 2000.0).abs() < 1e-9 && (l[1] - 1000.0).abs() < 1e-9,
+        "{l:?}"
+    );
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let err = Loss::BinaryCrossEntropyWithLogits {
+            pos_weight: Some(bad),
+        }
+        .compute(&z, &t)
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pos_weight must be finite and >= 0"), "{err}");
+    }
 }
 
 #[test]

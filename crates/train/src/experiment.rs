@@ -52,6 +52,10 @@ pub struct Preprocessing {
     /// A folder of images': the channels and size every image is read in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<nabla_data::ImageShape>,
+    /// A classifier's: the training split's rows per class, in the schema's class order (what
+    /// `"balanced"` loss weights are worked out from).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_counts: Vec<usize>,
 }
 
 impl Preprocessing {
@@ -384,7 +388,9 @@ pub fn prepare_fold(l: &Located, fold: Option<(usize, usize)>) -> Result<Experim
         epochs: train.epochs,
         batch_size: train.batch_size,
         seed: config.seed,
-        loss: Loss::from(&loss_spec),
+        loss: loss_spec
+            .to_loss(&preprocessing.class_counts)
+            .map_err(&spec_err)?,
         schedule,
         clip_grad_norm: train.clip_grad_norm,
         clip_grad_value: train.clip_grad_value,
@@ -707,14 +713,27 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             ),
         )));
     }
+    let class_counts = match &train_table.target {
+        Target::Classes(labels) if !data.reconstruct => {
+            let mut counts = vec![0; schema.classes.len()];
+            for &k in labels {
+                if let Some(c) = counts.get_mut(k as usize) {
+                    *c += 1;
+                }
+            }
+            counts
+        }
+        _ => Vec::new(),
+    };
     let preprocessing = Preprocessing {
         reconstruct: data.reconstruct,
+        class_counts,
         schema,
         preprocessor,
         target_scale,
         binary_target: matches!(
             loss_spec,
-            LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
+            LossSpec::BinaryCrossEntropy { .. } | LossSpec::BinaryCrossEntropyWithLogits { .. }
         ),
         sequence: data.sequence.clone(),
         series: data.series.clone(),
@@ -1371,8 +1390,8 @@ fn read_outputs(out: &Tensor, loss: &Loss, pre: &Preprocessing) -> Result<Predic
                 probabilities: (0..n).map(|i| p[i * k..(i + 1) * k].to_vec()).collect(),
             }
         }
-        Loss::BinaryCrossEntropyWithLogits | Loss::BinaryCrossEntropy => {
-            let p = if matches!(loss, Loss::BinaryCrossEntropyWithLogits) {
+        Loss::BinaryCrossEntropyWithLogits { .. } | Loss::BinaryCrossEntropy { .. } => {
+            let p = if matches!(loss, Loss::BinaryCrossEntropyWithLogits { .. }) {
                 out.sigmoid()?.to_vec_f64()
             } else {
                 out.to_vec_f64()
@@ -1427,11 +1446,14 @@ pub fn load_model(dir: &Path) -> Result<SavedModel> {
     )
     .map_err(located(&l))?;
     crate::checkpoint::load_weights(&dir.join(run_dir::MODEL), &model.state_vars())?;
+    let loss = loss_spec
+        .to_loss(&preprocessing.class_counts)
+        .map_err(located(&l))?;
     Ok(SavedModel {
         config: l.config,
         preprocessing,
         model,
-        loss: Loss::from(&loss_spec),
+        loss,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Evaluation metrics, from a model's outputs and the targets.
 //!
-//! Classification (multi-class logits `[N, C]` against class indices): accuracy, macro-averaged
-//! precision, recall and F1, and log-loss (mean cross-entropy). Per-step classes (logits `[N, T,
+//! Classification (multi-class logits `[N, C]` against class indices): accuracy, balanced
+//! accuracy (the mean recall of the classes), macro-averaged precision, recall and F1, and
+//! log-loss (mean cross-entropy). Per-step classes (logits `[N, T,
 //! C]` against `[N, T]`, a character model's next characters): accuracy, log-loss and
 //! `bits_per_char`, the log-loss in bits (`log_loss / ln 2`). Binary (one logit per row against
 //! 0/1 targets): the same with threshold 0 on the logit. Regression: MAE, RMSE and R²
@@ -31,7 +32,15 @@ impl OutputKind {
     pub fn metric_names(self) -> &'static [&'static str] {
         match self {
             OutputKind::Regression => &["loss", "mae", "rmse", "r2"],
-            _ => &["loss", "accuracy", "precision", "recall", "f1", "log_loss"],
+            _ => &[
+                "loss",
+                "accuracy",
+                "balanced_accuracy",
+                "precision",
+                "recall",
+                "f1",
+                "log_loss",
+            ],
         }
     }
 }
@@ -44,7 +53,7 @@ pub const PER_STEP_METRICS: &[&str] = &["loss", "accuracy", "log_loss", "bits_pe
 /// errors), or `None` for a name no output kind measures.
 pub fn higher_is_better(name: &str) -> Option<bool> {
     match name {
-        "accuracy" | "precision" | "recall" | "f1" | "r2" => Some(true),
+        "accuracy" | "balanced_accuracy" | "precision" | "recall" | "f1" | "r2" => Some(true),
         "loss" | "log_loss" | "bits_per_char" | "mae" | "rmse" => Some(false),
         _ => None,
     }
@@ -204,6 +213,7 @@ impl MetricAccumulator {
                     m.insert("bits_per_char".into(), log_loss / std::f64::consts::LN_2);
                     return m;
                 }
+                m.insert("balanced_accuracy".into(), self.balanced_accuracy());
                 let (p, r, f) = self.macro_prf(kind);
                 m.insert("precision".into(), p);
                 m.insert("recall".into(), r);
@@ -250,6 +260,27 @@ impl MetricAccumulator {
             f += d;
         }
         (p / k, r / k, f / k)
+    }
+
+    /// The mean over the true classes of each one's recall, `(1/K) Σ_k TP_k / n_k`
+    /// (scikit-learn's `balanced_accuracy_score`): what accuracy would be if every class had as
+    /// many examples. A model that predicts one class for everything scores `1/K` however
+    /// imbalanced the data, where its accuracy is the majority class's share.
+    fn balanced_accuracy(&self) -> f64 {
+        let mut per_class: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+        for (&(truth, guess), &count) in &self.confusion {
+            let (hit, all) = per_class.entry(truth).or_default();
+            *all += count;
+            if truth == guess {
+                *hit += count;
+            }
+        }
+        let k = per_class.len().max(1) as f64;
+        per_class
+            .values()
+            .map(|&(hit, all)| hit as f64 / all as f64)
+            .sum::<f64>()
+            / k
     }
 
     /// The confusion counts `(true, predicted) -> count` (classification).

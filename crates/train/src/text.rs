@@ -120,6 +120,7 @@ pub(crate) fn prepare_text(l: &Located, spec: &TextSpec) -> Result<PreparedData>
         series: None,
         text: Some(model),
         image: None,
+        class_counts: Vec::new(),
     };
     Ok(PreparedData {
         preprocessing,

@@ -134,8 +134,8 @@ pub trait Callback {
 pub fn output_kind(loss: &Loss) -> OutputKind {
     match loss {
         Loss::CrossEntropy(_) => OutputKind::MultiClass,
-        Loss::BinaryCrossEntropyWithLogits => OutputKind::BinaryLogit,
-        Loss::BinaryCrossEntropy => OutputKind::BinaryProbability,
+        Loss::BinaryCrossEntropyWithLogits { .. } => OutputKind::BinaryLogit,
+        Loss::BinaryCrossEntropy { .. } => OutputKind::BinaryProbability,
         _ => OutputKind::Regression,
     }
 }

@@ -1,6 +1,7 @@
 //! Config checking: every mistake is caught before training, with the file, line, key and (for
 //! unknown names) the closest valid one.
 
+use nabla_nn::loss::Loss;
 use nabla_train::config::{self, Config, LayerSpec, OptimizerSpec, load_str, load_text_at};
 use nabla_train::experiment::prepare;
 use std::path::{Path, PathBuf};
@@ -649,4 +650,109 @@ fn a_classifier_with_one_class_is_an_error_naming_the_target() {
     let l = load_str(&autoencoder, Some(Path::new("my.toml")), &[]).expect("parses");
     assert!(prepare(&l).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn balanced_loss_weights_come_from_the_training_split() {
+    // The imbalanced tumours: 30 malignant (0), 285 benign (1); a stratified 30% held out.
+    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/tumour_texture/train.csv");
+    let config = |units: usize, loss: &str| {
+        format!(
+            "seed = 0\n[data]\ntrain = {train:?}\ntarget = \"target\"\nscaling = \"standardize\"\n\
+             valid_split = 0.3\nstratify = true\n\
+             [[model.layers]]\ntype = \"linear\"\nunits = {units}\n[loss]\n{loss}\n"
+        )
+    };
+    let counts = |exp: &nabla_train::experiment::Experiment| -> [f64; 2] {
+        let y = exp.data.train.y().to_dtype(nabla_core::DType::F64).unwrap();
+        let y = y.to_vec::<f64>().unwrap();
+        let positives = y.iter().filter(|&&v| v == 1.0).count() as f64;
+        [y.len() as f64 - positives, positives]
+    };
+    let ce = config(2, "type = \"cross_entropy\"\nclass_weights = \"balanced\"");
+    let exp = prepare(&load_str(&ce, None, &[]).unwrap()).unwrap();
+    let [n0, n1] = counts(&exp);
+    assert_eq!((n0, n1), (21.0, 199.0));
+    // w_k = n / (C n_k): each class then weighs n / C in all.
+    let want = vec![(n0 + n1) / (2.0 * n0), (n0 + n1) / (2.0 * n1)];
+    let Loss::CrossEntropy(got) = &exp.train_config.loss else {
+        panic!("{:?}", exp.train_config.loss)
+    };
+    assert_eq!(got.class_weights.as_deref(), Some(want.as_slice()));
+    // The run's config keeps the word, not the numbers: another split would get its own.
+    let resolved = toml::to_string(&exp.config).unwrap();
+    assert!(
+        resolved.contains("class_weights = \"balanced\""),
+        "{resolved}"
+    );
+    for kind in ["binary_cross_entropy_with_logits", "binary_cross_entropy"] {
+        let mut text = config(1, &format!("type = \"{kind}\"\npos_weight = \"balanced\""));
+        if kind == "binary_cross_entropy" {
+            text += "[[model.layers]]\ntype = \"sigmoid\"\n";
+        }
+        let exp = prepare(&load_str(&text, None, &[]).unwrap()).unwrap();
+        let pos_weight = match exp.train_config.loss {
+            Loss::BinaryCrossEntropy { pos_weight } => pos_weight,
+            Loss::BinaryCrossEntropyWithLogits { pos_weight } => pos_weight,
+            ref other => panic!("{other:?}"),
+        };
+        // n_negative / n_positive: here the positives (benign) are the many, so below 1.
+        assert_eq!(pos_weight, Some(n0 / n1), "{kind}");
+    }
+    // Given numbers pass through; integers read as numbers.
+    let exp = prepare(
+        &load_str(
+            &config(
+                1,
+                "type = \"binary_cross_entropy_with_logits\"\npos_weight = 3",
+            ),
+            None,
+            &[],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        exp.train_config.loss,
+        Loss::BinaryCrossEntropyWithLogits {
+            pos_weight: Some(3.0)
+        }
+    );
+
+    // Mistakes name the key.
+    let e = error_of(&config(
+        2,
+        "type = \"cross_entropy\"\nclass_weights = \"even\"",
+    ));
+    assert!(
+        e.contains("loss.class_weights") && e.contains("expected \"balanced\" or the weights"),
+        "{e}"
+    );
+    let e = build_error_of(
+        &config(
+            1,
+            "type = \"binary_cross_entropy_with_logits\"\npos_weight = -2.0",
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("loss.pos_weight: must be finite and >= 0, got -2"),
+        "{e}"
+    );
+    let e = build_error_of(
+        &config(2, "type = \"cross_entropy\"\nclass_weights = [1.0]"),
+        &[],
+    );
+    assert!(
+        e.contains("loss.class_weights: needs 2 finite weights >= 0 (one per class)"),
+        "{e}"
+    );
+    let e = error_of(&config(
+        1,
+        "type = \"binary_cross_entropy_with_logits\"\nclass_weights = \"balanced\"",
+    ));
+    assert!(
+        e.contains("class_weights") && e.contains("pos_weight"),
+        "{e}"
+    );
 }

@@ -254,6 +254,32 @@ fn classification_and_regression_metrics_match_hand_counts() {
     let f = (2.0 * 0.5 / 1.5 + 0.5 + 2.0 * (2.0 / 3.0) / (5.0 / 3.0)) / 3.0;
     assert!((m["precision"] - p).abs() < 1e-12 && (m["recall"] - r).abs() < 1e-12);
     assert!((m["f1"] - f).abs() < 1e-12);
+    // Balanced accuracy: the mean recall of the three true classes.
+    assert!((m["balanced_accuracy"] - r).abs() < 1e-12);
+    // A binary classifier that says "0" to all of 9 negatives and 1 positive: accuracy 0.9,
+    // balanced accuracy (1 + 0) / 2; one positive found of two raises it to (1 + 1/2) / 2.
+    let all_negative = Tensor::from_vec(vec![-2.0f64; 10], [10, 1]).unwrap();
+    let mut labels = vec![0.0f64; 10];
+    labels[3] = 1.0;
+    let mut acc = MetricAccumulator::default();
+    let y = Tensor::from_vec(labels.clone(), [10, 1]).unwrap();
+    acc.add(OutputKind::BinaryLogit, 0.3, &all_negative, &y)
+        .unwrap();
+    let b = acc.finish(OutputKind::BinaryLogit);
+    assert!((b["accuracy"] - 0.9).abs() < 1e-12 && (b["balanced_accuracy"] - 0.5).abs() < 1e-12);
+    let mut found = vec![-2.0f64; 12];
+    found[3] = 2.0;
+    labels.extend([1.0, 0.0]);
+    let mut acc = MetricAccumulator::default();
+    acc.add(
+        OutputKind::BinaryLogit,
+        0.3,
+        &Tensor::from_vec(found, [12, 1]).unwrap(),
+        &Tensor::from_vec(labels, [12, 1]).unwrap(),
+    )
+    .unwrap();
+    let b = acc.finish(OutputKind::BinaryLogit);
+    assert!((b["balanced_accuracy"] - 0.75).abs() < 1e-12, "{b:?}");
     let ce = Loss::CrossEntropy(Default::default())
         .compute(&logits, &truth)
         .unwrap()
@@ -285,6 +311,7 @@ fn classification_and_regression_metrics_match_hand_counts() {
     assert!((per_step["log_loss"] - ce).abs() < 1e-12);
     assert!((per_step["bits_per_char"] - ce / std::f64::consts::LN_2).abs() < 1e-12);
     assert!(!per_step.contains_key("f1") && !m.contains_key("bits_per_char"));
+    assert!(!per_step.contains_key("balanced_accuracy"));
     let err = MetricAccumulator::default()
         .add(OutputKind::MultiClass, 0.5, &steps, &truth)
         .unwrap_err()

@@ -5,6 +5,7 @@
 use super::{
     GanSpec, InitSpec, LayerSpec, LossSpec, ModelSpec, OptimizerSpec, RecurrentSpec,
     RnnNonlinearity, ScheduleSpec, SequenceOutputSpec, SparsityPenalty, SparsitySpec, TrainSpec,
+    Weighting,
 };
 use nabla_core::{DType, RecurrentCell, Rng};
 use nabla_nn::init::FanMode;
@@ -575,7 +576,7 @@ pub fn build_model(
     let last_key = format!("model.layers[{last}]");
     let binary = matches!(
         loss,
-        LossSpec::BinaryCrossEntropy | LossSpec::BinaryCrossEntropyWithLogits
+        LossSpec::BinaryCrossEntropy { .. } | LossSpec::BinaryCrossEntropyWithLogits { .. }
     );
     let (want, what) = match output {
         OutputSpec::Classes(k) if binary => (
@@ -628,7 +629,7 @@ pub fn build_model(
                  softmax layer",
             ))
         }
-        LossSpec::BinaryCrossEntropyWithLogits
+        LossSpec::BinaryCrossEntropyWithLogits { .. }
             if ends_with(|l| matches!(l, LayerSpec::Sigmoid)) =>
         {
             Err(key_err(
@@ -637,7 +638,7 @@ pub fn build_model(
                  sigmoid layer",
             ))
         }
-        LossSpec::BinaryCrossEntropy if !ends_with(|l| matches!(l, LayerSpec::Sigmoid)) => {
+        LossSpec::BinaryCrossEntropy { .. } if !ends_with(|l| matches!(l, LayerSpec::Sigmoid)) => {
             Err(key_err(
                 "loss.type",
                 "binary_cross_entropy needs probabilities: end the model with a sigmoid layer \
@@ -813,8 +814,8 @@ pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpe
     let classification = matches!(
         spec,
         LossSpec::CrossEntropy { .. }
-            | LossSpec::BinaryCrossEntropy
-            | LossSpec::BinaryCrossEntropyWithLogits
+            | LossSpec::BinaryCrossEntropy { .. }
+            | LossSpec::BinaryCrossEntropyWithLogits { .. }
     );
     match (output, &spec) {
         (OutputSpec::Classes(_), _) if !classification => Err(key_err(
@@ -828,8 +829,8 @@ pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpe
             "a classification loss on a regression target: use mse, l1 or huber, or set \
              data.task = \"classification\"",
         )),
-        (OutputSpec::Classes(k), LossSpec::BinaryCrossEntropy)
-        | (OutputSpec::Classes(k), LossSpec::BinaryCrossEntropyWithLogits)
+        (OutputSpec::Classes(k), LossSpec::BinaryCrossEntropy { .. })
+        | (OutputSpec::Classes(k), LossSpec::BinaryCrossEntropyWithLogits { .. })
             if k != 2 =>
         {
             Err(key_err(
@@ -839,6 +840,21 @@ pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpe
                 ),
             ))
         }
+        (
+            _,
+            LossSpec::BinaryCrossEntropy {
+                pos_weight: Some(Weighting::Given(p)),
+            }
+            | LossSpec::BinaryCrossEntropyWithLogits {
+                pos_weight: Some(Weighting::Given(p)),
+            },
+        ) if !(p.is_finite() && *p >= 0.0) => Err(key_err(
+            "loss.pos_weight",
+            format!(
+                "must be finite and >= 0, got {p} (the weight of the positive class's term; \
+                 \"balanced\" sets it to n_negative / n_positive)"
+            ),
+        )),
         (
             OutputSpec::Classes(k),
             LossSpec::CrossEntropy {
@@ -852,7 +868,7 @@ pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpe
                     format!("must be in [0, 1), got {label_smoothing}"),
                 ));
             }
-            if let Some(w) = class_weights
+            if let Some(Weighting::Given(w)) = class_weights
                 && (w.len() != k || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)))
             {
                 return Err(key_err(
@@ -870,9 +886,26 @@ pub fn build_loss(spec: Option<&LossSpec>, output: OutputSpec) -> Result<LossSpe
     }
 }
 
-impl From<&LossSpec> for Loss {
-    fn from(spec: &LossSpec) -> Loss {
-        match spec {
+impl LossSpec {
+    /// The loss, with `"balanced"` weights worked out from `class_counts`, the training split's
+    /// rows per class (see [`balanced_class_weights`], [`balanced_pos_weight`]).
+    pub fn to_loss(&self, class_counts: &[usize]) -> Result<Loss, KeyError> {
+        let uncounted = |key: &str| {
+            key_err(
+                key,
+                "\"balanced\" weighs the classes by their counts in the training split, which \
+                 this run did not record (a character model, or a run saved by an earlier \
+                 nabla): give the weights themselves",
+            )
+        };
+        let pos_weight = |w: &Option<Weighting<f64>>| match w {
+            None => Ok(None),
+            Some(Weighting::Given(p)) => Ok(Some(*p)),
+            Some(Weighting::Balanced) => balanced_pos_weight(class_counts)
+                .map(Some)
+                .ok_or_else(|| uncounted("loss.pos_weight")),
+        };
+        Ok(match self {
             LossSpec::Mse => Loss::Mse,
             LossSpec::L1 => Loss::L1,
             LossSpec::Huber { delta } => Loss::Huber { delta: *delta },
@@ -881,11 +914,56 @@ impl From<&LossSpec> for Loss {
                 class_weights,
             } => Loss::CrossEntropy(CrossEntropy {
                 label_smoothing: *label_smoothing,
-                class_weights: class_weights.clone(),
+                class_weights: match class_weights {
+                    None => None,
+                    Some(Weighting::Given(w)) => Some(w.clone()),
+                    Some(Weighting::Balanced) if class_counts.is_empty() => {
+                        return Err(uncounted("loss.class_weights"));
+                    }
+                    Some(Weighting::Balanced) => Some(balanced_class_weights(class_counts)),
+                },
             }),
-            LossSpec::BinaryCrossEntropy => Loss::BinaryCrossEntropy,
-            LossSpec::BinaryCrossEntropyWithLogits => Loss::BinaryCrossEntropyWithLogits,
+            LossSpec::BinaryCrossEntropy { pos_weight: w } => Loss::BinaryCrossEntropy {
+                pos_weight: pos_weight(w)?,
+            },
+            LossSpec::BinaryCrossEntropyWithLogits { pos_weight: w } => {
+                Loss::BinaryCrossEntropyWithLogits {
+                    pos_weight: pos_weight(w)?,
+                }
+            }
+        })
+    }
+}
+
+/// `"balanced"` class weights: `w_k = n / (C · n_k)` for `n` rows of `C` classes, `n_k` of
+/// class `k` (scikit-learn's `class_weight="balanced"`), so that every class carries the same
+/// total weight, `n / C`, and a model cannot lower its loss by ignoring the rare ones. A class
+/// with no training rows gets 1.
+pub fn balanced_class_weights(class_counts: &[usize]) -> Vec<f64> {
+    let n: usize = class_counts.iter().sum();
+    let c = class_counts.len() as f64;
+    class_counts
+        .iter()
+        .map(|&k| {
+            if k == 0 {
+                1.0
+            } else {
+                n as f64 / (c * k as f64)
+            }
+        })
+        .collect()
+}
+
+/// A `"balanced"` positive weight for two classes: `n_negative / n_positive` (what PyTorch's
+/// documentation suggests for `pos_weight`), the positives then weighing as much as the
+/// negatives in all; 1 when a class has no rows. `None` unless there are two counts.
+pub fn balanced_pos_weight(class_counts: &[usize]) -> Option<f64> {
+    match *class_counts {
+        [negative, positive] if negative > 0 && positive > 0 => {
+            Some(negative as f64 / positive as f64)
         }
+        [_, _] => Some(1.0),
+        _ => None,
     }
 }
 

@@ -13,8 +13,8 @@ pub mod parse;
 pub(crate) mod tagged;
 
 pub use build::{
-    KeyError, OutputSpec, build_gan, build_loss, build_model, build_optimizer, build_schedule,
-    build_sparsity,
+    KeyError, OutputSpec, balanced_class_weights, balanced_pos_weight, build_gan, build_loss,
+    build_model, build_optimizer, build_schedule, build_sparsity,
 };
 pub use parse::{
     ConfigError, Located, load, load_str, load_text_at, parse_literal, parse_override, set_value,
@@ -586,13 +586,54 @@ pub enum LossSpec {
     CrossEntropy {
         #[serde(default)]
         label_smoothing: f64,
+        /// One weight per class, or `"balanced"`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        class_weights: Option<Vec<f64>>,
+        class_weights: Option<Weighting<Vec<f64>>>,
     },
     /// On probabilities (the model ends in a sigmoid); one output unit.
-    BinaryCrossEntropy,
+    BinaryCrossEntropy {
+        /// The positive term's weight, or `"balanced"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pos_weight: Option<Weighting<f64>>,
+    },
     /// On logits (sigmoid fused, stable); one output unit.
-    BinaryCrossEntropyWithLogits,
+    BinaryCrossEntropyWithLogits {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pos_weight: Option<Weighting<f64>>,
+    },
+}
+
+/// A loss's class weights as the config gives them: numbers, or `"balanced"`, which weighs
+/// the classes by the inverse of their counts in the training split (see
+/// [`build::balanced_class_weights`]), as scikit-learn's `class_weight="balanced"`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Weighting<T> {
+    Balanced,
+    Given(T),
+}
+
+impl<T: Serialize> Serialize for Weighting<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Weighting::Balanced => s.serialize_str("balanced"),
+            Weighting::Given(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Weighting<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) if s == "balanced" => Ok(Weighting::Balanced),
+            toml::Value::String(s) => Err(D::Error::custom(format!(
+                "expected \"balanced\" or the weights themselves, got {s:?}"
+            ))),
+            other => T::deserialize(other)
+                .map(Weighting::Given)
+                .map_err(|e| D::Error::custom(e.to_string())),
+        }
+    }
 }
 
 /// The optimizer (`type = "..."`), PyTorch's hyperparameter names and defaults.

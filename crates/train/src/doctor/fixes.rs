@@ -3,7 +3,7 @@
 //! `--set` takes them) that apply its remedy.
 
 use super::{Finding, Problem};
-use crate::config::{Config, InitSpec, LayerSpec, OptimizerSpec};
+use crate::config::{Config, InitSpec, LayerSpec, LossSpec, OptimizerSpec, Weighting};
 use nabla_data::Scaling;
 
 /// The config key of the layer at `path` (`"1.block.0"` → `model.layers[1].layers[0]`; a
@@ -187,6 +187,28 @@ pub fn present(config: &Config, f: &mut Finding) {
                 set("train.l2".into(), "0.0001".into());
             }
         }
+        Problem::IgnoredClasses => match &config.loss {
+            // The default loss of a classifier is cross-entropy, without a [loss] table.
+            None => {
+                set("loss.type".into(), "\"cross_entropy\"".into());
+                set("loss.class_weights".into(), "\"balanced\"".into());
+            }
+            Some(LossSpec::CrossEntropy {
+                class_weights: None | Some(Weighting::Given(_)),
+                ..
+            }) => set("loss.class_weights".into(), "\"balanced\"".into()),
+            Some(
+                LossSpec::BinaryCrossEntropy {
+                    pos_weight: None | Some(Weighting::Given(_)),
+                }
+                | LossSpec::BinaryCrossEntropyWithLogits {
+                    pos_weight: None | Some(Weighting::Given(_)),
+                },
+            ) => set("loss.pos_weight".into(), "\"balanced\"".into()),
+            // Balanced already: the remedy's other half (measure by balanced accuracy) and
+            // more capacity or training are for the user to weigh.
+            Some(_) => {}
+        },
         Problem::LearningRateTooSmall | Problem::LearningRateTooLarge => {}
         // A GAN's findings come with their changes from its own rules (`gan::doctor`).
         Problem::DiscriminatorWins | Problem::ModeCollapse | Problem::PartialModeCollapse => {

@@ -28,6 +28,9 @@ pub enum Problem {
     LearningRateTooSmall,
     /// The validation loss rises while the training loss falls.
     Overfitting,
+    /// A classifier of imbalanced data that answers the frequent classes and barely
+    /// recognises the others.
+    IgnoredClasses,
     /// A GAN's discriminator rejects every sample (see [`crate::gan::doctor`]).
     DiscriminatorWins,
     /// A GAN's samples are nearly all alike.
@@ -50,6 +53,7 @@ impl Problem {
             Problem::LearningRateTooLarge => "learning rate too large",
             Problem::LearningRateTooSmall => "learning rate too small",
             Problem::Overfitting => "overfitting",
+            Problem::IgnoredClasses => "ignored classes",
             Problem::DiscriminatorWins => "discriminator wins",
             Problem::ModeCollapse => "mode collapse",
             Problem::PartialModeCollapse => "partial mode collapse",
@@ -197,6 +201,8 @@ pub struct RuleInput<'a> {
     pub keeps_best: bool,
     /// How many examples the validation loss is measured on, when known.
     pub valid_examples: Option<usize>,
+    /// The training rows per class (empty unless the targets are classes).
+    pub class_counts: &'a [usize],
 }
 
 /// Gradient norm of the first layer over the last one's below this: vanishing.
@@ -232,6 +238,13 @@ pub const OVERFIT_WINDOW: usize = 10;
 /// chance: the airline configs' 14 validation windows rise 20% above their best, yet stopping
 /// there raises the LSTM's and GRU's test RMSE from 15.0 and 15.7 to 16.1 and 16.9 (seeds 0-4).
 pub const OVERFIT_MIN_VALID: usize = 50;
+
+/// Balanced accuracy within this fraction of the way from chance (1/K) to 1 ...
+pub const IGNORED_LIFT: f64 = 0.1;
+/// ... while accuracy exceeds it by at least this much (the predictions lean to the frequent
+/// classes), for [`IGNORED_EPOCHS`] epochs running: the rare classes are ignored.
+pub const IGNORED_GAP: f64 = 0.15;
+pub const IGNORED_EPOCHS: usize = 3;
 
 /// The smallest swing (relative to the first loss) when the last 4 changes of `losses`
 /// alternate in sign without net progress, else `None`.
@@ -291,7 +304,99 @@ pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     inputs(input, &mut out);
     learning_rate(input, &mut out);
     overfitting(input, &mut out);
+    ignored_classes(input, &mut out);
     out
+}
+
+/// `(accuracy, balanced accuracy)` of an epoch, on the validation split when there is one
+/// (the model as it is after the epoch), else on the training batches.
+fn class_scores(r: &EpochRecord) -> Option<(f64, f64)> {
+    let m = r.valid.as_ref().unwrap_or(&r.train);
+    Some((*m.get("accuracy")?, *m.get("balanced_accuracy")?))
+}
+
+/// Ignored classes: on imbalanced data the average loss is lowest, early on, for a model that
+/// answers the frequent classes; one that stays there for [`IGNORED_EPOCHS`] epochs, with a
+/// balanced accuracy (the mean of the classes' recalls) near chance while its accuracy is
+/// well above it, has not learned to tell the rare classes at all.
+fn ignored_classes(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let counts = input.class_counts;
+    let present = counts.iter().filter(|&&n| n > 0).count();
+    let total: usize = counts.iter().sum();
+    if present < 2 {
+        return;
+    }
+    // A network that learns nothing at all has a cause of its own, reported first: class
+    // weights would not help it.
+    let stuck = |p: &Problem| {
+        matches!(
+            p,
+            Problem::NonFinite
+                | Problem::Symmetry
+                | Problem::VanishingGradients
+                | Problem::LearningRateTooSmall
+        )
+    };
+    let earlier = input
+        .history
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref())
+        .flat_map(|d| &d.findings);
+    if out.iter().chain(earlier).any(|f| stuck(&f.problem)) {
+        return;
+    }
+    let chance = 1.0 / present as f64;
+    let threshold = chance + IGNORED_LIFT * (1.0 - chance);
+    let ignoring = |r: &EpochRecord| {
+        class_scores(r).is_some_and(|(accuracy, balanced)| {
+            balanced <= threshold && accuracy - balanced >= IGNORED_GAP
+        })
+    };
+    let records: Vec<&EpochRecord> = input
+        .history
+        .iter()
+        .chain(std::iter::once(input.current))
+        .collect();
+    if records.len() < IGNORED_EPOCHS
+        || !records[records.len() - IGNORED_EPOCHS..]
+            .iter()
+            .all(|r| ignoring(r))
+    {
+        return;
+    }
+    let Some((accuracy, balanced)) = class_scores(input.current) else {
+        return;
+    };
+    let split = if input.current.valid.is_some() {
+        "validation split"
+    } else {
+        "training batches"
+    };
+    let largest = counts.iter().copied().max().unwrap_or(0);
+    let rarest = counts.iter().copied().filter(|&n| n > 0).min().unwrap_or(0);
+    let mut f = finding(Problem::IgnoredClasses, input);
+    f.statistic =
+        format!("balanced accuracy (mean recall of the {present} classes) on the {split}");
+    f.value = balanced;
+    f.threshold = threshold;
+    f.cause = format!(
+        "the largest class holds {}% of the {total} training rows (the rarest {}%): the loss \
+         is an average over examples, so answering the frequent classes already lowers it, and \
+         for {IGNORED_EPOCHS} epochs running the model has done little else: accuracy {} but \
+         balanced accuracy {} (chance: {}), so the rare classes are barely recognised",
+        sig(100.0 * largest as f64 / total as f64),
+        sig(100.0 * rarest as f64 / total as f64),
+        sig(accuracy),
+        sig(balanced),
+        sig(chance)
+    );
+    f.remedy = "weigh each class by the inverse of its frequency, so that the rare classes' \
+                examples count as much in the loss as the frequent ones' (loss.class_weights \
+                = \"balanced\" for cross_entropy, loss.pos_weight = \"balanced\" for binary \
+                cross-entropy); and judge the model by balanced accuracy, recall or F1, not \
+                accuracy, which a constant answer scores at the largest class's share"
+        .into();
+    out.push(f);
 }
 
 /// Vanishing and exploding gradients: the first layer's gradient norm against the last one's
@@ -775,5 +880,99 @@ mod tests {
         assert_eq!(fires_at(&tiny, &falling), None);
         // Too few epochs for a window after the best.
         assert_eq!(fires_at(&[1.0, 0.5, 2.0, 2.0], &[1.0, 0.5, 0.2, 0.1]), None);
+    }
+
+    /// An epoch whose validation split scored `accuracy` and `balanced` accuracy.
+    fn scored(epoch: usize, accuracy: f64, balanced: f64) -> EpochRecord {
+        let metrics = |loss: f64| {
+            [
+                ("loss".to_string(), loss),
+                ("accuracy".to_string(), accuracy),
+                ("balanced_accuracy".to_string(), balanced),
+            ]
+            .into_iter()
+            .collect()
+        };
+        EpochRecord {
+            epoch,
+            learning_rate: 1e-3,
+            train: metrics(0.5 - 0.01 * epoch as f64),
+            valid: Some(metrics(0.5)),
+            grad_norm: 1.0,
+            layer_grad_norms: Default::default(),
+            diagnostics: None,
+            samples: None,
+        }
+    }
+
+    /// The ignored-classes findings for the epochs `scores` (accuracy, balanced accuracy) of a
+    /// classifier with `counts` training rows per class, at the last epoch.
+    fn ignored(counts: &[usize], scores: &[(f64, f64)]) -> Vec<Finding> {
+        ignored_after(counts, scores, None)
+    }
+
+    /// [`ignored`], with `earlier` reported in the first epoch.
+    fn ignored_after(
+        counts: &[usize],
+        scores: &[(f64, f64)],
+        earlier: Option<Problem>,
+    ) -> Vec<Finding> {
+        let mut records: Vec<EpochRecord> = scores
+            .iter()
+            .enumerate()
+            .map(|(e, &(a, b))| scored(e, a, b))
+            .collect();
+        if let Some(problem) = earlier {
+            records[0].diagnostics = Some(EpochDiagnostics {
+                findings: vec![Finding::new(problem, 0)],
+                ..Default::default()
+            });
+        }
+        let (current, history) = records.split_last().unwrap();
+        let input = RuleInput {
+            layers: &[],
+            input: &InputScale::default(),
+            current,
+            diagnostics: &EpochDiagnostics::default(),
+            history,
+            keeps_best: false,
+            valid_examples: None,
+            class_counts: counts,
+        };
+        let mut out = Vec::new();
+        ignored_classes(&input, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_classifier_stuck_on_the_frequent_class_ignores_the_rare_ones() {
+        let stuck = (0.9, 0.5);
+        // Three epochs running at chance while accuracy is the majority's share.
+        let f = ignored(&[10, 90], &[stuck, stuck, stuck]);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].value, f[0].threshold, f[0].epoch), (0.5, 0.55, 3));
+        assert!(
+            f[0].cause
+                .contains("90.0% of the 100 training rows (the rarest 10.0%)"),
+            "{}",
+            f[0].cause
+        );
+        // Two epochs are not yet a pattern; a climb out of it in the last epoch is learning.
+        assert!(ignored(&[10, 90], &[stuck, stuck]).is_empty());
+        assert!(ignored(&[10, 90], &[stuck, stuck, (0.92, 0.62)]).is_empty());
+        // Ten classes: chance is 0.1, the threshold 0.19.
+        let ten = [5, 5, 5, 5, 5, 5, 5, 5, 5, 55];
+        assert_eq!(ignored(&ten, &[(0.6, 0.18); 3]).len(), 1);
+        assert!(ignored(&ten, &[(0.6, 0.2); 3]).is_empty());
+        // At chance on balanced data (accuracy as low): not learning, but not from imbalance.
+        assert!(ignored(&[50, 50], &[(0.5, 0.5); 3]).is_empty());
+        // Regression (no class counts) or one class only: nothing to say.
+        assert!(ignored(&[], &[stuck; 3]).is_empty());
+        assert!(ignored(&[0, 100], &[stuck; 3]).is_empty());
+        // A network that learns nothing for a cause of its own is told that cause instead.
+        let plateau = Some(Problem::LearningRateTooSmall);
+        assert!(ignored_after(&[10, 90], &[stuck; 3], plateau).is_empty());
+        let overfit = Some(Problem::Overfitting);
+        assert_eq!(ignored_after(&[10, 90], &[stuck; 3], overfit).len(), 1);
     }
 }
