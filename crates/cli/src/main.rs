@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use nabla::commands::{bench, check_grads, check_optim, doctor, oracle, train, tune, use_model};
+use nabla::commands::{
+    bench, check_grads, check_optim, doctor, lr_find, oracle, train, tune, use_model,
+};
 use nabla_core::{SimdLevel, set_max_simd_level};
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,6 +69,17 @@ enum Command {
     ///   nabla doctor examples/broken/dead_relu.toml --fixed fixed.toml && nabla doctor fixed.toml
     #[command(verbatim_doc_comment)]
     Doctor(doctor::DoctorArgs),
+    /// The learning-rate range test (Smith 2017; fastai's lr_find): train the config's model
+    /// from its initial weights while the learning rate grows geometrically from --start to
+    /// --end, then print the smoothed loss at each decade of the rate, where it diverged, and
+    /// a learning rate to train with (a tenth of the one at the lowest loss). Nothing is saved
+    /// but the optional chart.
+    ///
+    /// Examples:
+    ///   nabla lr-find examples/broken/plateau.toml
+    ///   nabla lr-find examples/mnist.toml --steps 300 --plot lr.svg
+    #[command(verbatim_doc_comment)]
+    LrFind(lr_find::LrFindArgs),
     /// Evaluate a run's model on a CSV that has the target column.
     ///
     /// Example: nabla eval runs/digits data/digits/test.csv
@@ -280,6 +293,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         }
         Command::Doctor(args) => {
             doctor::run(args, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LrFind(args) => {
+            lr_find::run(args, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tune(args) => {

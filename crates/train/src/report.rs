@@ -131,6 +131,17 @@ fn line_chart(
     series: &[(String, Vec<(f64, f64)>)],
     log: bool,
 ) -> Result<String> {
+    xy_chart(title, "epoch", y_label, series, log)
+}
+
+/// [`line_chart`] with any quantity along x (an SVG document).
+pub(crate) fn xy_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    log: bool,
+) -> Result<String> {
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let finite: Vec<(f64, f64)> = points
         .filter(|(_, y)| y.is_finite() && (!log || *y > 0.0))
@@ -199,7 +210,7 @@ fn line_chart(
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
-                .x_desc("epoch")
+                .x_desc(x_label)
                 .y_desc(y_label)
                 .y_label_formatter(&|v| format!("{v:.1e}"))
                 .draw()
@@ -211,7 +222,7 @@ fn line_chart(
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
-                .x_desc("epoch")
+                .x_desc(x_label)
                 .y_desc(y_label)
                 .draw()
                 .map_err(plot_err)?;

@@ -328,6 +328,20 @@ impl<'a> Trainer<'a> {
         &*self.optimizer
     }
 
+    /// The batches of epoch `epoch` of `train`, in the order training takes them.
+    pub(crate) fn batches<'d>(
+        &self,
+        train: &'d Dataset,
+        epoch: u64,
+    ) -> impl Iterator<Item = nabla_data::Result<(Tensor, Tensor)>> + 'd {
+        self.loader.epoch(train, epoch)
+    }
+
+    /// Sets the optimizer's learning rate for the next steps (the range test's own schedule).
+    pub(crate) fn set_learning_rate(&mut self, lr: f64) {
+        self.optimizer.set_learning_rate(lr);
+    }
+
     /// The weights kept from the best epoch (empty unless early stopping restores the best).
     pub fn best_weights(&self) -> &[Tensor] {
         self.best.as_ref().map_or(&[], |b| b.2.as_slice())
@@ -376,20 +390,8 @@ impl<'a> Trainer<'a> {
                 .doctor
                 .as_ref()
                 .is_some_and(|d| d.samples(index, step, batches));
-            let mut ctx = Ctx::train(step_rng(config.seed, step));
-            if sampled || config.activity.is_some() {
-                ctx = ctx.with_taps();
-            }
-            if config.carry_state {
-                ctx = ctx.carrying(std::mem::take(&mut carried));
-            }
-            let out = self.model.forward(&x, &mut ctx)?;
-            if config.carry_state {
-                carried = ctx.take_state();
-            }
-            let loss = config.loss.compute(&out, &y)?;
-            let loss_value = loss.to_scalar_f64()?;
-            if !loss_value.is_finite() {
+            let (loss_value, out) = self.step(&x, &y, step, sampled, &mut carried)?;
+            let Some(out) = out else {
                 let trace = crate::doctor::trace::trace_non_finite(
                     self.model,
                     &config.loss,
@@ -404,33 +406,8 @@ impl<'a> Trainer<'a> {
                     loss: loss_value,
                     trace: trace.message,
                 });
-            }
-            let mut grads = self.penalized(loss, &ctx)?.backward()?;
-            // Norms before clipping: per layer (for the report) and global.
-            let global = self.grad_norms.add(&grads, &self.param_vars);
-            if let Some(max) = config.clip_grad_norm {
-                clip_to_norm(&mut grads, &self.param_vars, max, global)?;
-            }
-            if let Some(v) = config.clip_grad_value {
-                clip_grad_value(&mut grads, &self.param_vars, v)?;
-            }
-            let before: Vec<Tensor> = if sampled {
-                self.param_vars.iter().map(Var::as_tensor).collect()
-            } else {
-                Vec::new()
             };
-            self.optimizer.step(&self.params, &grads)?;
-            if sampled && let Some(doctor) = &mut self.doctor {
-                doctor.observe(&x, ctx.taps(), &grads, &self.param_vars, &before);
-            }
-            add_batch(
-                &mut acc,
-                kind,
-                loss_value,
-                &out.detach(),
-                &y,
-                config.target_scale,
-            )?;
+            add_batch(&mut acc, kind, loss_value, &out, &y, config.target_scale)?;
             steps_in_epoch += 1;
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {loss_value:.4}"));
@@ -517,6 +494,57 @@ impl<'a> Trainer<'a> {
             self.finished = true;
         }
         Ok(self.history.epochs.last().expect("just pushed"))
+    }
+
+    /// One optimizer step on the batch `(x, y)` as global step `step` (its dropout masks and
+    /// other draws are the step's own): forward, loss, backward of the penalized loss, clipping,
+    /// the update, and the doctor's sample when `sampled`. Returns the batch's loss and the
+    /// model's output (detached), or no output when the loss is not finite (nothing updated).
+    /// `carried` is the recurrent state carried from the batch before (`carry_state`).
+    pub(crate) fn step(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        step: u64,
+        sampled: bool,
+        carried: &mut CarriedState,
+    ) -> Result<(f64, Option<Tensor>)> {
+        let config = self.config;
+        let mut ctx = Ctx::train(step_rng(config.seed, step));
+        if sampled || config.activity.is_some() {
+            ctx = ctx.with_taps();
+        }
+        if config.carry_state {
+            ctx = ctx.carrying(std::mem::take(carried));
+        }
+        let out = self.model.forward(x, &mut ctx)?;
+        if config.carry_state {
+            *carried = ctx.take_state();
+        }
+        let loss = config.loss.compute(&out, y)?;
+        let loss_value = loss.to_scalar_f64()?;
+        if !loss_value.is_finite() {
+            return Ok((loss_value, None));
+        }
+        let mut grads = self.penalized(loss, &ctx)?.backward()?;
+        // Norms before clipping: per layer (for the report) and global.
+        let global = self.grad_norms.add(&grads, &self.param_vars);
+        if let Some(max) = config.clip_grad_norm {
+            clip_to_norm(&mut grads, &self.param_vars, max, global)?;
+        }
+        if let Some(v) = config.clip_grad_value {
+            clip_grad_value(&mut grads, &self.param_vars, v)?;
+        }
+        let before: Vec<Tensor> = if sampled {
+            self.param_vars.iter().map(Var::as_tensor).collect()
+        } else {
+            Vec::new()
+        };
+        self.optimizer.step(&self.params, &grads)?;
+        if sampled && let Some(doctor) = &mut self.doctor {
+            doctor.observe(x, ctx.taps(), &grads, &self.param_vars, &before);
+        }
+        Ok((loss_value, Some(out.detach())))
     }
 
     /// The loss plus the config's weight and activity penalties (what the gradient is taken of);

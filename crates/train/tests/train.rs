@@ -95,6 +95,68 @@ fn training_learns_and_the_same_seed_gives_the_same_run() {
 }
 
 #[test]
+fn the_lr_range_test_only_looks() {
+    use nabla_train::lr_find::{SweepOptions, sweep};
+    let train = toy_classes(240, 1);
+    let options = SweepOptions {
+        start: 1e-5,
+        end: 100.0,
+        steps: 60,
+    };
+    let m = model(0);
+    let mut adam = Adam::new(0.02).unwrap();
+    let before = weights(&m);
+    let s = sweep(&m, &mut adam, &train, &config(8), options).unwrap();
+    // The model and the optimizer are as they were: training afterwards is the run it would
+    // have been (Adam's moments and step count included), and the same rate is set.
+    assert_eq!(weights(&m), before);
+    assert_eq!(adam.learning_rate(), 0.02);
+    let after = fit(&m, &mut adam, &train, None, &config(3), &mut []).unwrap();
+    let fresh = model(0);
+    let untouched = fit(
+        &fresh,
+        &mut Adam::new(0.02).unwrap(),
+        &train,
+        None,
+        &config(3),
+        &mut [],
+    )
+    .unwrap();
+    assert_eq!(losses(&after), losses(&untouched));
+    assert_eq!(weights(&m), weights(&fresh));
+    // The rates are geometric from start, each step's ratio (end/start)^(1/59); the curve falls
+    // and then, at Adam's rates of 1 and more, takes off before the end.
+    let ratio = (100.0f64 / 1e-5).powf(1.0 / 59.0);
+    assert_eq!(s.learning_rates[0], 1e-5);
+    assert!(
+        s.learning_rates
+            .windows(2)
+            .all(|w| (w[1] / w[0] - ratio).abs() < 1e-9)
+    );
+    let diverged = s.diverged_at.expect("diverges below 100");
+    assert!(s.learning_rates.len() < 60 && diverged > s.lowest, "{s:?}");
+    assert!(s.lowest_loss < 0.7 * s.first_loss, "{s:?}");
+    assert_eq!(s.suggested, Some(s.lowest / 10.0));
+    // The same seed, the same sweep.
+    let again = sweep(&m, &mut adam, &train, &config(8), options).unwrap();
+    assert_eq!(
+        again.losses,
+        sweep(&m, &mut adam, &train, &config(8), options)
+            .unwrap()
+            .losses
+    );
+    // A range that is not one is refused, naming the option.
+    let bad = SweepOptions {
+        steps: 5,
+        ..options
+    };
+    let err = sweep(&m, &mut adam, &train, &config(8), bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("steps must be in 10..=100000, got 5"), "{err}");
+}
+
+#[test]
 fn resuming_from_saved_files_continues_bit_exactly() {
     let (train, valid) = (toy_classes(200, 3), toy_classes(60, 4));
     let dir = std::env::temp_dir().join(format!("nabla-resume-{}", std::process::id()));

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check_grads;
 pub mod check_optim;
 pub mod doctor;
+pub mod lr_find;
 pub mod oracle;
 pub mod train;
 pub mod tune;
