@@ -21,7 +21,7 @@ pub enum Loss {
     /// over all `N·T` predictions.
     CrossEntropy(CrossEntropy),
     /// Binary cross-entropy on probabilities in `[0, 1]` (after a sigmoid), with an optional
-    /// weight on the positive term (see [`weighted_binary`]).
+    /// weight `p` on the positive term: `−[p · y · log x + (1 − y) · log(1 − x)]`.
     BinaryCrossEntropy { pos_weight: Option<f64> },
     /// Binary cross-entropy on logits (the sigmoid is fused, stable for any logit), with an
     /// optional weight on the positive term: PyTorch's `BCEWithLogitsLoss(pos_weight)`.

@@ -122,6 +122,9 @@ pub fn sweep(
             "lr sweep: needs at least one training row".into(),
         ));
     }
+    if config.carry_state {
+        crate::trainer::check_full_batches("lr sweep", train.len(), config.batch_size)?;
+    }
     let weights: Vec<_> = model
         .state_vars()
         .iter()
@@ -146,7 +149,15 @@ fn record(mut trainer: Trainer<'_>, train: &Dataset, options: SweepOptions) -> R
     let mut step = 0usize;
     'epochs: for epoch in 0u64.. {
         let mut carried = CarriedState::default();
-        for batch in trainer.batches(train, epoch) {
+        let mut batches = trainer.batches(train, epoch).peekable();
+        // An epoch without a batch would never reach the steps.
+        if batches.peek().is_none() {
+            return Err(Error::Invalid(format!(
+                "lr sweep: {} training rows make no batch",
+                train.len()
+            )));
+        }
+        for batch in batches {
             if step == options.steps {
                 break 'epochs;
             }

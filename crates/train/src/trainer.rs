@@ -778,7 +778,7 @@ pub fn evaluate_scaled(
 
 /// A state carried per batch row needs every batch full: row `r` of each batch continues row
 /// `r` of the one before.
-fn check_full_batches(what: &str, rows: usize, batch_size: usize) -> Result<()> {
+pub(crate) fn check_full_batches(what: &str, rows: usize, batch_size: usize) -> Result<()> {
     if rows.is_multiple_of(batch_size) {
         return Ok(());
     }

@@ -102,6 +102,9 @@ impl InputScale {
     }
 }
 
+/// More classes than this and [`class_counts`] does not count them.
+const MAX_CLASSES: usize = 1 << 20;
+
 /// The training rows per class, when the targets are classes: `[N]` class indices, or `[N, 1]`
 /// values that are all 0 or 1 (a binary target). Empty otherwise (regression, a class per
 /// step): what the rule on ignored classes reads.
@@ -116,9 +119,10 @@ pub fn class_counts(train: &Dataset) -> Vec<usize> {
     };
     if y.dtype() == DType::I64 && y.rank() == 1 {
         for k in y.to_vec::<i64>().unwrap_or_default() {
+            // Labels past any vocabulary are not class indices to count by.
             match usize::try_from(k) {
-                Ok(k) => count(k),
-                Err(_) => return Vec::new(),
+                Ok(k) if k < MAX_CLASSES => count(k),
+                _ => return Vec::new(),
             }
         }
     } else if y.dtype().is_float() && y.dims().get(1) == Some(&1) && y.rank() == 2 {
