@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{repo, run, scratch};
+use common::{nabla_ok, repo, run, scratch};
 use std::path::Path;
 use std::process::Command;
 
@@ -219,7 +219,7 @@ fn a_rare_class_the_model_ignores_is_weighed_up() {
                 args.extend(["--set", "loss.type=\"cross_entropy\"", "--set", set]);
             }
             args.extend(["--out", run.to_str().unwrap()]);
-            run_ok(&args);
+            nabla_ok(&args);
             *sum += eval_on_test(&run)["balanced_accuracy"].as_f64().unwrap() / 5.0;
         }
     }
@@ -246,7 +246,7 @@ fn a_rare_class_the_model_ignores_is_weighed_up() {
     let n: f64 = counts.iter().sum();
     let w: Vec<f64> = counts.iter().map(|c| n / (2.0 * c)).collect();
     let predictions = run.join("predictions.csv");
-    run_ok(&[
+    nabla_ok(&[
         "predict",
         run.to_str().unwrap(),
         test_csv().to_str().unwrap(),
@@ -290,20 +290,13 @@ fn test_csv() -> std::path::PathBuf {
 
 /// `nabla eval RUN` on the tumours' test file: its metrics.
 fn eval_on_test(run: &Path) -> serde_json::Value {
-    let out = run_ok(&[
+    let out = nabla_ok(&[
         "eval",
         run.to_str().unwrap(),
         test_csv().to_str().unwrap(),
         "--json",
     ]);
     serde_json::from_str(&out).unwrap()
-}
-
-/// Runs `nabla ARGS`, which must succeed; its stdout.
-fn run_ok(args: &[&str]) -> String {
-    let (code, out, err) = common::nabla(args);
-    assert_eq!(code, 0, "nabla {args:?}: {err}");
-    out
 }
 
 #[test]

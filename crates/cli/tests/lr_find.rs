@@ -5,14 +5,7 @@
 
 mod common;
 
-use common::{nabla, repo, scratch};
-
-/// `nabla ARGS`, which must succeed: its stdout.
-fn ok(args: &[&str]) -> String {
-    let (code, out, err) = nabla(args);
-    assert_eq!(code, 0, "nabla {args:?}: {err}");
-    out
-}
+use common::{nabla, nabla_ok, repo, scratch};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
@@ -23,7 +16,7 @@ fn the_suggested_rate_trains_what_the_configured_one_leaves_on_a_plateau() {
     // Adam at 1e-7 on the digits: the doctor's "learning rate too small".
     let config = repo().join("examples/broken/plateau.toml");
     let config = config.to_str().unwrap();
-    let sweep = json(&ok(&["lr-find", config, "--json"]));
+    let sweep = json(&nabla_ok(&["lr-find", config, "--json"]));
     let suggested = sweep["suggested"].as_f64().unwrap();
     let diverged = sweep["diverged_at"].as_f64().unwrap();
     assert!((1e-4..1e-1).contains(&suggested), "{suggested}");
@@ -40,7 +33,7 @@ fn the_suggested_rate_trains_what_the_configured_one_leaves_on_a_plateau() {
     let dir = scratch("lr_find");
     let scores = |lr: f64| -> (f64, f64) {
         let run = dir.join(format!("lr{lr}"));
-        ok(&[
+        nabla_ok(&[
             "train",
             "-q",
             config,
@@ -50,7 +43,7 @@ fn the_suggested_rate_trains_what_the_configured_one_leaves_on_a_plateau() {
             run.to_str().unwrap(),
         ]);
         let test = repo().join("data/digits/test.csv");
-        let m = json(&ok(&[
+        let m = json(&nabla_ok(&[
             "eval",
             run.to_str().unwrap(),
             test.to_str().unwrap(),
@@ -71,7 +64,7 @@ fn the_suggested_rate_trains_what_the_configured_one_leaves_on_a_plateau() {
 
     // The text form says the same, with the change to make, and the chart is written.
     let plot = dir.join("lr.svg");
-    let text = ok(&["lr-find", config, "--plot", plot.to_str().unwrap()]);
+    let text = nabla_ok(&["lr-find", config, "--plot", plot.to_str().unwrap()]);
     assert!(text.contains("suggested learning rate:"), "{text}");
     assert!(text.contains("x smaller"), "{text}");
     assert!(text.contains("try: --set 'optimizer.lr="), "{text}");
@@ -85,9 +78,9 @@ fn a_loss_no_rate_lowers_gets_no_suggestion() {
     // All-zero weights: every unit the same, the loss cannot fall at any rate.
     let config = repo().join("examples/broken/symmetric.toml");
     let config = config.to_str().unwrap();
-    let sweep = json(&ok(&["lr-find", config, "--json"]));
+    let sweep = json(&nabla_ok(&["lr-find", config, "--json"]));
     assert!(sweep["suggested"].is_null(), "{sweep}");
-    let text = ok(&["lr-find", config]);
+    let text = nabla_ok(&["lr-find", config]);
     assert!(text.contains("the loss did not fall"), "{text}");
     assert!(
         text.contains("`nabla doctor` looks for the cause"),

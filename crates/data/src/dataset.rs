@@ -6,6 +6,9 @@ use crate::error::{Error, Result};
 use crate::idx::IdxArray;
 use nabla_core::{DType, Tensor};
 
+/// More classes than this and [`Dataset::class_counts`] does not count them.
+pub const MAX_COUNTED_CLASSES: usize = 1 << 20;
+
 /// Features and targets held in memory, the examples' class labels where the targets are
 /// something else (an autoencoder's targets are its inputs), and their names where the data
 /// names them (a folder's image files).
@@ -144,6 +147,38 @@ impl Dataset {
                 .as_ref()
                 .map(|n| indices.iter().map(|&i| n[i].clone()).collect()),
         })
+    }
+
+    /// The rows per class, when the targets are classes: `[N]` class indices, or `[N, 1]`
+    /// values that are all 0 or 1 (a binary target), counted up to the largest class present.
+    /// Empty otherwise (regression, a class per step, labels past [`MAX_COUNTED_CLASSES`]).
+    pub fn class_counts(&self) -> Vec<usize> {
+        let y = &self.y;
+        let mut counts: Vec<usize> = Vec::new();
+        let mut count = |k: usize| {
+            if counts.len() <= k {
+                counts.resize(k + 1, 0);
+            }
+            counts[k] += 1;
+        };
+        if y.dtype() == DType::I64 && y.rank() == 1 {
+            for k in y.to_vec::<i64>().unwrap_or_default() {
+                // Labels past any vocabulary are not class indices to count by.
+                match usize::try_from(k) {
+                    Ok(k) if k < MAX_COUNTED_CLASSES => count(k),
+                    _ => return Vec::new(),
+                }
+            }
+        } else if y.dtype().is_float() && y.rank() == 2 && y.dims()[1] == 1 {
+            for v in y.to_vec_f64() {
+                match v {
+                    0.0 => count(0),
+                    1.0 => count(1),
+                    _ => return Vec::new(),
+                }
+            }
+        }
+        counts
     }
 
     /// Class labels as a vector: the labels kept with [`with_labels`](Self::with_labels), else

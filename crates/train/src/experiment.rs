@@ -713,21 +713,9 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
             ),
         )));
     }
-    let class_counts = match &train_table.target {
-        Target::Classes(labels) if !data.reconstruct => {
-            let mut counts = vec![0; schema.classes.len()];
-            for &k in labels {
-                if let Some(c) = counts.get_mut(k as usize) {
-                    *c += 1;
-                }
-            }
-            counts
-        }
-        _ => Vec::new(),
-    };
-    let preprocessing = Preprocessing {
+    let mut preprocessing = Preprocessing {
         reconstruct: data.reconstruct,
-        class_counts,
+        class_counts: Vec::new(),
         schema,
         preprocessor,
         target_scale,
@@ -773,6 +761,12 @@ pub(crate) fn prepare_data(l: &Located, fold: Option<(usize, usize)>) -> Result<
     };
     let valid = subset(valid_table, &parts.valid)?;
     let train = preprocessing.dataset(train_table)?;
+    if preprocessing.schema.task == Task::Classification && !data.reconstruct {
+        // One count per class of the schema, those without training rows included.
+        let mut counts = train.class_counts();
+        counts.resize(preprocessing.schema.classes.len(), 0);
+        preprocessing.class_counts = counts;
+    }
     let splits = Splits { train, valid, test };
     Ok(PreparedData {
         preprocessing,

@@ -67,7 +67,6 @@ pub fn run(args: LrFindArgs, out: &mut dyn Write) -> Result<()> {
         );
     }
     let mut exp = prepare(&located)?;
-    exp.train_config.verbose = false;
     let configured = exp.optimizer.learning_rate();
     let sweep = lr_find::sweep(
         &exp.model,

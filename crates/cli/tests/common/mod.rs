@@ -34,6 +34,11 @@ pub fn nabla(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `nabla ARGS`, which must succeed (see [`run`]): its standard output.
+pub fn nabla_ok(args: &[&str]) -> String {
+    stdout(&run(Command::new(env!("CARGO_BIN_EXE_nabla")).args(args)))
+}
+
 /// The repository's root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -102,41 +102,6 @@ impl InputScale {
     }
 }
 
-/// More classes than this and [`class_counts`] does not count them.
-const MAX_CLASSES: usize = 1 << 20;
-
-/// The training rows per class, when the targets are classes: `[N]` class indices, or `[N, 1]`
-/// values that are all 0 or 1 (a binary target). Empty otherwise (regression, a class per
-/// step): what the rule on ignored classes reads.
-pub fn class_counts(train: &Dataset) -> Vec<usize> {
-    let y = train.y();
-    let mut counts: Vec<usize> = Vec::new();
-    let mut count = |k: usize| {
-        if counts.len() <= k {
-            counts.resize(k + 1, 0);
-        }
-        counts[k] += 1;
-    };
-    if y.dtype() == DType::I64 && y.rank() == 1 {
-        for k in y.to_vec::<i64>().unwrap_or_default() {
-            // Labels past any vocabulary are not class indices to count by.
-            match usize::try_from(k) {
-                Ok(k) if k < MAX_CLASSES => count(k),
-                _ => return Vec::new(),
-            }
-        }
-    } else if y.dtype().is_float() && y.dims().get(1) == Some(&1) && y.rank() == 2 {
-        for v in y.to_vec_f64() {
-            match v {
-                0.0 => count(0),
-                1.0 => count(1),
-                _ => return Vec::new(),
-            }
-        }
-    }
-    counts
-}
-
 /// A layer the doctor watches: a leaf module of the model, in forward order.
 #[derive(Debug, Clone)]
 pub struct Layer {
@@ -172,7 +137,7 @@ pub struct Doctor {
     config: DoctorConfig,
     layers: Vec<Layer>,
     input: InputScale,
-    /// The training rows per class (see [`class_counts`]).
+    /// The training rows per class (see [`Dataset::class_counts`]).
     classes: Vec<usize>,
     sums: Vec<LayerSums>,
     samples: usize,
@@ -236,7 +201,7 @@ impl Doctor {
             } else {
                 InputScale::of(train)
             },
-            classes: class_counts(train),
+            classes: train.class_counts(),
             samples: 0,
             reported: Default::default(),
             present: None,
