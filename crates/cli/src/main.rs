@@ -61,8 +61,8 @@ enum Command {
     /// Diagnose a config: a short probe run (5 epochs, in memory) with the convergence doctor
     /// watching every layer, then each problem found (vanishing or exploding gradients, dead
     /// ReLUs, saturated units, symmetric units, unscaled inputs, a learning rate too small or
-    /// too large, overfitting, rare classes ignored, NaN/Inf traced to its layer) with its
-    /// cause, remedy and the config changes that apply it.
+    /// too large, overconfident predictions, overfitting, rare classes ignored, NaN/Inf traced
+    /// to its layer) with its cause, remedy and the config changes that apply it.
     ///
     /// Examples:
     ///   nabla doctor examples/broken/vanishing.toml

@@ -164,6 +164,51 @@ fn tanh_saturated_by_large_inputs() {
 }
 
 #[test]
+fn adam_at_a_hundred_times_its_rate_is_overconfident() {
+    // Most digits right, a log loss worse than a uniform guess's: the doctor lowers the rate
+    // tenfold, and the fixed config's probe is clean with a falling loss.
+    let d = broken("overconfident", "overconfidence", None);
+    assert_eq!(fix_of(&d, "overconfidence"), ["optimizer.lr=0.01"]);
+    assert_eq!(problems(&d), ["overconfidence"], "{d}");
+
+    // Over the config's 10 epochs, on the test file (seeds 0-4): the remedy keeps the
+    // accuracy and brings the log loss below a uniform guess's, ln 10.
+    let config = repo().join("examples/broken/overconfident.toml");
+    let dir = scratch("overconfident_runs");
+    // (log loss, accuracy) on the test file, means over the seeds.
+    let test_means = |lr: &str| -> (f64, f64) {
+        let mut means = (0.0, 0.0);
+        for seed in 0..5 {
+            let seed = seed.to_string();
+            let run = dir.join(format!("{lr}-{seed}"));
+            let set = format!("optimizer.lr={lr}");
+            let run_dir = run.to_str().unwrap();
+            let config = config.to_str().unwrap();
+            nabla_ok(&[
+                "train", "-q", config, "--seed", &seed, "--set", &set, "--out", run_dir,
+            ]);
+            let history: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(run.join("history.json")).unwrap())
+                    .unwrap();
+            means.0 += history["test"]["log_loss"].as_f64().unwrap() / 5.0;
+            means.1 += history["test"]["accuracy"].as_f64().unwrap() / 5.0;
+        }
+        means
+    };
+    let ((sick_loss, sick_accuracy), (fixed_loss, fixed_accuracy)) =
+        (test_means("0.1"), test_means("0.01"));
+    assert!(
+        sick_loss > 2.0 * 10f64.ln() && fixed_loss < 10f64.ln(),
+        "log loss {sick_loss} -> {fixed_loss}"
+    );
+    assert!(
+        fixed_accuracy > sick_accuracy,
+        "accuracy {sick_accuracy} -> {fixed_accuracy}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_autoencoders_saturated_output_is_not_a_finding() {
     // MNIST is mostly black background: the output sigmoid reconstructs it from its lower
     // tail (60% of the outputs there in the first epoch). That is the fit, not stuck units.

@@ -1,7 +1,7 @@
 //! The doctor against runs its tests never saw: broken and healthy configs generated over
 //! depths, widths, initial scales, learning rates and seeds, each probed for 5 epochs. A broken
 //! run is a hit when the doctor names its problem; a healthy run is a false alarm when the
-//! doctor reports anything. The 114 runs take about 10 s; `cargo test --release -p nabla-train
+//! doctor reports anything. The 130 runs take about 10 s; `cargo test --release -p nabla-train
 //! --test doctor_study -- --nocapture` prints the table that the README quotes. The variants
 //! were written after the thresholds were set, and none of them is one of the doctor's tests.
 
@@ -177,19 +177,52 @@ fn variants() -> Vec<(&'static str, &'static str, String)> {
                 ));
             }
         }
-        // Healthy: plain MLPs of several shapes, SGD and Adam, a residual net, other data.
-        for depth in [1, 2, 4] {
-            for width in [32, 256] {
+        // Adam at 100-300x its default rate (added with the overconfidence rule and the
+        // training-log-loss test of the learning-rate rule, whose thresholds were set on the
+        // 1-layer, 128-unit digits MLP at lr 0.1 and 0.3).
+        for lr in ["0.1", "0.3"] {
+            for (depth, width) in [(1, 32), (2, 256)] {
+                let opt = format!("[optimizer]\ntype = \"adam\"\nlr = {lr}\n");
                 v.push((
-                    "healthy",
-                    "",
+                    "adam_lr_too_large",
+                    "overconfidence|learning_rate_too_large",
                     config(
                         &digits("standardize"),
                         &mlp(depth, width, "relu", "\"he_normal\"", 10),
-                        ADAM,
+                        &opt,
                         seed,
                     ),
                 ));
+            }
+            let opt = format!("[optimizer]\ntype = \"adam\"\nlr = {lr}\n");
+            v.push((
+                "adam_lr_too_large",
+                "overconfidence|learning_rate_too_large",
+                config(
+                    &cancer("standardize"),
+                    &mlp(1, 64, "relu", "\"he_normal\"", 2),
+                    &opt,
+                    seed,
+                ),
+            ));
+        }
+        // Healthy: plain MLPs of several shapes, SGD and Adam (at its default rate, and at 10x
+        // it: faster, still sound), a residual net, other data.
+        let adam_10x = "[optimizer]\ntype = \"adam\"\nlr = 0.01\n";
+        for (optimizer, depths) in [(ADAM, &[1, 2, 4][..]), (adam_10x, &[1][..])] {
+            for &depth in depths {
+                for width in [32, 256] {
+                    v.push((
+                        "healthy",
+                        "",
+                        config(
+                            &digits("standardize"),
+                            &mlp(depth, width, "relu", "\"he_normal\"", 10),
+                            optimizer,
+                            seed,
+                        ),
+                    ));
+                }
             }
         }
         for kind in ["tanh", "sigmoid", "elu", "leaky_relu"] {

@@ -209,7 +209,9 @@ pub fn present(config: &Config, f: &mut Finding) {
             // more capacity or training are for the user to weigh.
             Some(_) => {}
         },
-        Problem::LearningRateTooSmall | Problem::LearningRateTooLarge => {}
+        // The learning rate is the whole fix (below).
+        Problem::LearningRateTooSmall | Problem::LearningRateTooLarge | Problem::Overconfidence => {
+        }
         // A GAN's findings come with their changes from its own rules (`gan::doctor`).
         Problem::DiscriminatorWins | Problem::ModeCollapse | Problem::PartialModeCollapse => {
             return;

@@ -31,6 +31,9 @@ pub enum Problem {
     /// A classifier of imbalanced data that answers the frequent classes and barely
     /// recognises the others.
     IgnoredClasses,
+    /// A classifier that answers mostly right, but gives its wrong answers a probability so
+    /// near 0 that its log loss is worse than a uniform guess's.
+    Overconfidence,
     /// A GAN's discriminator rejects every sample (see [`crate::gan::doctor`]).
     DiscriminatorWins,
     /// A GAN's samples are nearly all alike.
@@ -54,6 +57,7 @@ impl Problem {
             Problem::LearningRateTooSmall => "learning rate too small",
             Problem::Overfitting => "overfitting",
             Problem::IgnoredClasses => "ignored classes",
+            Problem::Overconfidence => "overconfident predictions",
             Problem::DiscriminatorWins => "discriminator wins",
             Problem::ModeCollapse => "mode collapse",
             Problem::PartialModeCollapse => "partial mode collapse",
@@ -246,6 +250,14 @@ pub const IGNORED_LIFT: f64 = 0.1;
 pub const IGNORED_GAP: f64 = 0.15;
 pub const IGNORED_EPOCHS: usize = 3;
 
+/// A classifier's log loss above this multiple of a uniform guess's (`ln K`) ...
+pub const OVERCONFIDENT_LOSS: f64 = 2.0;
+/// ... while its accuracy is at least this fraction of the way from chance (1/K) to 1: the
+/// answers are mostly right, their probabilities are not.
+pub const OVERCONFIDENT_SKILL: f64 = 0.5;
+/// Seen in the first this many epochs, the cause is the step size (see [`overconfidence`]).
+pub const OVERCONFIDENT_EARLY: usize = 5;
+
 /// The smallest swing (relative to the first loss) when the last 4 changes of `losses`
 /// alternate in sign without net progress, else `None`.
 fn oscillation(losses: &[f64]) -> Option<f64> {
@@ -303,9 +315,102 @@ pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     per_layer(input, &mut out);
     inputs(input, &mut out);
     learning_rate(input, &mut out);
+    overconfidence(input, &mut out);
     overfitting(input, &mut out);
     ignored_classes(input, &mut out);
     out
+}
+
+/// Whether one of `problems` was found in an epoch before this one or in this one so far.
+fn already_found(input: &RuleInput<'_>, out: &[Finding], problems: &[Problem]) -> bool {
+    let earlier = input
+        .history
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref())
+        .flat_map(|d| &d.findings);
+    out.iter()
+        .chain(earlier)
+        .any(|f| problems.contains(&f.problem))
+}
+
+/// The log loss of a uniform guess over a classifier's classes, `ln K` (the classes counted in
+/// `class_counts`, at least two of them present); `None` when the targets are not classes.
+fn uniform_guess_loss(class_counts: &[usize]) -> Option<f64> {
+    (class_counts.iter().filter(|&&n| n > 0).count() >= 2).then(|| (class_counts.len() as f64).ln())
+}
+
+/// Overconfidence: the log loss `−(1/N) Σ ln p_y` of a classifier that answers mostly right is
+/// dominated by the answers it gets wrong, each costing `−ln p_y`: a model that puts
+/// probability `e^−50` on the right class there pays 50 nats for it. When that makes the log
+/// loss [`OVERCONFIDENT_LOSS`] times a uniform guess's (`ln K`, which no trained model should
+/// lose to) while the accuracy is well above chance, the logits have grown far beyond what the
+/// data supports. Within a few epochs that is the step size: Adam's steps are about `lr` per
+/// weight whatever the gradient, and at 0.1 the weights, and the logits with them, grow
+/// tenfold in an epoch.
+fn overconfidence(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let Some(uniform) = uniform_guess_loss(input.class_counts) else {
+        return;
+    };
+    let classes = input.class_counts.len();
+    // Inputs in the thousands or weights too large make huge logits from the first step:
+    // their own findings name the cause, as does one that already blamed the rate.
+    let explained = [
+        Problem::NonFinite,
+        Problem::ExplodingGradients,
+        Problem::UnscaledInputs,
+        Problem::LearningRateTooLarge,
+    ];
+    if already_found(input, out, &explained) {
+        return;
+    }
+    let r = input.current;
+    let (metrics, split) = match &r.valid {
+        Some(v) => (v, "validation split"),
+        None => (&r.train, "training batches"),
+    };
+    let (Some(&log_loss), Some(&accuracy)) = (metrics.get("log_loss"), metrics.get("accuracy"))
+    else {
+        return;
+    };
+    let chance = 1.0 / classes as f64;
+    let skilled = chance + OVERCONFIDENT_SKILL * (1.0 - chance);
+    if !(log_loss.is_finite() && log_loss > OVERCONFIDENT_LOSS * uniform && accuracy >= skilled) {
+        return;
+    }
+    let mut f = finding(Problem::Overconfidence, input);
+    f.statistic = format!("log loss on the {split} / a uniform guess's (ln {classes})");
+    f.value = log_loss / uniform;
+    f.threshold = OVERCONFIDENT_LOSS;
+    f.cause = format!(
+        "the model answers {}% of the {split} right, yet its log loss is {} against {} for a \
+         uniform guess: the answers it gets wrong it gives the right class a probability near \
+         0, and each costs −ln p (p = e^−50 costs 50). The logits have grown far past what the \
+         data supports, and its probabilities cannot be trusted; {}",
+        sig(100.0 * accuracy),
+        sig(log_loss),
+        sig(uniform),
+        if r.epoch < OVERCONFIDENT_EARLY {
+            format!(
+                "this early (epoch {}) that is the step size, which inflates the weights \
+                 faster than the fit needs",
+                r.epoch + 1
+            )
+        } else {
+            format!(
+                "after {} epochs, either the steps are still too large or the weights have \
+                 grown over long training with nothing to hold them back",
+                r.epoch + 1
+            )
+        }
+    );
+    f.remedy = "lower the learning rate 10x (`nabla lr-find` measures where the loss falls \
+                fastest) and judge the model by its validation loss, not only its accuracy; \
+                if it comes only late in a long run, stop at the best validation loss \
+                (train.early_stopping restores its weights) or cap the confidence with \
+                loss.label_smoothing = 0.1"
+        .into();
+    f.lr_factor = Some(0.1);
+    out.push(f);
 }
 
 /// `(accuracy, balanced accuracy)` of an epoch, on the validation split when there is one
@@ -328,21 +433,13 @@ fn ignored_classes(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     }
     // A network that learns nothing at all has a cause of its own, reported first: class
     // weights would not help it.
-    let stuck = |p: &Problem| {
-        matches!(
-            p,
-            Problem::NonFinite
-                | Problem::Symmetry
-                | Problem::VanishingGradients
-                | Problem::LearningRateTooSmall
-        )
-    };
-    let earlier = input
-        .history
-        .iter()
-        .filter_map(|r| r.diagnostics.as_ref())
-        .flat_map(|d| &d.findings);
-    if out.iter().chain(earlier).any(|f| stuck(&f.problem)) {
+    let stuck = [
+        Problem::NonFinite,
+        Problem::Symmetry,
+        Problem::VanishingGradients,
+        Problem::LearningRateTooSmall,
+    ];
+    if already_found(input, out, &stuck) {
         return;
     }
     let chance = 1.0 / present as f64;
@@ -792,9 +889,28 @@ fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     // Oscillating: the last 4 epoch-to-epoch changes alternate in sign, each swing a sizable
     // part of the starting loss, and no net progress over them.
     let swing = oscillation(&losses);
-    if rising || large || swing.is_some() {
+    // Worse than guessing on the very examples it trains on: a classifier whose training log
+    // loss is a multiple of a uniform guess's. Huge logits from unscaled inputs or weights too
+    // large do that from the first step, whatever the rate: their findings say so.
+    let explained = already_found(
+        input,
+        out,
+        &[Problem::UnscaledInputs, Problem::ExplodingGradients],
+    );
+    let guessing = uniform_guess_loss(input.class_counts)
+        .zip(input.current.train.get("log_loss"))
+        .map(|(uniform, log_loss)| log_loss / uniform)
+        .filter(|ratio| *ratio > OVERCONFIDENT_LOSS && !explained);
+    if rising || large || swing.is_some() || guessing.is_some() {
         let mut f = finding(Problem::LearningRateTooLarge, input);
-        if let (false, Some(swing)) = (rising, swing) {
+        if let Some(ratio) = guessing {
+            f.statistic = format!(
+                "training log loss / a uniform guess's (ln {})",
+                input.class_counts.len()
+            );
+            f.value = ratio;
+            f.threshold = OVERCONFIDENT_LOSS;
+        } else if let (false, Some(swing)) = (rising, swing) {
             f.statistic =
                 "smallest of 4 alternating epoch-to-epoch loss swings / the first loss".into();
             f.value = swing;
@@ -808,9 +924,15 @@ fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
             f.value = update.unwrap_or(f64::NAN);
             f.threshold = LARGE_UPDATE;
         }
-        f.cause = "steps larger than the loss surface's curvature allows overshoot the \
-                   minimum: the loss oscillates or climbs"
-            .into();
+        f.cause = if guessing.is_some() {
+            "on the very examples it trains on, the model does worse than a uniform guess: \
+             steps larger than the loss surface's curvature allows throw the weights past the \
+             minimum, and the logits they blow up make confident mistakes"
+        } else {
+            "steps larger than the loss surface's curvature allows overshoot the minimum: the \
+             loss oscillates or climbs"
+        }
+        .into();
         f.remedy = "lower the learning rate 10x, add gradient clipping \
                     (train.clip_grad_norm = 1), or use a schedule that decays it"
             .into();
@@ -928,6 +1050,16 @@ mod tests {
                 ..Default::default()
             });
         }
+        apply(ignored_classes, &records, counts)
+    }
+
+    /// What `rule` finds at the last of `records`, a classifier's with `counts` training rows
+    /// per class (no layers, unscaled inputs, nothing sampled).
+    fn apply(
+        rule: fn(&RuleInput<'_>, &mut Vec<Finding>),
+        records: &[EpochRecord],
+        counts: &[usize],
+    ) -> Vec<Finding> {
         let (current, history) = records.split_last().unwrap();
         let input = RuleInput {
             layers: &[],
@@ -940,7 +1072,7 @@ mod tests {
             class_counts: counts,
         };
         let mut out = Vec::new();
-        ignored_classes(&input, &mut out);
+        rule(&input, &mut out);
         out
     }
 
@@ -974,5 +1106,127 @@ mod tests {
         assert!(ignored_after(&[10, 90], &[stuck; 3], plateau).is_empty());
         let overfit = Some(Problem::Overfitting);
         assert_eq!(ignored_after(&[10, 90], &[stuck; 3], overfit).len(), 1);
+    }
+
+    /// The overconfidence findings of a classifier with `counts` training rows per class whose
+    /// last epoch (0-based `epoch`) scored `log_loss` and `accuracy` on its validation split (on
+    /// its training batches when `valid` is false), after `earlier` was reported.
+    fn overconfident(
+        counts: &[usize],
+        epoch: usize,
+        scores: (f64, f64),
+        valid: bool,
+        earlier: Option<Problem>,
+    ) -> Vec<Finding> {
+        judged(overconfidence, counts, epoch, scores, valid, earlier)
+    }
+
+    /// What `rule` finds in the epochs [`overconfident`] describes.
+    fn judged(
+        rule: fn(&RuleInput<'_>, &mut Vec<Finding>),
+        counts: &[usize],
+        epoch: usize,
+        (log_loss, accuracy): (f64, f64),
+        valid: bool,
+        earlier: Option<Problem>,
+    ) -> Vec<Finding> {
+        let metrics: std::collections::BTreeMap<String, f64> = [
+            ("loss".to_string(), log_loss),
+            ("log_loss".to_string(), log_loss),
+            ("accuracy".to_string(), accuracy),
+        ]
+        .into_iter()
+        .collect();
+        // The epoch before scored the same: no rise or fall for the loss trend's tests to see.
+        let mut previous = scored(0, accuracy, accuracy);
+        previous.train = metrics.clone();
+        if let Some(problem) = earlier {
+            previous.diagnostics = Some(EpochDiagnostics {
+                findings: vec![Finding::new(problem, 0)],
+                ..Default::default()
+            });
+        }
+        let mut current = scored(epoch, accuracy, accuracy);
+        current.train = metrics.clone();
+        current.valid = valid.then_some(metrics);
+        apply(rule, &[previous, current], counts)
+    }
+
+    #[test]
+    fn a_mostly_right_classifier_with_a_log_loss_worse_than_guessing_is_overconfident() {
+        let ten = [10; 10];
+        let ln10 = 10f64.ln();
+        // The digits at Adam's lr = 0.1 after one epoch: 83% right, log loss 10.7.
+        let f = overconfident(&ten, 0, (10.7, 0.83), true, None);
+        assert_eq!(f.len(), 1);
+        assert!((f[0].value - 10.7 / ln10).abs() < 1e-12);
+        assert_eq!(
+            (f[0].threshold, f[0].epoch, f[0].lr_factor),
+            (2.0, 1, Some(0.1))
+        );
+        assert!(
+            f[0].statistic.contains("validation split"),
+            "{}",
+            f[0].statistic
+        );
+        assert!(
+            f[0].cause.contains("this early (epoch 1)"),
+            "{}",
+            f[0].cause
+        );
+        // Just under twice ln 10, or right too rarely for the confidence to be the fault.
+        assert!(overconfident(&ten, 0, (1.99 * ln10, 0.9), true, None).is_empty());
+        assert!(overconfident(&ten, 0, (10.7, 0.54), true, None).is_empty());
+        assert_eq!(overconfident(&ten, 0, (10.7, 0.55), true, None).len(), 1);
+        // Two classes: ln 2 = 0.69, and accuracy must reach 0.75.
+        assert_eq!(overconfident(&[40, 60], 0, (1.4, 0.8), true, None).len(), 1);
+        assert!(overconfident(&[40, 60], 0, (1.4, 0.7), true, None).is_empty());
+        assert!(overconfident(&[40, 60], 0, (1.3, 0.8), true, None).is_empty());
+        // Without a validation split the training batches are judged.
+        let f = overconfident(&ten, 0, (10.7, 0.83), false, None);
+        assert!(
+            f[0].statistic.contains("training batches"),
+            "{}",
+            f[0].statistic
+        );
+        // Late in a run the cause is not pinned on the steps alone.
+        let f = overconfident(&ten, 40, (10.7, 0.83), true, None);
+        assert!(f[0].cause.contains("after 41 epochs"), "{}", f[0].cause);
+        // Regression, one class, a NaN loss: nothing to say.
+        assert!(overconfident(&[], 0, (10.7, 0.83), true, None).is_empty());
+        assert!(overconfident(&[0, 100], 0, (10.7, 0.83), true, None).is_empty());
+        assert!(overconfident(&ten, 0, (f64::NAN, 0.83), true, None).is_empty());
+        // Huge logits with a cause of their own are told that cause instead; an unrelated
+        // earlier finding does not hide it.
+        for cause in [Problem::UnscaledInputs, Problem::LearningRateTooLarge] {
+            assert!(overconfident(&ten, 1, (10.7, 0.83), true, Some(cause)).is_empty());
+        }
+        let dead = Some(Problem::DeadRelu);
+        assert_eq!(overconfident(&ten, 1, (10.7, 0.83), true, dead).len(), 1);
+    }
+
+    #[test]
+    fn a_training_log_loss_worse_than_guessing_is_a_learning_rate_too_large() {
+        let ten = [10; 10];
+        let ln10 = 10f64.ln();
+        // The digits at Adam's lr = 0.3: a training log loss of 21.3 after one epoch. The
+        // validation split is not read (`valid` false: the same scores on the training
+        // batches), nor is the accuracy.
+        for accuracy in [0.77, 0.1] {
+            let f = judged(learning_rate, &ten, 0, (21.3, accuracy), false, None);
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert_eq!(f[0].problem, Problem::LearningRateTooLarge);
+            assert!((f[0].value - 21.3 / ln10).abs() < 1e-12);
+            assert_eq!((f[0].threshold, f[0].lr_factor), (2.0, Some(0.1)));
+            assert!(f[0].statistic.contains("ln 10"), "{}", f[0].statistic);
+        }
+        assert!(judged(learning_rate, &ten, 0, (1.99 * ln10, 0.5), false, None).is_empty());
+        // Huge logits from inputs in the thousands or oversized weights are theirs to explain.
+        for cause in [Problem::UnscaledInputs, Problem::ExplodingGradients] {
+            let f = judged(learning_rate, &ten, 1, (21.3, 0.5), false, Some(cause));
+            assert!(f.is_empty(), "{cause:?}: {f:?}");
+        }
+        // Regression has no uniform guess to compare with.
+        assert!(judged(learning_rate, &[], 0, (21.3, 0.5), false, None).is_empty());
     }
 }
