@@ -176,6 +176,21 @@ fn the_sparse_autoencoders_code_is_mostly_near_zero_unlike_without_the_penalty()
         mean(&sparse),
         mean(&plain)
     );
+    // And not merely from silent units (near zero on every test example, which a ReLU code
+    // has without a penalty too): the units that do fire are near zero on most examples,
+    // each firing selectively, where the plain code's fire on nearly all.
+    let live_near_zero = |s: &serde_json::Value| {
+        let units = s["code"]["units"].as_f64().unwrap();
+        let silent = s["code"]["silent_units"].as_f64().unwrap();
+        assert!(silent < units, "{s}");
+        (near(s) * units - silent) / (units - silent)
+    };
+    assert!(
+        live_near_zero(&sparse) >= 0.4 && live_near_zero(&sparse) >= live_near_zero(&plain) + 0.3,
+        "the firing units' activations near zero: sparse {} vs plain {}",
+        live_near_zero(&sparse),
+        live_near_zero(&plain)
+    );
     // The sparse code still reconstructs: well under the mean image's MSE (about 0.074).
     let mse = sparse["test"]["loss"].as_f64().unwrap();
     assert!(mse < 0.02, "sparse autoencoder test mse {mse}");

@@ -209,6 +209,38 @@ fn adam_at_a_hundred_times_its_rate_is_overconfident() {
 }
 
 #[test]
+fn a_sparsity_penalty_that_silences_the_code_is_lowered() {
+    // An L1 weight of 1e-2 on the sparse autoencoder's 64-unit ReLU code silences almost all
+    // of it. The finding names the penalty and lowers its weight, rather than swapping the
+    // ReLU for a leaky one; with the lower weight, fewer code units are silent.
+    let config = repo().join("examples/digits_sparse_autoencoder.toml");
+    let dead_in_code = |d: &serde_json::Value| {
+        d["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l[0] == "3")
+            .map(|l| l[1]["dead_fraction"].as_f64().unwrap())
+            .unwrap()
+    };
+    let sick = doctor(&config, &["--set", "train.sparsity.weight=1e-2"]);
+    assert_eq!(layers_of(&sick, "dead_relu"), ["model.layers[3]"], "{sick}");
+    assert_eq!(fix_of(&sick, "dead_relu"), ["train.sparsity.weight=0.001"]);
+    let f = &sick["findings"][0];
+    assert!(
+        f["cause"].as_str().unwrap().contains("sparsity penalty"),
+        "{f}"
+    );
+    let lowered = doctor(&config, &["--set", "train.sparsity.weight=1e-3"]);
+    assert!(
+        dead_in_code(&lowered) < dead_in_code(&sick) - 0.2,
+        "{} -> {}",
+        dead_in_code(&sick),
+        dead_in_code(&lowered)
+    );
+}
+
+#[test]
 fn an_autoencoders_saturated_output_is_not_a_finding() {
     // MNIST is mostly black background: the output sigmoid reconstructs it from its lower
     // tail (60% of the outputs there in the first epoch). That is the fit, not stuck units.

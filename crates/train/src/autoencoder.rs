@@ -29,6 +29,11 @@ pub struct CodeStats {
     pub mean_activation: f64,
     /// Fraction of the activations with `|h| ≤ NEAR_ZERO · max|h|`.
     pub near_zero: f64,
+    /// Units near zero on every example of the split: silent, not sparse. A sparse code's
+    /// units each fire on a few examples; an L1 penalty too strong silences whole units
+    /// instead, and they carry nothing.
+    #[serde(default)]
+    pub silent_units: usize,
 }
 
 /// The examples of a split shown in the report: inputs, their corrupted copies (when the model
@@ -119,6 +124,7 @@ pub fn summarize(
         let n = values.len().max(1) as f64;
         let max = values.iter().copied().fold(0.0, f64::max);
         let near_zero = values.iter().filter(|&&v| v <= NEAR_ZERO * max).count() as f64 / n;
+        let silent_units = silent_units(&values, units, NEAR_ZERO * max);
         CodeStats {
             layer,
             description: model
@@ -129,6 +135,7 @@ pub fn summarize(
             units,
             mean_activation: values.iter().sum::<f64>() / n,
             near_zero,
+            silent_units,
         }
     });
     let class_errors = labels.map(|_| {
@@ -142,6 +149,14 @@ pub fn summarize(
             .collect()
     });
     Ok((code, class_errors))
+}
+
+/// How many of the `units` columns of `values` (rows of `|h|`, one per example) are at most
+/// `near` on every row.
+fn silent_units(values: &[f64], units: usize, near: f64) -> usize {
+    (0..units)
+        .filter(|&j| values.iter().skip(j).step_by(units).all(|&v| v <= near))
+        .count()
 }
 
 /// The index in `model.layers` of the code layer (see [`summarize`]), from the layers' outputs.
@@ -252,5 +267,24 @@ pub fn square_image(example: &[usize]) -> Option<[usize; 2]> {
             (side * side == width && width > 0).then_some([side, side])
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_is_silent_only_when_near_zero_on_every_example() {
+        // 3 examples x 4 units: unit 0 always 0, unit 1 fires once, unit 2 stays at the
+        // threshold, unit 3 fires always.
+        let values = [
+            0.0, 0.0, 0.05, 1.0, //
+            0.0, 0.9, 0.05, 0.5, //
+            0.0, 0.0, 0.01, 0.7,
+        ];
+        assert_eq!(silent_units(&values, 4, 0.05), 2);
+        assert_eq!(silent_units(&values, 4, 0.04), 1);
+        assert_eq!(silent_units(&[], 4, 0.05), 4);
     }
 }

@@ -651,13 +651,15 @@ fn code_table(record: &RunRecord) -> String {
     format!(
         "<h2>Code</h2><p>Layer {layer} ({desc}), {units} units, on the {split} data: mean \
          activation |h| {mean:.4}; {near:.1}% of the activations are near zero (|h| ≤ {t} · \
-         max |h|).</p>\n",
+         max |h|); {silent} of the {units} units are near zero on every example (silent, not \
+         sparse).</p>\n",
         layer = c.layer,
         desc = escape(&c.description),
         units = c.units,
         split = escape(&c.split),
         mean = c.mean_activation,
         near = 100.0 * c.near_zero,
+        silent = c.silent_units,
         t = crate::autoencoder::NEAR_ZERO,
     )
 }

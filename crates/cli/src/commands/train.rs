@@ -174,13 +174,15 @@ pub fn write_summary(s: &RunSummary, out: &mut dyn Write) -> Result<()> {
     if let Some(c) = &s.record.code {
         writeln!(
             out,
-            "\ncode:   layer {} ({}, {} units) on the {} data: mean |h| {:.4}, {:.1}% near zero",
+            "\ncode:   layer {} ({}, {} units) on the {} data: mean |h| {:.4}, {:.1}% near zero, \
+             {} units silent on every example",
             c.layer,
             c.description,
             c.units,
             c.split,
             c.mean_activation,
-            100.0 * c.near_zero
+            100.0 * c.near_zero,
+            c.silent_units
         )?;
     }
     if let Some(errors) = &s.record.class_errors {

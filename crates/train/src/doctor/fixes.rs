@@ -3,7 +3,9 @@
 //! `--set` takes them) that apply its remedy.
 
 use super::{Finding, Problem};
-use crate::config::{Config, InitSpec, LayerSpec, LossSpec, OptimizerSpec, Weighting};
+use crate::config::{
+    Config, InitSpec, LayerSpec, LossSpec, OptimizerSpec, SparsityPenalty, SparsitySpec, Weighting,
+};
 use nabla_data::Scaling;
 
 /// The config key of the layer at `path` (`"1.block.0"` → `model.layers[1].layers[0]`; a
@@ -76,6 +78,27 @@ fn number(x: f64) -> String {
     }
 }
 
+/// A dead-ReLU finding on the layer that `train.sparsity` penalizes, told in the penalty's
+/// terms.
+fn explain_silenced_code(f: &mut Finding, sparsity: &SparsitySpec) {
+    let penalty = match sparsity.penalty {
+        SparsityPenalty::L1 => "l1",
+        SparsityPenalty::Kl => "kl",
+    };
+    f.cause = format!(
+        "the sparsity penalty on this layer (train.sparsity: {penalty}, weight {}) pushes its \
+         outputs to zero, and it has silenced whole units instead of making each fire on a few \
+         examples: a unit that is zero on every example passes no gradient (relu'(z) = 0 for \
+         z < 0) and carries nothing, so the code is narrower than it looks",
+        number(sparsity.weight)
+    );
+    f.remedy = "lower the penalty's weight (train.sparsity.weight) so that the units fire \
+                selectively instead of not at all, or use a sigmoid code with the KL penalty \
+                (penalty = \"kl\", target = 0.05), which holds every unit's mean activation \
+                at the target rather than letting whole units go silent"
+        .into();
+}
+
 /// Names the finding's layers after `config` and lists the changes that apply its remedy.
 pub fn present(config: &Config, f: &mut Finding) {
     f.names = f.layers.iter().map(|p| config_key(p)).collect();
@@ -127,7 +150,22 @@ pub fn present(config: &Config, f: &mut Finding) {
             set("train.clip_grad_norm".into(), "1.0".into());
         }
         Problem::DeadRelu => {
-            for key in &f.names {
+            // The layer a sparsity penalty pushes to zero: the penalty, not the activation,
+            // is what to change (a leaky unit would only trade the zeros for small values).
+            let penalized = config
+                .train
+                .sparsity
+                .as_ref()
+                .filter(|s| f.names.contains(&format!("model.layers[{}]", s.layer)));
+            if let Some(sparsity) = penalized {
+                explain_silenced_code(f, sparsity);
+                set(
+                    "train.sparsity.weight".into(),
+                    number(sparsity.weight / 10.0),
+                );
+                f.lr_factor = None;
+            }
+            for key in f.names.iter().filter(|_| penalized.is_none()) {
                 set(format!("{key}.type"), "\"leaky_relu\"".into());
                 if let Some((k, LayerSpec::Linear { bias_init, .. })) = linear_before(&layers, key)
                     && bias_init.is_some()
