@@ -62,7 +62,8 @@ enum Command {
     /// watching every layer, then each problem found (vanishing or exploding gradients, dead
     /// ReLUs, saturated units, symmetric units, unscaled inputs, a learning rate too small or
     /// too large, overconfident predictions, overfitting, rare classes ignored, NaN/Inf traced
-    /// to its layer) with its cause, remedy and the config changes that apply it.
+    /// to its layer) with its cause, remedy and the config changes that apply it. A finding
+    /// about the learning rate gets the rate the range test (lr-find) measures.
     ///
     /// Examples:
     ///   nabla doctor examples/broken/vanishing.toml

@@ -166,14 +166,30 @@ fn tanh_saturated_by_large_inputs() {
 #[test]
 fn adam_at_a_hundred_times_its_rate_is_overconfident() {
     // Most digits right, a log loss worse than a uniform guess's: the doctor lowers the rate
-    // tenfold, and the fixed config's probe is clean with a falling loss.
+    // to where the range test puts it (`nabla lr-find`, to 3 digits), and the fixed config's
+    // probe is clean with a falling loss.
     let d = broken("overconfident", "overconfidence", None);
-    assert_eq!(fix_of(&d, "overconfidence"), ["optimizer.lr=0.01"]);
     assert_eq!(problems(&d), ["overconfidence"], "{d}");
+    let config = repo().join("examples/broken/overconfident.toml");
+    let sweep: serde_json::Value =
+        serde_json::from_str(&nabla_ok(&["lr-find", config.to_str().unwrap(), "--json"])).unwrap();
+    let suggested = sweep["suggested"].as_f64().unwrap();
+    let fix = fix_of(&d, "overconfidence");
+    let fixed_lr: f64 = match fix.as_slice() {
+        [change] => change
+            .strip_prefix("optimizer.lr=")
+            .unwrap()
+            .parse()
+            .unwrap(),
+        _ => panic!("{fix:?}"),
+    };
+    assert!(
+        (fixed_lr / suggested - 1.0).abs() < 5e-3 && fixed_lr < 0.1 / 10.0,
+        "fix {fixed_lr}, lr-find {suggested}"
+    );
 
     // Over the config's 10 epochs, on the test file (seeds 0-4): the remedy keeps the
     // accuracy and brings the log loss below a uniform guess's, ln 10.
-    let config = repo().join("examples/broken/overconfident.toml");
     let dir = scratch("overconfident_runs");
     // (log loss, accuracy) on the test file, means over the seeds.
     let test_means = |lr: &str| -> (f64, f64) {
@@ -196,7 +212,7 @@ fn adam_at_a_hundred_times_its_rate_is_overconfident() {
         means
     };
     let ((sick_loss, sick_accuracy), (fixed_loss, fixed_accuracy)) =
-        (test_means("0.1"), test_means("0.01"));
+        (test_means("0.1"), test_means(&fixed_lr.to_string()));
     assert!(
         sick_loss > 2.0 * 10f64.ln() && fixed_loss < 10f64.ln(),
         "log loss {sick_loss} -> {fixed_loss}"

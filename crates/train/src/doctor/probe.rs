@@ -2,10 +2,12 @@
 //! with the doctor sampling every step it is set to, then the diagnosis. A GAN config plays
 //! its game for those epochs, its records read by the GAN doctor.
 
-use super::{Finding, LayerDiagnostics};
+use super::rules::sig;
+use super::{Finding, LayerDiagnostics, Problem};
 use crate::config::Located;
 use crate::error::{Error, Result};
 use crate::experiment::prepare;
+use crate::lr_find::{self, SweepOptions};
 use crate::trainer::{History, Trainer};
 use serde::Serialize;
 
@@ -88,6 +90,7 @@ pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
         findings.extend(failure.findings.iter().cloned());
         layers = failure.layers.clone();
     }
+    measure_learning_rate(&l, &mut findings);
     Ok(Diagnosis {
         epochs: history.epochs.len() + usize::from(diverged.is_some()),
         losses: history
@@ -100,6 +103,56 @@ pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
         layers,
         d_fake: Vec::new(),
     })
+}
+
+/// The problems whose remedy is the learning rate itself.
+fn rate_is_the_remedy(problem: Problem) -> bool {
+    matches!(
+        problem,
+        Problem::LearningRateTooSmall | Problem::LearningRateTooLarge | Problem::Overconfidence
+    )
+}
+
+/// A rule's factor for the learning rate (x1000, /10) is a guess at the size of the change;
+/// when one of `findings` is about the rate, the range test ([`lr_find::sweep`], from the
+/// config's initial weights) measures where this model's loss falls fastest, and its
+/// suggestion replaces the factor when it moves the rate the way the finding says. A sweep
+/// that fails or suggests nothing leaves the factor: the diagnosis stands without it.
+fn measure_learning_rate(located: &Located, findings: &mut [Finding]) {
+    if !findings.iter().any(|f| rate_is_the_remedy(f.problem)) {
+        return;
+    }
+    let configured = located.config.optimizer.lr();
+    let suggested = prepare(located).ok().and_then(|mut exp| {
+        lr_find::sweep(
+            &exp.model,
+            exp.optimizer.as_mut(),
+            &exp.data.train,
+            &exp.train_config,
+            SweepOptions::default(),
+        )
+        .ok()?
+        .suggested
+    });
+    let Some(suggested) = suggested else {
+        return;
+    };
+    for f in findings
+        .iter_mut()
+        .filter(|f| rate_is_the_remedy(f.problem))
+    {
+        let raise = f.problem == Problem::LearningRateTooSmall;
+        if (suggested > configured) != raise {
+            continue;
+        }
+        f.lr_factor = Some(suggested / configured);
+        f.remedy += &format!(
+            "; measured rather than guessed, the learning-rate range test (`nabla lr-find`) \
+             on this model suggests {}, which the fix uses",
+            sig(suggested)
+        );
+        super::fixes::present(&located.config, f);
+    }
 }
 
 /// A GAN config: its game for at most `epochs` epochs, each record read by the GAN doctor
@@ -155,4 +208,52 @@ pub fn apply_fixes(located: &Located, findings: &[Finding]) -> Result<Located> {
         values.push((key, value));
     }
     Ok(located.with_values(&values)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+
+    /// A finding of `problem` on `located`, as the trainer presents it.
+    fn presented(located: &Located, problem: Problem, lr_factor: f64) -> Finding {
+        let mut f = Finding::new(problem, 0);
+        f.lr_factor = Some(lr_factor);
+        super::super::fixes::present(&located.config, &mut f);
+        f
+    }
+
+    #[test]
+    fn the_range_test_replaces_a_rate_factor_only_in_the_findings_direction() {
+        // Adam at 0.1 on the digits: the sweep suggests a few thousandths.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/broken/overconfident.toml");
+        let located = load(&path, &[]).unwrap();
+        let mut findings = vec![
+            presented(&located, Problem::LearningRateTooLarge, 0.1),
+            // A finding that asks for a larger rate cannot take a smaller one.
+            presented(&located, Problem::LearningRateTooSmall, 10.0),
+            // Nor is a rate factor that only helps another remedy replaced.
+            presented(&located, Problem::ExplodingGradients, 0.1),
+        ];
+        let before = findings.clone();
+        measure_learning_rate(&located, &mut findings);
+        let factor = findings[0].lr_factor.unwrap();
+        assert!(
+            (1e-3..1e-1).contains(&factor),
+            "suggested {} from 0.1",
+            0.1 * factor
+        );
+        let rate = |f: &Finding| -> f64 {
+            f.fix
+                .iter()
+                .find_map(|c| c.strip_prefix("optimizer.lr="))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!((rate(&findings[0]) / (0.1 * factor) - 1.0).abs() < 5e-3);
+        assert!(findings[0].remedy.contains("range test"));
+        assert_eq!(findings[1..], before[1..]);
+    }
 }

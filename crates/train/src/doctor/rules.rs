@@ -403,11 +403,10 @@ fn overconfidence(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
             )
         }
     );
-    f.remedy = "lower the learning rate 10x (`nabla lr-find` measures where the loss falls \
-                fastest) and judge the model by its validation loss, not only its accuracy; \
-                if it comes only late in a long run, stop at the best validation loss \
-                (train.early_stopping restores its weights) or cap the confidence with \
-                loss.label_smoothing = 0.1"
+    f.remedy = "lower the learning rate 10x and judge the model by its validation loss, not \
+                only its accuracy; if it comes only late in a long run, stop at the best \
+                validation loss (train.early_stopping restores its weights) or cap the \
+                confidence with loss.label_smoothing = 0.1"
         .into();
     f.lr_factor = Some(0.1);
     out.push(f);
