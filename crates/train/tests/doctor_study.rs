@@ -1,7 +1,7 @@
 //! The doctor against runs its tests never saw: broken and healthy configs generated over
 //! depths, widths, initial scales, learning rates and seeds, each probed for 5 epochs. A broken
 //! run is a hit when the doctor names its problem; a healthy run is a false alarm when the
-//! doctor reports anything. The 130 runs take about 10 s; `cargo test --release -p nabla-train
+//! doctor reports anything. The 146 runs take about 10 s; `cargo test --release -p nabla-train
 //! --test doctor_study -- --nocapture` prints the table that the README quotes. The variants
 //! were written after the thresholds were set, and none of them is one of the doctor's tests.
 
@@ -53,6 +53,42 @@ fn mlp(depth: usize, width: usize, kind: &str, init: &str, out: usize) -> Vec<St
     }
     l.push(linear(out, init));
     l
+}
+
+/// The diabetes progression (a regression target of mean 152), the target scaled or not.
+fn diabetes(scale_target: bool) -> String {
+    format!(
+        "[data]\ntrain = {:?}\ntarget = \"progression\"\ntask = \"regression\"\nscaling = \"standardize\"\nscale_target = {scale_target}\nvalid_split = 0.15\n",
+        data("../../../shared/data/diabetes/train.csv")
+    )
+}
+
+/// Windows of a yearly series (`sunspots` or the differenced `airline`) for a recurrent
+/// model, the target scaled or not.
+fn series(name: &str, scale_target: bool) -> String {
+    let (file, spec) = match name {
+        "sunspots" => (
+            "sunspots/sunspots.csv",
+            "{ column = \"sunactivity\", window = 9, test_last = 50 }",
+        ),
+        _ => (
+            "airline/airline.csv",
+            "{ column = \"passengers\", window = 13, test_last = 24, difference = 12 }",
+        ),
+    };
+    format!(
+        "[data]\ntrain = {:?}\nseries = {spec}\nscaling = \"standardize\"\nscale_target = {scale_target}\nvalid_split = 0.15\n",
+        data(&format!("../../data/{file}"))
+    )
+}
+
+/// A recurrent layer of `kind` over windows of `steps` single values, then one output.
+fn recurrent(kind: &str, steps: usize, units: usize) -> Vec<String> {
+    vec![
+        format!("type = \"reshape\"\nshape = [{steps}, 1]\n"),
+        format!("type = \"{kind}\"\nunits = {units}\n"),
+        linear(1, "\"xavier_normal\""),
+    ]
 }
 
 const ADAM: &str = "[optimizer]\ntype = \"adam\"\nlr = 1e-3\n";
@@ -205,6 +241,41 @@ fn variants() -> Vec<(&'static str, &'static str, String)> {
                     seed,
                 ),
             ));
+        }
+        // Regression targets of scale 30-150 left unscaled (added with the unscaled-target
+        // rule, whose thresholds were set on the diabetes MLP of examples/diabetes.toml and
+        // the sunspots GRU); the same runs with the target standardized are healthy.
+        for scale_target in [false, true] {
+            let family = if scale_target {
+                "healthy"
+            } else {
+                "unscaled_targets"
+            };
+            let expected = if scale_target { "" } else { "unscaled_targets" };
+            for width in [8, 64] {
+                v.push((
+                    family,
+                    expected,
+                    config(
+                        &diabetes(scale_target),
+                        &mlp(1, width, "relu", "\"he_normal\"", 1),
+                        "[optimizer]\ntype = \"adam\"\nlr = 3e-3\n",
+                        seed,
+                    ),
+                ));
+            }
+            for (name, steps, kind) in [("sunspots", 9, "lstm"), ("airline", 13, "rnn")] {
+                v.push((
+                    family,
+                    expected,
+                    config(
+                        &series(name, scale_target),
+                        &recurrent(kind, steps, 16),
+                        "[optimizer]\ntype = \"adam\"\nlr = 1e-2\n",
+                        seed,
+                    ),
+                ));
+            }
         }
         // Healthy: plain MLPs of several shapes, SGD and Adam (at its default rate, and at 10x
         // it: faster, still sound), a residual net, other data.

@@ -212,6 +212,7 @@ pub fn present(config: &Config, f: &mut Finding) {
                 );
             }
         }
+        Problem::UnscaledTargets => set("data.scale_target".into(), "true".into()),
         Problem::Overfitting => {
             let train = &config.train;
             match &train.early_stopping {

@@ -33,7 +33,11 @@ impl InputScale {
     /// Measured on a dataset's features `[rows, width]` (sequences `[rows, steps, channels]`:
     /// per channel over all steps).
     pub fn of(data: &Dataset) -> InputScale {
-        let x = data.x();
+        InputScale::of_tensor(data.x())
+    }
+
+    /// Measured on the columns of `x` (the last dimension; a vector is one column).
+    pub fn of_tensor(x: &Tensor) -> InputScale {
         let width = if x.rank() >= 2 {
             x.dims()[x.rank() - 1].max(1)
         } else {
@@ -139,6 +143,8 @@ pub struct Doctor {
     input: InputScale,
     /// The training rows per class (see [`Dataset::class_counts`]).
     classes: Vec<usize>,
+    /// The scale of a regression's training targets, as the model is trained on them.
+    target: Option<InputScale>,
     sums: Vec<LayerSums>,
     samples: usize,
     reported: std::collections::BTreeSet<String>,
@@ -192,6 +198,7 @@ impl Doctor {
         // A model that starts with an embedding reads token ids, not features: their size says
         // nothing about scaling.
         let reads_ids = layers.first().is_some_and(|l| l.kind == "Embedding");
+        let classes = train.class_counts();
         Doctor {
             config,
             sums: vec![LayerSums::default(); layers.len()],
@@ -201,7 +208,10 @@ impl Doctor {
             } else {
                 InputScale::of(train)
             },
-            classes: train.class_counts(),
+            // Real-valued targets that are not 0/1 classes: a regression's.
+            target: (train.y().dtype().is_float() && classes.is_empty())
+                .then(|| InputScale::of_tensor(train.y())),
+            classes,
             samples: 0,
             reported: Default::default(),
             present: None,
@@ -380,6 +390,7 @@ impl Doctor {
             keeps_best: self.config.keeps_best,
             valid_examples: self.config.valid_examples,
             class_counts: &self.classes,
+            target: self.target.as_ref(),
         };
         for mut finding in rules::evaluate(&input) {
             if self.reported.insert(finding.key()) {

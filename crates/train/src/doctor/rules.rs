@@ -24,6 +24,8 @@ pub enum Problem {
     /// Units of a layer that are all the same (all-zero or constant initialization).
     Symmetry,
     UnscaledInputs,
+    /// Regression targets far from unit scale, which the output has not caught up with.
+    UnscaledTargets,
     LearningRateTooLarge,
     LearningRateTooSmall,
     /// The validation loss rises while the training loss falls.
@@ -53,6 +55,7 @@ impl Problem {
             Problem::SaturatedUnits => "saturated units",
             Problem::Symmetry => "symmetric units",
             Problem::UnscaledInputs => "unscaled inputs",
+            Problem::UnscaledTargets => "unscaled targets",
             Problem::LearningRateTooLarge => "learning rate too large",
             Problem::LearningRateTooSmall => "learning rate too small",
             Problem::Overfitting => "overfitting",
@@ -207,6 +210,9 @@ pub struct RuleInput<'a> {
     pub valid_examples: Option<usize>,
     /// The training rows per class (empty unless the targets are classes).
     pub class_counts: &'a [usize],
+    /// The scale of a regression's training targets as the model is trained on them (`None`
+    /// for classes).
+    pub target: Option<&'a InputScale>,
 }
 
 /// Gradient norm of the first layer over the last one's below this: vanishing.
@@ -250,6 +256,17 @@ pub const IGNORED_LIFT: f64 = 0.1;
 pub const IGNORED_GAP: f64 = 0.15;
 pub const IGNORED_EPOCHS: usize = 3;
 
+/// A regression still worse than predicting its targets' mean (training R² < 0) for this many
+/// epochs running ...
+pub const UNSCALED_TARGET_EPOCHS: usize = 3;
+/// ... with its unexplained variance `1 − R²` falling by less than this fraction over them,
+/// while a target's |mean| or std is above [`UNSCALED_TARGET_SCALE`]: the output is crawling
+/// toward targets far from the scale it was initialized for.
+pub const UNSCALED_TARGET_CLOSING: f64 = 0.5;
+/// A network's output starts at about unit scale (He or Xavier weights on standardized
+/// inputs): targets this many times that are far from where it starts.
+pub const UNSCALED_TARGET_SCALE: f64 = 10.0;
+
 /// A classifier's log loss above this multiple of a uniform guess's (`ln K`) ...
 pub const OVERCONFIDENT_LOSS: f64 = 2.0;
 /// ... while its accuracy is at least this fraction of the way from chance (1/K) to 1: the
@@ -275,6 +292,34 @@ fn oscillation(losses: &[f64]) -> Option<f64> {
 
 fn finding(problem: Problem, input: &RuleInput<'_>) -> Finding {
     Finding::new(problem, input.current.epoch)
+}
+
+/// The records of the epochs before this one, then this one's.
+fn epochs_so_far<'a>(input: &RuleInput<'a>) -> Vec<&'a EpochRecord> {
+    input
+        .history
+        .iter()
+        .chain(std::iter::once(input.current))
+        .collect()
+}
+
+/// A finding of `problem` measured by the largest `max(|mean|, std)` of the columns `scale`
+/// describes (`column`: `"feature"` or `"target"`, named with `kind`).
+fn scale_finding(
+    problem: Problem,
+    input: &RuleInput<'_>,
+    (kind, column): (&str, &str),
+    scale: &InputScale,
+    threshold: f64,
+) -> Finding {
+    let mut f = finding(problem, input);
+    f.statistic = format!(
+        "largest |mean| or std of {kind} ({column} {})",
+        scale.largest_feature
+    );
+    f.value = scale.largest;
+    f.threshold = threshold;
+    f
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -314,6 +359,7 @@ pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     gradient_flow(input, &mut out);
     per_layer(input, &mut out);
     inputs(input, &mut out);
+    targets(input, &mut out);
     learning_rate(input, &mut out);
     overconfidence(input, &mut out);
     overfitting(input, &mut out);
@@ -448,11 +494,7 @@ fn ignored_classes(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
             balanced <= threshold && accuracy - balanced >= IGNORED_GAP
         })
     };
-    let records: Vec<&EpochRecord> = input
-        .history
-        .iter()
-        .chain(std::iter::once(input.current))
-        .collect();
+    let records = epochs_so_far(input);
     if records.len() < IGNORED_EPOCHS
         || !records[records.len() - IGNORED_EPOCHS..]
             .iter()
@@ -675,13 +717,13 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     if s.largest <= UNSCALED_SCALE {
         return;
     }
-    let mut f = finding(Problem::UnscaledInputs, input);
-    f.statistic = format!(
-        "largest |mean| or std of an input feature (feature {})",
-        s.largest_feature
+    let mut f = scale_finding(
+        Problem::UnscaledInputs,
+        input,
+        ("an input feature", "feature"),
+        s,
+        UNSCALED_SCALE,
     );
-    f.value = s.largest;
-    f.threshold = UNSCALED_SCALE;
     f.scaling = Some(s.suited_scaling().0);
     if s.are_pixels() {
         f.cause = format!(
@@ -711,6 +753,66 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
+/// Unscaled targets: a network's output starts near 0, its weights initialized for outputs of
+/// unit scale. Targets of mean 150 leave the loss dominated by that offset, and the output
+/// crawls toward it: an adaptive optimizer (Adam, RMSprop) moves each weight by about `lr` per
+/// step, and plain gradient descent's gradient `2(f − y)` is target-sized, so a rate stable for
+/// it is too small for the rest. Seen as a training R² below 0 (worse than predicting the
+/// targets' mean) for [`UNSCALED_TARGET_EPOCHS`] epochs, the unexplained variance `1 − R²`
+/// closing by less than [`UNSCALED_TARGET_CLOSING`] over them. A linear model trained by
+/// gradient descent learns as fast at any target scale (its problem is linear in y): it
+/// closes the gap within those epochs and is not reported.
+fn targets(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let Some(target) = input.target.filter(|t| t.largest > UNSCALED_TARGET_SCALE) else {
+        return;
+    };
+    // Unscaled inputs are reported first: an autoencoder's targets are its inputs, and inputs
+    // in the thousands stall the output on their own.
+    if already_found(input, out, &[Problem::UnscaledInputs, Problem::NonFinite]) {
+        return;
+    }
+    let records = epochs_so_far(input);
+    let Some(window) = records.len().checked_sub(UNSCALED_TARGET_EPOCHS) else {
+        return;
+    };
+    let Some(unexplained) = records[window..]
+        .iter()
+        .map(|r| r.train.get("r2").map(|r2| 1.0 - r2))
+        .collect::<Option<Vec<f64>>>()
+    else {
+        return;
+    };
+    let (first, last) = (unexplained[0], unexplained[unexplained.len() - 1]);
+    let worse_than_mean = unexplained.iter().all(|u| *u > 1.0);
+    if !(worse_than_mean && last > (1.0 - UNSCALED_TARGET_CLOSING) * first) {
+        return;
+    }
+    let mut f = scale_finding(
+        Problem::UnscaledTargets,
+        input,
+        ("a training target", "target"),
+        target,
+        UNSCALED_TARGET_SCALE,
+    );
+    let epoch = input.current.epoch + 1;
+    f.cause = format!(
+        "the output starts near 0, its weights initialized for outputs of unit scale, but the \
+         targets are of scale {}: after {epoch} epochs the predictions are still worse than \
+         the targets' mean (training R² {} at epoch {epoch}, {} at epoch {}), and the loss is \
+         dominated by the offset. Adam-like optimizers move each weight by about lr per step, \
+         and plain gradient descent's gradient 2(f − y) is target-sized, so a rate stable for \
+         it is too small for the other weights",
+        sig(target.largest),
+        sig(1.0 - last),
+        sig(1.0 - first),
+        epoch + 1 - UNSCALED_TARGET_EPOCHS,
+    );
+    f.remedy = "standardize the target (data.scale_target = true): the model learns z-scores, \
+                and its predictions and metrics are mapped back to the target's units"
+        .into();
+    out.push(f);
+}
+
 /// Overfitting: for [`OVERFIT_WINDOW`] epochs, not one validation loss came within
 /// [`OVERFIT_RISE`] of the best before them, while the training loss went below its value
 /// then. This is Prechelt's generalization loss `GL = E_va / E_opt − 1` ("Early stopping — but
@@ -722,11 +824,7 @@ fn overfitting(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     if input.keeps_best || input.valid_examples.is_some_and(|n| n < OVERFIT_MIN_VALID) {
         return;
     }
-    let records: Vec<&EpochRecord> = input
-        .history
-        .iter()
-        .chain(std::iter::once(input.current))
-        .collect();
+    let records = epochs_so_far(input);
     let (Some(valid), Some(train)) = (
         records
             .iter()
@@ -1049,15 +1147,17 @@ mod tests {
                 ..Default::default()
             });
         }
-        apply(ignored_classes, &records, counts)
+        apply(ignored_classes, &records, counts, None)
     }
 
     /// What `rule` finds at the last of `records`, a classifier's with `counts` training rows
-    /// per class (no layers, unscaled inputs, nothing sampled).
+    /// per class or a regression's with targets of scale `target` (no layers, unscaled
+    /// inputs, nothing sampled).
     fn apply(
         rule: fn(&RuleInput<'_>, &mut Vec<Finding>),
         records: &[EpochRecord],
         counts: &[usize],
+        target: Option<&InputScale>,
     ) -> Vec<Finding> {
         let (current, history) = records.split_last().unwrap();
         let input = RuleInput {
@@ -1069,6 +1169,7 @@ mod tests {
             keeps_best: false,
             valid_examples: None,
             class_counts: counts,
+            target,
         };
         let mut out = Vec::new();
         rule(&input, &mut out);
@@ -1148,7 +1249,7 @@ mod tests {
         let mut current = scored(epoch, accuracy, accuracy);
         current.train = metrics.clone();
         current.valid = valid.then_some(metrics);
-        apply(rule, &[previous, current], counts)
+        apply(rule, &[previous, current], counts, None)
     }
 
     #[test]
@@ -1227,5 +1328,62 @@ mod tests {
         }
         // Regression has no uniform guess to compare with.
         assert!(judged(learning_rate, &[], 0, (21.3, 0.5), false, None).is_empty());
+    }
+
+    /// The unscaled-target findings at the last of the epochs whose training R² is `r2`, for
+    /// targets of scale `scale` (max of |mean| and std), after `earlier` was reported.
+    fn unscaled_target(scale: f64, r2: &[f64], earlier: Option<Problem>) -> Vec<Finding> {
+        let mut records: Vec<EpochRecord> = r2
+            .iter()
+            .enumerate()
+            .map(|(e, &r2)| {
+                let mut r = scored(e, 0.0, 0.0);
+                r.train = [("loss".to_string(), 1.0 - r2), ("r2".to_string(), r2)]
+                    .into_iter()
+                    .collect();
+                r.valid = None;
+                r
+            })
+            .collect();
+        if let Some(problem) = earlier {
+            records[0].diagnostics = Some(EpochDiagnostics {
+                findings: vec![Finding::new(problem, 0)],
+                ..Default::default()
+            });
+        }
+        let target = InputScale {
+            largest: scale,
+            ..Default::default()
+        };
+        apply(targets, &records, &[], Some(&target))
+    }
+
+    #[test]
+    fn an_output_crawling_toward_large_targets_means_unscaled_targets() {
+        // The sunspots GRU without target scaling: R² -1.60, -1.39, -1.09 in its first epochs
+        // (unexplained variance 2.60 -> 2.09, closing 20%).
+        let crawl = [-1.60, -1.39, -1.09];
+        let f = unscaled_target(44.3, &crawl, None);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].value, f[0].threshold, f[0].epoch), (44.3, 10.0, 3));
+        assert!(
+            f[0].cause.contains("-1.09 at epoch 3, -1.60 at epoch 1"),
+            "{}",
+            f[0].cause
+        );
+        // Two epochs are not yet a crawl.
+        assert!(unscaled_target(44.3, &crawl[..2], None).is_empty());
+        // The seeds' house prices (a linear model, gradient descent) close the gap fast:
+        // unexplained 4.81 -> 1.78.
+        assert!(unscaled_target(112.0, &[-3.81, -1.88, -0.78], None).is_empty());
+        // Closing by just under a half still crawls; by a half it does not.
+        assert_eq!(unscaled_target(44.3, &[-3.0, -2.5, -1.01], None).len(), 1);
+        assert!(unscaled_target(44.3, &[-3.0, -2.5, -1.0], None).is_empty());
+        // Once better than the mean it learns, slowly or not; small targets are not the cause.
+        assert!(unscaled_target(44.3, &[-1.6, -1.4, 0.05], None).is_empty());
+        assert!(unscaled_target(9.9, &crawl, None).is_empty());
+        // Unscaled inputs (an autoencoder's targets are its inputs) are reported instead.
+        let inputs = Some(Problem::UnscaledInputs);
+        assert!(unscaled_target(44.3, &crawl, inputs).is_empty());
     }
 }
