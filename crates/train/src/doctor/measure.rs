@@ -307,10 +307,10 @@ impl Doctor {
             let layer = &self.layers[i];
             let sums = &mut self.sums[i];
             let rows = y.dims().first().copied().unwrap_or(1).max(1);
-            let units = (y.elem_count() / rows).max(1);
+            let units = Units::of(y);
             let kind = layer.kind.as_str();
-            if kind == "ReLU" && sums.ever_active.len() != units {
-                sums.ever_active = vec![false; units];
+            if kind == "ReLU" && sums.ever_active.len() != units.count {
+                sums.ever_active = vec![false; units.count];
             }
             let stats = scan(y, kind, units, &mut sums.ever_active);
             let (sum, sum_sq, zeros, mut saturated) =
@@ -518,14 +518,52 @@ struct Scan {
 
 /// Sums, zeros, saturated outputs (sigmoid, tanh) and the units ever active (ReLU) of a layer's
 /// outputs, in one pass with the kind decided once, outside the loop.
-fn scan(y: &Tensor, kind: &str, units: usize, active: &mut [bool]) -> Scan {
-    fn go<T: Copy + Into<f64>>(d: &[T], units: usize, kind: u8, active: &mut [bool]) -> Scan {
+/// How a layer's output `[batch, ...]` splits into units, each with its own weights: a
+/// feature of `[batch, features]`, a feature at every step of `[batch, steps, features]`, a
+/// channel (filter) at every position of `[batch, channels, height, width]`. A ReLU unit is
+/// dead when it is zero everywhere it appears: a filter zero on the always-black border of
+/// an image but firing on the strokes is alive, and still learns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Units {
+    /// Values per example.
+    row: usize,
+    /// How many units.
+    count: usize,
+    /// Consecutive values of one unit (a channel's positions).
+    inner: usize,
+}
+
+impl Units {
+    fn of(y: &Tensor) -> Units {
+        let dims = y.dims();
+        let rows = dims.first().copied().unwrap_or(1).max(1);
+        let row = (y.elem_count() / rows).max(1);
+        let (count, inner) = match *dims {
+            [_, channels, height, width] => (channels, height * width),
+            [_, .., features] => (features, 1),
+            _ => (row, 1),
+        };
+        Units {
+            row,
+            count: count.max(1),
+            inner: inner.max(1),
+        }
+    }
+
+    /// The unit of the `j`th value of an example.
+    fn of_value(&self, j: usize) -> usize {
+        (j / self.inner) % self.count
+    }
+}
+
+fn scan(y: &Tensor, kind: &str, units: Units, active: &mut [bool]) -> Scan {
+    fn go<T: Copy + Into<f64>>(d: &[T], units: Units, kind: u8, active: &mut [bool]) -> Scan {
         let mut s = Scan {
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
             ..Scan::default()
         };
-        for row in d.chunks(units) {
+        for row in d.chunks(units.row) {
             for (j, &v) in row.iter().enumerate() {
                 let v: f64 = v.into();
                 s.sum += v;
@@ -534,7 +572,7 @@ fn scan(y: &Tensor, kind: &str, units: usize, active: &mut [bool]) -> Scan {
                 s.lo = s.lo.min(v);
                 s.hi = s.hi.max(v);
                 match kind {
-                    1 => active[j] |= v > 0.0,
+                    1 => active[units.of_value(j)] |= v > 0.0,
                     2 => s.saturated += f64::from(u8::from(!(0.01..=0.99).contains(&v))),
                     3 => s.saturated += f64::from(u8::from(v.abs() > 0.99)),
                     _ => {}
@@ -544,12 +582,11 @@ fn scan(y: &Tensor, kind: &str, units: usize, active: &mut [bool]) -> Scan {
         s
     }
     let code = match kind {
-        "ReLU" if active.len() == units => 1,
+        "ReLU" if active.len() == units.count => 1,
         "Sigmoid" => 2,
         "Tanh" => 3,
         _ => 0,
     };
-    let units = units.max(1);
     match y.dtype() {
         DType::F32 => y
             .contiguous_data::<f32>()
@@ -641,6 +678,42 @@ mod tests {
         assert!(!said(&divided).are_pixels(), "already divided");
         assert_eq!(said(&raw).suited_scaling().0, Scaling::Divide(255.0));
         assert_eq!(said(&divided).suited_scaling().0, Scaling::Standardize);
+    }
+
+    /// A convolution's ReLU unit is its channel: dead only when zero at every position of
+    /// every example. A sequence's is its feature, at every step.
+    #[test]
+    fn a_filter_that_fires_anywhere_is_alive() {
+        // 2 examples x 3 channels x 2x2 positions: channel 0 fires at one position of one
+        // example (zero on the other 7 values: the border of an image), channel 1 never,
+        // channel 2 everywhere.
+        let mut values = vec![0.0f32; 24];
+        values[3] = 0.5;
+        for e in 0..2 {
+            for p in 0..4 {
+                values[e * 12 + 8 + p] = 1.0;
+            }
+        }
+        let y = Tensor::from_vec(values, [2, 3, 2, 2]).unwrap();
+        let units = Units::of(&y);
+        assert_eq!(
+            units,
+            Units {
+                row: 12,
+                count: 3,
+                inner: 4
+            }
+        );
+        let mut active = vec![false; 3];
+        scan(&y, "ReLU", units, &mut active);
+        assert_eq!(active, [true, false, true]);
+        // [batch, steps, features]: feature 1 fires at the last step only.
+        let y = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 0.0, 0.0, 2.0], [1, 3, 2]).unwrap();
+        let units = Units::of(&y);
+        assert_eq!((units.count, units.inner), (2, 1));
+        let mut active = vec![false; 2];
+        scan(&y, "ReLU", units, &mut active);
+        assert_eq!(active, [false, true]);
     }
 
     /// Two identical units have spread 0; different ones a positive spread.

@@ -63,7 +63,9 @@ pub struct LayerDiagnostics {
     pub activation_mean: f64,
     #[serde(deserialize_with = "null_as_nan")]
     pub activation_std: f64,
-    /// ReLU: the fraction of units that were zero for every example of every sampled batch.
+    /// ReLU: the fraction of units that were zero for every example of every sampled batch (a
+    /// convolution's unit is a channel, zero at every position; a sequence's a feature, zero
+    /// at every step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_fraction: Option<f64>,
     /// Sigmoid, tanh, hard tanh: the fraction of outputs in the flat part of the curve
