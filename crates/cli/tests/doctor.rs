@@ -186,6 +186,40 @@ fn all_zero_initialization_leaves_the_units_identical() {
 }
 
 #[test]
+fn all_zero_filters_are_symmetric_not_dead() {
+    // The digits CNN with both convolutions initialized to zero: every filter computes the
+    // same (zero) output and gets the same gradient. The doctor names the two convolutions,
+    // not the ReLUs after them that their zeros silence, and its remedy trains.
+    let dir = scratch("symmetric_cnn");
+    let fixed = dir.join("fixed.toml");
+    let config = repo().join("examples/digits_cnn.toml");
+    let sick = doctor(
+        &config,
+        &[
+            "--set",
+            "model.layers[1].init=\"zeros\"",
+            "--set",
+            "model.layers[4].init=\"zeros\"",
+            "--fixed",
+            fixed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(problems(&sick), ["symmetry", "symmetry"], "{sick}");
+    let layers: Vec<String> = sick["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["names"][0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(layers, ["model.layers[1]", "model.layers[4]"]);
+    let well = doctor(&fixed, &[]);
+    assert!(problems(&well).is_empty(), "{well}");
+    let l = losses(&well);
+    assert!(l[l.len() - 1] < 0.5 * l[0], "loss {l:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn tanh_saturated_by_large_inputs() {
     broken("saturated_tanh", "saturated_units", Some("model.layers[1]"));
 }

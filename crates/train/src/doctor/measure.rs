@@ -427,7 +427,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
         zero_input_fraction: (s.inputs > 0.0).then(|| s.zero_inputs / s.inputs),
         update_ratio: (s.updates > 0).then(|| s.update_ratio / s.updates as f64),
         weight_norm,
-        unit_spread: (layer.kind == "Linear")
+        unit_spread: matches!(layer.kind.as_str(), "Linear" | "Conv2d")
             .then(|| weights.first().map(|w| unit_spread(&w.as_tensor())))
             .flatten(),
         delta_norm: if s.deltas > 0 {
@@ -442,10 +442,11 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
 /// units are the same (also when all are zero), about 1 for a random initialization.
 fn unit_spread(w: &Tensor) -> f64 {
     let dims = w.dims();
-    if dims.len() != 2 || dims[0] < 2 {
+    if dims.len() < 2 || dims[0] < 2 {
         return 1.0;
     }
-    let (rows, cols) = (dims[0], dims[1].max(1));
+    // A convolution's filters `[out, in, kh, kw]` are its units: rows of `in · kh · kw`.
+    let (rows, cols) = (dims[0], (w.elem_count() / dims[0]).max(1));
     let mut mean = vec![0.0; cols];
     for_each_cell(w, cols, |_, c, x| mean[c] += x / rows as f64);
     let (mut d, mut n) = (vec![0.0f64; rows], vec![0.0f64; rows]);
@@ -723,5 +724,8 @@ mod tests {
         assert_eq!(unit_spread(&same), 0.0);
         let apart = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, -1.0, 0.0, 0.0], [2, 3]).unwrap();
         assert_eq!(unit_spread(&apart), 1.0);
+        // Filters [2, 1, 1, 3] are rows of 3 weights.
+        assert_eq!(unit_spread(&same.reshape([2, 1, 1, 3]).unwrap()), 0.0);
+        assert_eq!(unit_spread(&apart.reshape([2, 1, 1, 3]).unwrap()), 1.0);
     }
 }

@@ -81,7 +81,7 @@ pub struct LayerDiagnostics {
     /// Layers with parameters: `‖W‖` at the end of the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_norm: Option<f64>,
-    /// Linear: how much its units (weight rows) differ, `max_i ‖w_i − w̄‖ / max_i ‖w_i‖`; 0
+    /// Linear, Conv2d: how much its units (weight rows, filters) differ, `max_i ‖w_i − w̄‖ / max_i ‖w_i‖`; 0
     /// when every unit is the same (symmetry never broken).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_spread: Option<f64>,

@@ -637,12 +637,16 @@ fn per_layer(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     // tails whenever the targets do (an image autoencoder's black background, a confident
     // classifier), and that is the fit, not a stuck unit.
     let output = input.layers.last().map(|l| l.path.as_str());
+    // Units all alike (zero initialization) before a ReLU make its input constant, often 0:
+    // the ReLU is silent because of them, and their finding names the cure.
+    let mut after_symmetric = false;
     for (path, l) in &input.diagnostics.layers {
         let was = |f: fn(&LayerDiagnostics) -> Option<f64>| {
             previous.and_then(|p| p.layer(path)).and_then(f)
         };
         if let Some(dead) = l.dead_fraction
             && dead > DEAD_FRACTION
+            && !after_symmetric
             && (input.diagnostics.samples >= 2
                 || was(|p| p.dead_fraction).is_some_and(|d| d > DEAD_FRACTION))
         {
@@ -690,9 +694,10 @@ fn per_layer(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
         if let Some(spread) = l.unit_spread
             && spread < SYMMETRY_SPREAD
         {
+            after_symmetric = true;
             let mut f = finding(Problem::Symmetry, input);
             f.layers = vec![path.clone()];
-            f.statistic = "spread between the layer's units (weight rows)".into();
+            f.statistic = "spread between the layer's units (weight rows or filters)".into();
             f.value = spread;
             f.threshold = SYMMETRY_SPREAD;
             f.cause = "units with identical weights compute identical outputs and receive \
