@@ -748,6 +748,12 @@ const DOCTOR_PLOTS: &[(&str, &str, bool, LayerStat)] = &[
         true,
         |l| l.update_ratio,
     ),
+    (
+        "Error reaching a sequence's first step (doctor)",
+        "‖∂L/∂x₁‖ / maxₜ ‖∂L/∂xₜ‖",
+        true,
+        |l| l.first_step_gradient,
+    ),
 ];
 
 /// One series per layer that has the statistic in some epoch.

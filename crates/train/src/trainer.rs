@@ -517,6 +517,16 @@ impl<'a> Trainer<'a> {
         if config.carry_state {
             ctx = ctx.carrying(std::mem::take(carried));
         }
+        // The doctor reads the gradient through time at the input of a first recurrent layer:
+        // a variable, on the steps it samples.
+        let watched;
+        let x = match &self.doctor {
+            Some(doctor) if sampled && x.dtype().is_float() && doctor.wants_input_gradient() => {
+                watched = Var::new(x)?.as_tensor();
+                &watched
+            }
+            _ => x,
+        };
         let out = self.model.forward(x, &mut ctx)?;
         if config.carry_state {
             *carried = ctx.take_state();

@@ -785,3 +785,55 @@ fn the_report_names_a_csvs_worst_rows_by_line_with_their_inputs() {
     assert!(named.iter().all(|l| flipped.contains(l)), "{named:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_doctor_reads_how_much_error_reaches_a_sequences_first_step() {
+    use nabla_core::RecurrentCell;
+    use nabla_nn::layers::{Recurrent, SequenceOutput};
+    use nabla_train::EpochRecord;
+    use nabla_train::doctor::{Doctor, DoctorConfig};
+    // A tanh RNN that reads 6 steps and passes on the last: the doctor's statistic is
+    // ‖∂L/∂x₁‖ / maxₜ ‖∂L/∂xₜ‖ of the gradient at its input, here taken by autograd directly.
+    let mut rng = Rng::seed(3);
+    let model = Sequential::new().with(
+        Recurrent::builder(RecurrentCell::RnnTanh, 2, 8)
+            .output(SequenceOutput::Last)
+            .build(&mut rng)
+            .unwrap(),
+    );
+    let x = Tensor::randn([5, 6, 2], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let y = Tensor::zeros([5, 1], DType::F32);
+    let data = Dataset::new(x.clone(), y).unwrap();
+    let params = model.named_parameters();
+    let mut doctor = Doctor::new(DoctorConfig::default(), &model, &params, &data);
+    assert!(doctor.wants_input_gradient());
+    let input = nabla_core::Var::new(&x).unwrap().as_tensor();
+    let out = model
+        .forward(&input, &mut nabla_nn::Ctx::train(Rng::seed(0)).with_taps())
+        .unwrap();
+    let grads = out.sum_all().unwrap().backward().unwrap();
+    let g = grads.get(&input).unwrap().to_vec_f64();
+    // Per step: Σ over the batch and the features of g².
+    let mut per_step = [0.0f64; 6];
+    for (i, v) in g.iter().enumerate() {
+        per_step[(i / 2) % 6] += v * v;
+    }
+    let largest = per_step.iter().copied().fold(0.0, f64::max);
+    let want = (per_step[0] / largest).sqrt();
+    assert!(want < 1.0, "the last step gets the most: {per_step:?}");
+    let vars: Vec<nabla_core::Var> = params.iter().map(|(_, v)| v.clone()).collect();
+    doctor.observe(&input, &[], &grads, &vars, &[]);
+    let record = EpochRecord {
+        epoch: 0,
+        learning_rate: 1e-3,
+        train: Default::default(),
+        valid: None,
+        grad_norm: 1.0,
+        layer_grad_norms: Default::default(),
+        diagnostics: None,
+        samples: None,
+    };
+    let diagnostics = doctor.end_epoch(&vars, &record, &[], 0);
+    let got = diagnostics.layer("0").unwrap().first_step_gradient.unwrap();
+    assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+}

@@ -131,6 +131,9 @@ struct LayerSums {
     updates: usize,
     delta: f64,
     deltas: usize,
+    /// A recurrent layer that reads a whole sequence and passes on its last step: per step,
+    /// the squared norm of the gradient reaching its input there, summed over the samples.
+    step_gradients: Vec<f64>,
 }
 
 /// Fills in what only the caller knows about a finding (config keys, config changes).
@@ -294,6 +297,7 @@ impl Doctor {
         before: &[Tensor],
     ) {
         self.samples += 1;
+        self.observe_through_time(x, taps, grads);
         // Zeros in the previous output: the next Linear layer's zero inputs.
         let mut previous_zeros = (0.0, 0.0);
         for_each(x, |v| {
@@ -352,6 +356,50 @@ impl Doctor {
                 sums.delta += (sum_of_squares(g) / rows as f64).sqrt();
                 sums.deltas += 1;
             }
+        }
+    }
+
+    /// Whether the model has a top-level recurrent layer that passes on its last step: the
+    /// gradient through time shows at its input, which carries a gradient only when the model's
+    /// input does if no layer with parameters comes before it (a reshape). The trainer makes a
+    /// float input a variable on sampled steps ([`Self::observe`] reads it under its id).
+    pub fn wants_input_gradient(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| reads_whole_sequence(l) && !l.path.contains('.'))
+    }
+
+    /// Per step, the squared norm of the gradient reaching each last-step recurrent layer's
+    /// input `[batch, steps, features]`: the model's input for the first layer (a variable on
+    /// sampled steps, see [`Self::wants_input_gradient`]), else the output of the top-level
+    /// layer before it.
+    fn observe_through_time(&mut self, x: &Tensor, taps: &[(String, Tensor)], grads: &Grads) {
+        for i in 0..self.layers.len() {
+            let layer = &self.layers[i];
+            if !reads_whole_sequence(layer) || layer.path.contains('.') {
+                continue;
+            }
+            let input = match i {
+                0 => Some(x),
+                _ => {
+                    let previous = &self.layers[i - 1].path;
+                    taps.iter()
+                        .find(|(p, _)| p == previous && !p.contains('.'))
+                        .map(|(_, t)| t)
+                }
+            };
+            let Some(g) = input.and_then(|t| grads.get(t)) else {
+                continue;
+            };
+            if g.rank() != 3 {
+                continue;
+            }
+            let (steps, features) = (g.dims()[1], g.dims()[2]);
+            let sums = &mut self.sums[i].step_gradients;
+            if sums.len() != steps {
+                *sums = vec![0.0; steps];
+            }
+            for_each_cell(g, features, |row, _, v| sums[row % steps] += v * v);
         }
     }
 
@@ -430,6 +478,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
         unit_spread: matches!(layer.kind.as_str(), "Linear" | "Conv2d")
             .then(|| weights.first().map(|w| unit_spread(&w.as_tensor())))
             .flatten(),
+        first_step_gradient: first_step_gradient(&s.step_gradients),
         delta_norm: if s.deltas > 0 {
             s.delta / s.deltas as f64
         } else {
@@ -440,6 +489,21 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
 
 /// `max_i ‖w_i − w̄‖ / max_i ‖w_i‖` over the rows (units) of a weight `[out, in]`: 0 when all
 /// units are the same (also when all are zero), about 1 for a random initialization.
+/// `‖g_1‖ / max_t ‖g_t‖` from per-step squared gradient norms (`None` without steps or
+/// gradient): how much of the error reaches a sequence's first step against the step it
+/// reaches most (the last, unless padding at the end makes it an earlier one).
+fn first_step_gradient(step_squares: &[f64]) -> Option<f64> {
+    let largest = step_squares.iter().copied().fold(0.0, f64::max);
+    (step_squares.len() >= 2 && largest > 0.0).then(|| (step_squares[0] / largest).sqrt())
+}
+
+/// A recurrent layer that reads a whole sequence and passes on its last step (a sequence
+/// classifier's or forecaster's): its error enters at the last step and must flow back
+/// through every step before.
+fn reads_whole_sequence(layer: &Layer) -> bool {
+    matches!(layer.kind.as_str(), "RNN" | "LSTM" | "GRU") && layer.description.contains("last step")
+}
+
 fn unit_spread(w: &Tensor) -> f64 {
     let dims = w.dims();
     if dims.len() < 2 || dims[0] < 2 {
@@ -715,6 +779,16 @@ mod tests {
         let mut active = vec![false; 2];
         scan(&y, "ReLU", units, &mut active);
         assert_eq!(active, [false, true]);
+    }
+
+    /// The first step's share of the error against the step that gets the most; nothing
+    /// without two steps or without any gradient.
+    #[test]
+    fn first_step_gradient_compares_norms_not_squares() {
+        assert_eq!(first_step_gradient(&[1.0, 4.0, 100.0]), Some(0.1));
+        assert_eq!(first_step_gradient(&[9.0, 4.0]), Some(1.0));
+        assert_eq!(first_step_gradient(&[1.0]), None);
+        assert_eq!(first_step_gradient(&[0.0, 0.0]), None);
     }
 
     /// Two identical units have spread 0; different ones a positive spread.

@@ -85,6 +85,11 @@ pub struct LayerDiagnostics {
     /// when every unit is the same (symmetry never broken).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_spread: Option<f64>,
+    /// A recurrent layer that passes on its last step: the gradient reaching its input at the
+    /// sequence's first step over the largest at any step, `‖∂L/∂x₁‖ / maxₜ ‖∂L/∂xₜ‖`: how
+    /// much of the error flows back through time to the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step_gradient: Option<f64>,
     /// `‖∂L/∂a‖` of the layer's output per example: the backpropagated error δ.
     #[serde(deserialize_with = "null_as_nan")]
     pub delta_norm: f64,
