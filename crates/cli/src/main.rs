@@ -59,11 +59,12 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Tune(tune::TuneArgs),
     /// Diagnose a config: a short probe run (5 epochs, in memory) with the convergence doctor
-    /// watching every layer, then each problem found (vanishing or exploding gradients, dead
-    /// ReLUs, saturated units, symmetric units, unscaled inputs or targets, a learning rate
-    /// too small or too large, overconfident predictions, overfitting, rare classes ignored,
-    /// NaN/Inf traced to its layer) with its cause, remedy and the config changes that apply
-    /// it. A finding about the learning rate gets the rate the range test (lr-find) measures.
+    /// watching every layer, then each problem found (vanishing or exploding gradients, in
+    /// depth or through time, dead ReLUs, saturated units, symmetric units, unscaled inputs or
+    /// targets, a learning rate too small or too large, overconfident predictions,
+    /// overfitting, rare classes ignored, NaN/Inf traced to its layer) with its cause, remedy
+    /// and the config changes that apply it. A finding about the learning rate gets the rate
+    /// the range test (lr-find) measures.
     ///
     /// Examples:
     ///   nabla doctor examples/broken/vanishing.toml

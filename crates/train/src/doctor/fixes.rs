@@ -251,8 +251,11 @@ pub fn present(config: &Config, f: &mut Finding) {
         // The learning rate is the whole fix (below).
         Problem::LearningRateTooSmall | Problem::LearningRateTooLarge | Problem::Overconfidence => {
         }
-        // A GAN's findings come with their changes from its own rules (`gan::doctor`).
-        Problem::DiscriminatorWins | Problem::ModeCollapse | Problem::PartialModeCollapse => {
+        // These findings come with their changes from their rules (a GAN's: `gan::doctor`).
+        Problem::DiscriminatorWins
+        | Problem::ModeCollapse
+        | Problem::PartialModeCollapse
+        | Problem::VanishingThroughTime => {
             return;
         }
     }

@@ -439,6 +439,7 @@ impl Doctor {
             valid_examples: self.config.valid_examples,
             class_counts: &self.classes,
             target: self.target.as_ref(),
+            step: step + 1,
         };
         for mut finding in rules::evaluate(&input) {
             if self.reported.insert(finding.key()) {
@@ -479,6 +480,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
             .then(|| weights.first().map(|w| unit_spread(&w.as_tensor())))
             .flatten(),
         first_step_gradient: first_step_gradient(&s.step_gradients),
+        steps: first_step_gradient(&s.step_gradients).map(|_| s.step_gradients.len()),
         delta_norm: if s.deltas > 0 {
             s.delta / s.deltas as f64
         } else {

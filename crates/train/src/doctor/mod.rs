@@ -90,6 +90,9 @@ pub struct LayerDiagnostics {
     /// much of the error flows back through time to the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_step_gradient: Option<f64>,
+    /// The sequence's steps, with `first_step_gradient`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
     /// `‖∂L/∂a‖` of the layer's output per example: the backpropagated error δ.
     #[serde(deserialize_with = "null_as_nan")]
     pub delta_norm: f64,

@@ -26,6 +26,9 @@ pub enum Problem {
     UnscaledInputs,
     /// Regression targets far from unit scale, which the output has not caught up with.
     UnscaledTargets,
+    /// A recurrent layer whose error dies out on its way back to the sequence's first steps,
+    /// while the network learns nothing.
+    VanishingThroughTime,
     LearningRateTooLarge,
     LearningRateTooSmall,
     /// The validation loss rises while the training loss falls.
@@ -56,6 +59,7 @@ impl Problem {
             Problem::Symmetry => "symmetric units",
             Problem::UnscaledInputs => "unscaled inputs",
             Problem::UnscaledTargets => "unscaled targets",
+            Problem::VanishingThroughTime => "vanishing gradients through time",
             Problem::LearningRateTooLarge => "learning rate too large",
             Problem::LearningRateTooSmall => "learning rate too small",
             Problem::Overfitting => "overfitting",
@@ -213,6 +217,8 @@ pub struct RuleInput<'a> {
     /// The scale of a regression's training targets as the model is trained on them (`None`
     /// for classes).
     pub target: Option<&'a InputScale>,
+    /// Optimizer steps taken so far (the epoch's last global step, plus one).
+    pub step: u64,
 }
 
 /// Gradient norm of the first layer over the last one's below this: vanishing.
@@ -269,6 +275,14 @@ pub const UNSCALED_TARGET_CLOSING: f64 = 0.5;
 /// A network's output starts at about unit scale (He or Xavier weights on standardized
 /// inputs): targets this many times that are far from where it starts.
 pub const UNSCALED_TARGET_SCALE: f64 = 10.0;
+
+/// Steps taken before a network that has not learned counts as stuck rather than slow to start
+/// (a small set's few batches an epoch: the italy power cells take 15 steps in 5 epochs).
+pub const STUCK_STEPS: u64 = 100;
+/// The share of the error a memory must keep over a whole sequence: a forget gate `σ(b)` keeps
+/// `σ(b)^T` of it over `T` steps, so `b = logit(MEMORY^(1/T))` (Gers et al. 2000 started the
+/// forget gate open; Jozefowicz et al. 2015 found a bias of 1 a good default).
+pub const MEMORY: f64 = 0.1;
 
 /// A classifier's log loss above this multiple of a uniform guess's (`ln K`) ...
 pub const OVERCONFIDENT_LOSS: f64 = 2.0;
@@ -360,6 +374,7 @@ fn valid_loss(r: &EpochRecord) -> Option<f64> {
 pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     gradient_flow(input, &mut out);
+    through_time(input, &mut out);
     per_layer(input, &mut out);
     inputs(input, &mut out);
     targets(input, &mut out);
@@ -759,6 +774,77 @@ fn inputs(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
             .into();
     }
     out.push(f);
+}
+
+/// The forget-gate bias that keeps [`MEMORY`] of a cell's state over `steps` steps.
+pub fn forget_bias_for(steps: usize) -> f64 {
+    let keep = MEMORY.powf(1.0 / steps.max(1) as f64);
+    (keep / (1.0 - keep)).ln()
+}
+
+/// Vanishing gradients through time: the error enters a last-step recurrent layer at the last
+/// step and flows back through `∂h_t/∂h_{t−1} = diag(a′)·W_h` at every step (an LSTM's cell
+/// through its forget gate `f_t`): a product of `T` factors below 1 leaves the first steps
+/// almost none of it, and whatever the label depends on there cannot be learned. Reported
+/// when the first step gets less than [`VANISHING_RATIO`] of the error of the step that gets
+/// the most while, after [`STUCK_STEPS`] steps, the training loss is still above
+/// [`SLOW_PROGRESS`] of its first epoch's. A cell that learns with a small ratio (the task
+/// leans on the last steps) is not reported.
+fn through_time(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
+    let losses: Vec<f64> = epochs_so_far(input)
+        .into_iter()
+        .filter_map(train_loss)
+        .collect();
+    let stuck = matches!((losses.first(), losses.last()),
+        (Some(first), Some(now)) if losses.len() >= 2 && *now > SLOW_PROGRESS * first);
+    if !stuck || input.step < STUCK_STEPS {
+        return;
+    }
+    for (path, l) in &input.diagnostics.layers {
+        let (Some(ratio), Some(steps)) = (l.first_step_gradient, l.steps) else {
+            continue;
+        };
+        if ratio >= VANISHING_RATIO {
+            continue;
+        }
+        let bias = forget_bias_for(steps);
+        let mut f = finding(Problem::VanishingThroughTime, input);
+        f.layers = vec![path.clone()];
+        f.statistic = format!("error reaching the first of {steps} steps / the most at any step");
+        f.value = ratio;
+        f.threshold = VANISHING_RATIO;
+        f.cause = format!(
+            "the error enters at the last step and flows back through the recurrence, \
+             multiplied at every step by a factor below 1 ({}): the first steps get {} of it, \
+             so nothing the target depends on there can be learned, and the loss sits where \
+             it started",
+            match l.kind.as_str() {
+                "LSTM" => "the forget gate σ(b_f + ...), 0.5 at a zero bias",
+                "GRU" => "the update gate's and tanh's derivatives times the recurrent weights",
+                _ => "the activation's derivative times the recurrent weights",
+            },
+            sig(ratio)
+        );
+        f.remedy = format!(
+            "{}a forget-gate bias of {:.1} keeps a tenth of the cell's memory over {steps} \
+             steps (σ(b)^{steps} = 0.1), so that the error reaches the start; or shorten the \
+             sequences",
+            if l.kind == "LSTM" {
+                "start the forget gate open: "
+            } else {
+                "use an LSTM, whose cell state carries the error back through its forget gate \
+                 alone, and start that gate open: "
+            },
+            bias
+        );
+        // The changes, in config terms (`model.layers[1]`), for a top-level layer.
+        let key = super::fixes::config_key(path);
+        if l.kind != "LSTM" {
+            f.fix.push(format!("{key}.type=\"lstm\""));
+        }
+        f.fix.push(format!("{key}.forget_bias={bias:.1}"));
+        out.push(f);
+    }
 }
 
 /// Unscaled targets: a network's output starts near 0, its weights initialized for outputs of
@@ -1172,17 +1258,37 @@ mod tests {
         counts: &[usize],
         target: Option<&InputScale>,
     ) -> Vec<Finding> {
+        apply_at(
+            rule,
+            records,
+            counts,
+            target,
+            &EpochDiagnostics::default(),
+            0,
+        )
+    }
+
+    /// [`apply`] with this epoch's per-layer `diagnostics`, after `step` steps.
+    fn apply_at(
+        rule: fn(&RuleInput<'_>, &mut Vec<Finding>),
+        records: &[EpochRecord],
+        counts: &[usize],
+        target: Option<&InputScale>,
+        diagnostics: &EpochDiagnostics,
+        step: u64,
+    ) -> Vec<Finding> {
         let (current, history) = records.split_last().unwrap();
         let input = RuleInput {
             layers: &[],
             input: &InputScale::default(),
             current,
-            diagnostics: &EpochDiagnostics::default(),
+            diagnostics,
             history,
             keeps_best: false,
             valid_examples: None,
             class_counts: counts,
             target,
+            step,
         };
         let mut out = Vec::new();
         rule(&input, &mut out);
@@ -1398,5 +1504,58 @@ mod tests {
         // Unscaled inputs (an autoencoder's targets are its inputs) are reported instead.
         let inputs = Some(Problem::UnscaledInputs);
         assert!(unscaled_target(44.3, &crawl, inputs).is_empty());
+    }
+
+    /// The through-time findings for a recurrent layer `kind` whose first of `steps` steps got
+    /// `ratio` of the error, after epochs of training losses `losses` and `step` steps.
+    fn through(kind: &str, ratio: f64, steps: usize, losses: &[f64], step: u64) -> Vec<Finding> {
+        let records: Vec<EpochRecord> = losses
+            .iter()
+            .enumerate()
+            .map(|(e, &loss)| {
+                let mut r = scored(e, 0.5, 0.5);
+                r.train = [("loss".to_string(), loss)].into_iter().collect();
+                r
+            })
+            .collect();
+        let diagnostics = EpochDiagnostics {
+            samples: 2,
+            layers: vec![(
+                "1".to_string(),
+                LayerDiagnostics {
+                    kind: kind.into(),
+                    first_step_gradient: Some(ratio),
+                    steps: Some(steps),
+                    ..Default::default()
+                },
+            )],
+            findings: Vec::new(),
+        };
+        apply_at(through_time, &records, &[], None, &diagnostics, step)
+    }
+
+    #[test]
+    fn an_error_that_dies_out_through_time_while_nothing_is_learned_vanishes() {
+        // The long-memory RNN: 1.2e-6 of the error reaches the first of 40 steps, the loss
+        // sits at ln 2 after 108 steps.
+        let stuck = [0.702, 0.694, 0.692, 0.689];
+        let f = through("RNN", 1.2e-6, 40, &stuck, 108);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].fix,
+            [
+                "model.layers[1].type=\"lstm\"",
+                "model.layers[1].forget_bias=2.8"
+            ]
+        );
+        // An LSTM keeps its type; a shorter sequence needs a smaller bias: σ(b)^24 = 0.1.
+        let f = through("LSTM", 1e-8, 24, &stuck, 108);
+        assert_eq!(f[0].fix, ["model.layers[1].forget_bias=2.3"]);
+        assert!((forget_bias_for(24) - 2.3).abs() < 0.05);
+        // A cell that learns with little error at its first step leans on the last ones; one
+        // that has taken few steps (a small set) is slow, not stuck; enough error is fine.
+        assert!(through("LSTM", 1e-5, 24, &[0.70, 0.65, 0.60, 0.55], 108).is_empty());
+        assert!(through("RNN", 1.2e-6, 40, &stuck, 15).is_empty());
+        assert!(through("RNN", 1e-3, 40, &stuck, 108).is_empty());
     }
 }
