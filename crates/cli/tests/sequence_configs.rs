@@ -96,7 +96,7 @@ fn sequence_config_errors_name_the_key_and_the_remedy() {
             &vowels,
             &[
                 "model.layers[0].forget_bias=1.0",
-                "model.layers[0].type=\"gru\"",
+                "model.layers[0].type=\"rnn\"",
             ],
             "model.layers[0].forget_bias",
         ),

@@ -300,6 +300,14 @@ fn parameters_are_named_and_initialized_like_pytorch() {
     let b_ih = with_forget.named_parameters()[2].1.as_tensor().to_vec_f64();
     assert_eq!(&b_ih[3..6], &[1.0, 1.0, 1.0]);
     assert!(b_ih[..3].iter().all(|&b| b != 1.0));
+    // A GRU's [r, z, n]: the update gate z keeps σ(b) of the state per step.
+    let with_update = Recurrent::gru(2, 3)
+        .forget_bias(2.0)
+        .build(&mut Rng::seed(1))
+        .unwrap();
+    let b_ih = with_update.named_parameters()[2].1.as_tensor().to_vec_f64();
+    assert_eq!(&b_ih[3..6], &[2.0, 2.0, 2.0]);
+    assert!(b_ih[..3].iter().chain(&b_ih[6..]).all(|&b| b != 2.0));
 }
 
 #[test]
@@ -313,10 +321,15 @@ fn bad_input_and_options_are_errors() {
         e.contains("[batch, time, 3]") && e.contains("[2, 12]"),
         "{e}"
     );
-    let e = Recurrent::gru(3, 4)
+    let e = Recurrent::rnn(3, 4)
         .forget_bias(1.0)
         .build(&mut Rng::seed(0));
-    assert!(e.err().unwrap().to_string().contains("LSTM only"));
+    assert!(
+        e.err()
+            .unwrap()
+            .to_string()
+            .contains("the LSTM's forget gate and the GRU's update gate only")
+    );
     let e = Recurrent::rnn(3, 0).build(&mut Rng::seed(0));
     assert!(e.err().unwrap().to_string().contains("positive"));
     let e = Recurrent::rnn(3, 2).dropout(1.0).build(&mut Rng::seed(0));

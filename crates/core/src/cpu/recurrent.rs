@@ -28,6 +28,12 @@ impl RecurrentCell {
         }
     }
 
+    /// Whether a gate decides how much of the state is kept per step, in the second gate
+    /// block: the LSTM's forget gate, the GRU's update gate (not the plain RNN's).
+    pub fn keeps_state_by_gate(self) -> bool {
+        matches!(self, RecurrentCell::Lstm | RecurrentCell::Gru)
+    }
+
     /// The name used in messages (`"lstm"`).
     pub fn name(self) -> &'static str {
         match self {

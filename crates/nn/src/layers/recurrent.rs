@@ -99,8 +99,10 @@ impl RecurrentBuilder {
         self.recurrent_init = Some(init);
         self
     }
-    /// LSTM only: start the forget gate's input bias at this value (Jozefowicz et al. 2015
-    /// recommend 1: the cell remembers by default early in training). Default: as initialized.
+    /// Start the input bias of the gate that keeps the state at this value: the LSTM's forget
+    /// gate, the GRU's update gate `z` (`h = (1 − z) n + z h₋₁`). `σ(b)` of the state is kept
+    /// per step, so a positive bias makes the cell remember early in training (Jozefowicz et
+    /// al. 2015 recommend 1 for the LSTM). Not for the plain RNN. Default: as initialized.
     pub fn forget_bias(mut self, value: f64) -> Self {
         self.forget_bias = value;
         self
@@ -133,8 +135,11 @@ impl RecurrentBuilder {
             Error::check_finite(name, "mask_value", v)?;
         }
         Error::check_finite(name, "forget_bias", self.forget_bias)?;
-        if self.forget_bias != 0.0 && self.cell != RecurrentCell::Lstm {
-            return Err(Error::invalid(name, "forget_bias applies to the LSTM only"));
+        if self.forget_bias != 0.0 && !self.cell.keeps_state_by_gate() {
+            return Err(Error::invalid(
+                name,
+                "forget_bias applies to the LSTM's forget gate and the GRU's update gate only",
+            ));
         }
         let (h, gh) = (self.hidden_size, self.cell.gates() * self.hidden_size);
         let bound = 1.0 / (h as f64).sqrt();
@@ -161,7 +166,8 @@ impl RecurrentBuilder {
             let (b_ih, b_hh) = if self.bias {
                 let b_ih = default.tensor([gh], self.dtype, rng)?;
                 let b_ih = if self.forget_bias != 0.0 {
-                    // The forget gate is the second block of [i, f, g, o].
+                    // The second block of the LSTM's [i, f, g, o] (forget) and of the GRU's
+                    // [r, z, n] (update).
                     let mut v = b_ih.to_vec_f64();
                     v[h..2 * h].iter_mut().for_each(|b| *b = self.forget_bias);
                     Tensor::from_vec(v, [gh])?.to_dtype(self.dtype)?

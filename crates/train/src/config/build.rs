@@ -174,10 +174,10 @@ fn recurrent(
             return Err(key_err(format!("{here}.{key}"), "must be at least 1"));
         }
     }
-    if spec.forget_bias.is_some() && cell != RecurrentCell::Lstm {
+    if spec.forget_bias.is_some() && !cell.keeps_state_by_gate() {
         return Err(key_err(
             format!("{here}.forget_bias"),
-            "applies to type = \"lstm\" only",
+            "applies to type = \"lstm\" (the forget gate) and \"gru\" (the update gate) only",
         ));
     }
     let gates = cell.gates() * spec.units;

@@ -490,7 +490,9 @@ pub struct RecurrentSpec {
     /// Dropout between stacked layers, in training (default 0).
     #[serde(default)]
     pub dropout: f64,
-    /// LSTM only: the forget gate's initial bias (1 keeps the cell's memory early in training).
+    /// LSTM and GRU: the initial bias of the gate that keeps the state (the LSTM's forget gate,
+    /// the GRU's update gate): `σ(b)` of the state is kept per step, so 1 or more keeps the
+    /// cell's memory early in training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forget_bias: Option<f64>,
     /// RNN only: `"tanh"` (default) or `"relu"`.

@@ -825,21 +825,26 @@ fn through_time(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
             },
             sig(ratio)
         );
+        let gated = matches!(l.kind.as_str(), "LSTM" | "GRU");
         f.remedy = format!(
-            "{}a forget-gate bias of {:.1} keeps a tenth of the cell's memory over {steps} \
-             steps (σ(b)^{steps} = 0.1), so that the error reaches the start; or shorten the \
-             sequences",
-            if l.kind == "LSTM" {
-                "start the forget gate open: "
-            } else {
-                "use an LSTM, whose cell state carries the error back through its forget gate \
-                 alone, and start that gate open: "
+            "{}: a bias of {bias:.1} (forget_bias) keeps a tenth of the state over {steps} steps \
+             (σ(b)^{steps} = 0.1), so that the error reaches the start; or shorten the sequences",
+            match l.kind.as_str() {
+                "LSTM" => "start the forget gate open",
+                "GRU" => "start the update gate, which keeps σ(b) of the state per step, open",
+                _ => {
+                    "use an LSTM, whose cell state flows back through its forget gate's own \
+                     factor instead of the activation's derivative times the weights (a GRU \
+                     works too), and start that gate open"
+                }
             },
-            bias
         );
-        // The changes, in config terms (`model.layers[1]`), for a top-level layer.
+        // The changes, in config terms (`model.layers[1]`), for a top-level layer. A plain RNN
+        // becomes an LSTM: on data/long_memory, at bias 2.8, its loss falls 30% in the 5-epoch
+        // probe (the GRU's 6%), though after 30 epochs the GRU reached 0.988 test accuracy
+        // and the LSTM 0.969 (seeds 0-4).
         let key = super::fixes::config_key(path);
-        if l.kind != "LSTM" {
+        if !gated {
             f.fix.push(format!("{key}.type=\"lstm\""));
         }
         f.fix.push(format!("{key}.forget_bias={bias:.1}"));
@@ -1548,9 +1553,11 @@ mod tests {
                 "model.layers[1].forget_bias=2.8"
             ]
         );
-        // An LSTM keeps its type; a shorter sequence needs a smaller bias: σ(b)^24 = 0.1.
-        let f = through("LSTM", 1e-8, 24, &stuck, 108);
-        assert_eq!(f[0].fix, ["model.layers[1].forget_bias=2.3"]);
+        // Gated cells keep their type; a shorter sequence needs a smaller bias: σ(b)^24 = 0.1.
+        for kind in ["LSTM", "GRU"] {
+            let f = through(kind, 1e-8, 24, &stuck, 108);
+            assert_eq!(f[0].fix, ["model.layers[1].forget_bias=2.3"]);
+        }
         assert!((forget_bias_for(24) - 2.3).abs() < 0.05);
         // A cell that learns with little error at its first step leans on the last ones; one
         // that has taken few steps (a small set) is slow, not stuck; enough error is fine.
