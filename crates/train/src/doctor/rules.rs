@@ -289,7 +289,8 @@ pub const OVERCONFIDENT_LOSS: f64 = 2.0;
 /// ... while its accuracy is at least this fraction of the way from chance (1/K) to 1: the
 /// answers are mostly right, their probabilities are not.
 pub const OVERCONFIDENT_SKILL: f64 = 0.5;
-/// Seen in the first this many epochs, the cause is the step size (see [`overconfidence`]).
+/// Seen in the first this many epochs, the cause is the step size: Adam at 100x its rate
+/// inflates the weights tenfold in an epoch.
 pub const OVERCONFIDENT_EARLY: usize = 5;
 
 /// The smallest swing (relative to the first loss) when the last 4 changes of `losses`
