@@ -457,6 +457,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
     let mean = s.sum / entries;
     let var = (s.sum_sq / entries - mean * mean).max(0.0);
     let weights: Vec<&Var> = layer.params.iter().filter_map(|&p| params.get(p)).collect();
+    let first_step_gradient = first_step_gradient(&s.step_gradients);
     let weight_norm = (!weights.is_empty()).then(|| {
         weights
             .iter()
@@ -479,8 +480,8 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
         unit_spread: matches!(layer.kind.as_str(), "Linear" | "Conv2d")
             .then(|| weights.first().map(|w| unit_spread(&w.as_tensor())))
             .flatten(),
-        first_step_gradient: first_step_gradient(&s.step_gradients),
-        steps: first_step_gradient(&s.step_gradients).map(|_| s.step_gradients.len()),
+        first_step_gradient,
+        steps: first_step_gradient.map(|_| s.step_gradients.len()),
         delta_norm: if s.deltas > 0 {
             s.delta / s.deltas as f64
         } else {

@@ -321,6 +321,22 @@ fn epochs_so_far<'a>(input: &RuleInput<'a>) -> Vec<&'a EpochRecord> {
         .collect()
 }
 
+/// The training loss of each epoch so far (those that have a finite one).
+fn train_losses(input: &RuleInput<'_>) -> Vec<f64> {
+    epochs_so_far(input)
+        .into_iter()
+        .filter_map(train_loss)
+        .collect()
+}
+
+/// Whether the training loss has barely moved: two epochs or more, and the last still above
+/// [`SLOW_PROGRESS`] of the first (a loss that fell well below where it started has
+/// converged, not stalled).
+fn barely_moved(losses: &[f64]) -> bool {
+    matches!((losses.first(), losses.last()),
+        (Some(first), Some(now)) if losses.len() >= 2 && *now > SLOW_PROGRESS * first)
+}
+
 /// A finding of `problem` measured by the largest `max(|mean|, std)` of the columns `scale`
 /// describes (`column`: `"feature"` or `"target"`, named with `kind`).
 fn scale_finding(
@@ -792,13 +808,7 @@ pub fn forget_bias_for(steps: usize) -> f64 {
 /// [`SLOW_PROGRESS`] of its first epoch's. A cell that learns with a small ratio (the task
 /// leans on the last steps) is not reported.
 fn through_time(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
-    let losses: Vec<f64> = epochs_so_far(input)
-        .into_iter()
-        .filter_map(train_loss)
-        .collect();
-    let stuck = matches!((losses.first(), losses.last()),
-        (Some(first), Some(now)) if losses.len() >= 2 && *now > SLOW_PROGRESS * first);
-    if !stuck || input.step < STUCK_STEPS {
+    if !barely_moved(&train_losses(input)) || input.step < STUCK_STEPS {
         return;
     }
     for (path, l) in &input.diagnostics.layers {
@@ -1025,12 +1035,7 @@ fn overfit(valid: &[f64], train: &[f64]) -> Option<Overfit> {
 /// the loss stalls, or a loss that rises.
 fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     let update = median_update(input.diagnostics);
-    let losses: Vec<f64> = input
-        .history
-        .iter()
-        .chain(std::iter::once(input.current))
-        .filter_map(train_loss)
-        .collect();
+    let losses = train_losses(input);
     // Tiny updates behind vanishing gradients or units all alike (whose zeros block the
     // gradient) are their fault, not the rate's.
     let blocked = already_found(
@@ -1044,8 +1049,7 @@ fn learning_rate(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
         && !blocked
     {
         let (first, now) = (losses[0], losses[losses.len() - 1]);
-        // A loss that already fell well below where it started has converged, not stalled.
-        if now > SLOW_PROGRESS * first {
+        if barely_moved(&losses) {
             let mut f = finding(Problem::LearningRateTooSmall, input);
             f.statistic = "median update / weight ratio per step".into();
             f.value = u;
