@@ -123,6 +123,44 @@ fn mean_of(runs: &[serde_json::Value], metric: &str) -> f64 {
 }
 
 #[test]
+fn relus_killed_by_too_large_steps_are_cured_by_the_rate_alone() {
+    // The digits CNN with Adam at 100x its rate: the training log loss is worse than a
+    // guess's from the first epoch, and two epochs later whole layers of ReLUs are dead.
+    let dir = scratch("rate_kills_relus");
+    let fixed = dir.join("fixed.toml");
+    let config = repo().join("examples/digits_cnn.toml");
+    let sick = doctor(
+        &config,
+        &[
+            "--set",
+            "optimizer.lr=0.1",
+            "--fixed",
+            fixed.to_str().unwrap(),
+        ],
+    );
+    let found = problems(&sick);
+    assert!(found.contains(&"learning_rate_too_large".into()), "{sick}");
+    let dead: Vec<_> = sick["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["problem"] == "dead_relu")
+        .collect();
+    assert!(!dead.is_empty(), "{sick}");
+    // They are the rate's doing: no leaky ReLUs, the rate's change is the whole fix, and
+    // with it the CNN trains clean with its ReLUs.
+    for f in dead {
+        assert_eq!(f["follows"], "learning_rate_too_large", "{f}");
+        assert!(f["fix"].is_null(), "{f}");
+    }
+    let text = std::fs::read_to_string(&fixed).unwrap();
+    assert!(!text.contains("leaky_relu"), "{text}");
+    let well = doctor(&fixed, &[]);
+    assert!(problems(&well).is_empty(), "after the remedy: {well}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn vanishing_gradients_in_a_deep_sigmoid_net() {
     broken("vanishing", "vanishing_gradients", Some("model.layers[0]"));
 }

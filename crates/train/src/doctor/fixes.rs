@@ -102,6 +102,11 @@ fn explain_silenced_code(f: &mut Finding, sparsity: &SparsitySpec) {
 /// Names the finding's layers after `config` and lists the changes that apply its remedy.
 pub fn present(config: &Config, f: &mut Finding) {
     f.names = f.layers.iter().map(|p| config_key(p)).collect();
+    // Its cause's finding carries the changes.
+    if f.follows.is_some() {
+        f.fix.clear();
+        return;
+    }
     let mut layers = Vec::new();
     all_layers(&config.model.layers, "model.layers", &mut layers);
     let mut fix: Vec<String> = Vec::new();

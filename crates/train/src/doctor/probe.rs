@@ -90,6 +90,7 @@ pub fn probe(located: &Located, epochs: usize) -> Result<Diagnosis> {
         findings.extend(failure.findings.iter().cloned());
         layers = failure.layers.clone();
     }
+    super::rules::attribute(&mut findings);
     measure_learning_rate(&l, &mut findings);
     Ok(Diagnosis {
         epochs: history.epochs.len() + usize::from(diverged.is_some()),

@@ -106,6 +106,10 @@ pub struct Finding {
     /// Config changes (`key=value`, as `--set` takes them) that apply the remedy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fix: Vec<String>,
+    /// The problem this one is a consequence of: that finding's remedy is this one's too, and
+    /// this one proposes no changes of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<Problem>,
 }
 
 impl Finding {
@@ -125,6 +129,7 @@ impl Finding {
             lr_factor: None,
             scaling: None,
             fix: Vec::new(),
+            follows: None,
         }
     }
 
@@ -399,7 +404,62 @@ pub fn evaluate(input: &RuleInput<'_>) -> Vec<Finding> {
     overconfidence(input, &mut out);
     overfitting(input, &mut out);
     ignored_classes(input, &mut out);
+    let earlier = input
+        .history
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref())
+        .flat_map(|d| &d.findings);
+    let rate = earlier.chain(&out).find(|f| lowers_the_rate(f)).cloned();
+    if let Some(rate) = rate {
+        blame_the_rate(&mut out, &rate);
+    }
     out
+}
+
+/// The findings whose remedy is a smaller learning rate because the steps are too large.
+fn lowers_the_rate(f: &Finding) -> bool {
+    matches!(
+        f.problem,
+        Problem::LearningRateTooLarge | Problem::Overconfidence
+    )
+}
+
+/// Dead ReLUs in a run whose steps are too large are the steps' doing: a step that overshoots
+/// drives a unit's weighted input below 0 for every example, where relu'(z) = 0 and no later
+/// step can bring it back. Started at a suitable rate those units do not die, so each such
+/// finding in `findings` follows `rate` (a finding that [lowers the rate](lowers_the_rate)):
+/// it is told in that finding's terms and proposes no activation change of its own, which
+/// would only treat the symptom.
+fn blame_the_rate(findings: &mut [Finding], rate: &Finding) {
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.problem == Problem::DeadRelu && f.follows.is_none())
+    {
+        f.follows = Some(rate.problem);
+        f.cause = format!(
+            "these units died under steps that are too large ({}, epoch {}): a step that \
+             overshoots drives a unit's weighted input below 0 for every example, where \
+             relu'(z) = 0, and no later step can bring it back",
+            rate.problem.title(),
+            rate.epoch
+        );
+        f.remedy = format!(
+            "lower the learning rate as the \"{}\" finding says: started at a suitable rate, \
+             these units do not die (should they still, use Leaky ReLU or ELU)",
+            rate.problem.title()
+        );
+        f.lr_factor = None;
+        f.fix.clear();
+    }
+}
+
+/// Reattributes the findings of a whole run that follow another of them (see
+/// [`blame_the_rate`]): a finding seen in an epoch before its cause's was reported before its
+/// cause was known.
+pub fn attribute(findings: &mut [Finding]) {
+    if let Some(rate) = findings.iter().find(|f| lowers_the_rate(f)).cloned() {
+        blame_the_rate(findings, &rate);
+    }
 }
 
 /// Whether one of `problems` was found in an epoch before this one or in this one so far.
@@ -1569,5 +1629,36 @@ mod tests {
         assert!(through("LSTM", 1e-5, 24, &[0.70, 0.65, 0.60, 0.55], 108).is_empty());
         assert!(through("RNN", 1.2e-6, 40, &stuck, 15).is_empty());
         assert!(through("RNN", 1e-3, 40, &stuck, 108).is_empty());
+    }
+
+    #[test]
+    fn dead_relus_under_too_large_steps_follow_the_rate() {
+        let dead = |layer: &str| {
+            let mut f = Finding::new(Problem::DeadRelu, 0);
+            f.layers = vec![layer.into()];
+            f.fix = vec![format!("model.layers[{layer}].type=\"leaky_relu\"")];
+            f.lr_factor = Some(0.1);
+            f
+        };
+        // Alone, or beside a finding that raises the rate, dead units are their own problem.
+        let mut alone = vec![dead("1"), Finding::new(Problem::LearningRateTooSmall, 0)];
+        let before = alone.clone();
+        attribute(&mut alone);
+        assert_eq!(alone, before);
+        // Seen an epoch before the rate's finding (epoch 3), they follow it once it is known.
+        let mut rate = Finding::new(Problem::LearningRateTooLarge, 2);
+        rate.lr_factor = Some(0.1);
+        let mut run = vec![dead("1"), dead("3"), rate.clone()];
+        attribute(&mut run);
+        for f in &run[..2] {
+            assert_eq!(f.follows, Some(Problem::LearningRateTooLarge));
+            assert!(f.fix.is_empty() && f.lr_factor.is_none(), "{f:?}");
+            assert!(
+                f.cause.contains("learning rate too large, epoch 3"),
+                "{}",
+                f.cause
+            );
+        }
+        assert_eq!(run[2], rate);
     }
 }
