@@ -64,6 +64,9 @@ impl FeatureColumn {
 /// How a CSV was encoded: what a model trained on it expects of later files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CsvSchema {
+    /// Saved as `{"pixels": N}` when they are an image's `p0 … p(N−1)` (a 224x224 RGB image
+    /// would otherwise list 150,528 of them).
+    #[serde(with = "saved_features")]
     pub features: Vec<FeatureColumn>,
     pub target: String,
     pub task: Task,
@@ -73,18 +76,71 @@ pub struct CsvSchema {
     pub missing: Missing,
 }
 
+/// `width` numeric columns named `p0, p1, ...`: the pixels of an image.
+fn pixel_columns(width: usize) -> Vec<FeatureColumn> {
+    (0..width)
+        .map(|i| FeatureColumn {
+            name: format!("p{i}"),
+            categories: None,
+        })
+        .collect()
+}
+
+/// A schema's feature columns as a run folder saves them: an image's pixel columns by their
+/// count, any others listed. Both forms read back; a file that lists pixel columns (as runs
+/// saved before the count was) still loads.
+mod saved_features {
+    use super::{FeatureColumn, pixel_columns};
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        Pixels { pixels: usize },
+        Listed(Vec<FeatureColumn>),
+    }
+
+    pub fn serialize<S: Serializer>(
+        features: &[FeatureColumn],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let pixels = !features.is_empty()
+            && features
+                .iter()
+                .enumerate()
+                .all(|(i, f)| f.categories.is_none() && f.name == format!("p{i}"));
+        if pixels {
+            Saved::Pixels {
+                pixels: features.len(),
+            }
+            .serialize(serializer)
+        } else {
+            features.serialize(serializer)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<FeatureColumn>, D::Error> {
+        Ok(
+            match Saved::deserialize(deserializer).map_err(|_| {
+                D::Error::custom("expected a list of feature columns or {\"pixels\": count}")
+            })? {
+                Saved::Pixels { pixels } => pixel_columns(pixels),
+                Saved::Listed(features) => features,
+            },
+        )
+    }
+}
+
 impl CsvSchema {
     /// The schema of images classified into `classes`: `width` pixel values named `p0, p1,
     /// ...`, none missing, and the target column `target` (a CSV of the same pixels with that
     /// column reads the same).
     pub fn pixels(width: usize, target: &str, classes: Vec<String>) -> CsvSchema {
         CsvSchema {
-            features: (0..width)
-                .map(|i| FeatureColumn {
-                    name: format!("p{i}"),
-                    categories: None,
-                })
-                .collect(),
+            features: pixel_columns(width),
             target: target.into(),
             task: Task::Classification,
             classes,

@@ -86,9 +86,12 @@ impl SequenceShape {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Scaler {
     None,
-    /// `x' = (x − shift) / scale` per feature (standardize and min-max).
+    /// `x' = (x − shift) / scale` per feature (standardize and min-max; `divide` has one
+    /// shift and scale for all, saved once).
     Affine {
+        #[serde(with = "saved_per_feature")]
         shift: Vec<f64>,
+        #[serde(with = "saved_per_feature")]
         scale: Vec<f64>,
     },
     /// `z = ((x − mean) · components) / scale`: `components` is `width x k` row-major.
@@ -97,6 +100,42 @@ pub enum Scaler {
         components: Vec<f64>,
         scale: Vec<f64>,
     },
+}
+
+/// A value per feature as a run folder saves it: `{"all": v, "len": n}` when every feature has
+/// the same one (`divide = 255` over 150,528 pixels), else the list; both forms read back.
+mod saved_per_feature {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        Same { all: f64, len: usize },
+        Each(Vec<f64>),
+    }
+
+    pub fn serialize<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
+        match values.first() {
+            Some(&first) if values.iter().all(|v| v.to_bits() == first.to_bits()) => Saved::Same {
+                all: first,
+                len: values.len(),
+            }
+            .serialize(serializer),
+            _ => values.serialize(serializer),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+        Ok(
+            match Saved::deserialize(deserializer).map_err(|_| {
+                D::Error::custom("expected a list of numbers or {\"all\": value, \"len\": count}")
+            })? {
+                Saved::Same { all, len } => vec![all; len],
+                Saved::Each(values) => values,
+            },
+        )
+    }
 }
 
 impl Preprocessor {

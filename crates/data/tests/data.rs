@@ -389,6 +389,51 @@ fn scalers_fit_on_training_data_only() {
 }
 
 #[test]
+fn image_preprocessing_is_saved_by_its_shape_not_pixel_by_pixel() {
+    // 224x224 RGB, divided by 255: the schema's pixel names and the scaler's shifts and
+    // scales are the same for every pixel, and saved once.
+    let width = 3 * 224 * 224;
+    let schema = CsvSchema::pixels(width, "label", vec!["cat".into(), "dog".into()]);
+    let pixels = vec![128.0; 2 * width];
+    let pre = Preprocessor::fit(&pixels, width, None, Scaling::Divide(255.0)).unwrap();
+    let json = serde_json::to_string(&(&schema, &pre)).unwrap();
+    assert!(json.len() < 500, "{} bytes: {}", json.len(), &json[..300]);
+    let (schema_back, pre_back): (CsvSchema, Preprocessor) = serde_json::from_str(&json).unwrap();
+    assert_eq!((schema_back, pre_back), (schema.clone(), pre));
+    // Runs saved before listed every column and value: they still load, to the same.
+    let listed = serde_json::to_value(&schema).unwrap();
+    let mut old = listed.clone();
+    old["features"] = serde_json::json!(
+        (0..width)
+            .map(|i| serde_json::json!({ "name": format!("p{i}"), "categories": null }))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(serde_json::from_value::<CsvSchema>(old).unwrap(), schema);
+    // Columns of a CSV are listed; per-feature statistics that differ too.
+    let (table, csv_schema) = read_csv(shared("iris/train.csv"), &CsvOptions::default()).unwrap();
+    let text = serde_json::to_string(&csv_schema).unwrap();
+    assert!(text.contains("sepal_length_cm"), "{text}");
+    assert_eq!(
+        serde_json::from_str::<CsvSchema>(&text).unwrap(),
+        csv_schema
+    );
+    let std = Preprocessor::fit(&table.features, 4, None, Scaling::Standardize).unwrap();
+    let text = serde_json::to_string(&std).unwrap();
+    assert!(!text.contains("\"all\""), "{text}");
+    assert_eq!(serde_json::from_str::<Preprocessor>(&text).unwrap(), std);
+    // A damaged entry is an error that says what was expected, and where.
+    let bad = json.replace("\"pixels\":150528", "\"pixels\":\"many\"");
+    assert_ne!(bad, json);
+    let e = serde_json::from_str::<(CsvSchema, Preprocessor)>(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("{\"pixels\": count}") && e.contains("column"),
+        "{e}"
+    );
+}
+
+#[test]
 fn pca_whitening_decorrelates_to_unit_variance() {
     let (table, _) = read_csv(shared("iris/train.csv"), &CsvOptions::default()).unwrap();
     let pre = Preprocessor::fit(
