@@ -15,6 +15,9 @@ pub struct InputScale {
     /// The largest `max(|mean|, std)` over the features, and its feature (0-based).
     pub largest: f64,
     pub largest_feature: usize,
+    /// The largest standard deviation over the features.
+    #[serde(default)]
+    pub largest_std: f64,
     /// Largest over smallest standard deviation of the non-constant features: the condition
     /// number of the input covariance's diagonal, which a linear layer's loss surface inherits.
     pub std_ratio: f64,
@@ -82,6 +85,7 @@ impl InputScale {
         InputScale {
             largest,
             largest_feature,
+            largest_std: std.iter().copied().fold(0.0, f64::max),
             std_ratio,
             min,
             max,
@@ -707,6 +711,7 @@ mod tests {
         let want = InputScale {
             largest: 100.0,
             largest_feature: 1,
+            largest_std: 2.0,
             std_ratio: 4.0,
             min: -0.5,
             max: 102.0,

@@ -270,9 +270,15 @@ pub const IGNORED_LIFT: f64 = 0.1;
 pub const IGNORED_GAP: f64 = 0.15;
 pub const IGNORED_EPOCHS: usize = 3;
 
-/// A regression still worse than predicting its targets' mean (training R² < 0) for this many
-/// epochs running ...
+/// A regression still worse than predicting its targets' mean (training R² < 0), or explaining
+/// less than [`UNSCALED_TARGET_FIT`] of their variance with outputs spread less than
+/// [`UNSCALED_TARGET_SPREAD`] of theirs, for this many epochs running ...
 pub const UNSCALED_TARGET_EPOCHS: usize = 3;
+/// ... (the training R² below which a fit has barely started) ...
+pub const UNSCALED_TARGET_FIT: f64 = 0.1;
+/// ... (the outputs' standard deviation over the targets' below which the output has not
+/// grown to their scale) ...
+pub const UNSCALED_TARGET_SPREAD: f64 = 0.1;
 /// ... with its unexplained variance `1 − R²` falling by less than this fraction over them,
 /// while a target's |mean| or std is above [`UNSCALED_TARGET_SCALE`]: the output is crawling
 /// toward targets far from the scale it was initialized for.
@@ -954,9 +960,24 @@ fn targets(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
     };
     let (first, last) = (unexplained[0], unexplained[unexplained.len() - 1]);
     let worse_than_mean = unexplained.iter().all(|u| *u > 1.0);
-    if !(worse_than_mean && last > (1.0 - UNSCALED_TARGET_CLOSING) * first) {
+    // Targets of mean 0 and a large spread: predicting about 0 is as good as their mean, so
+    // R² sits just above 0 while the output, spread about as its initialization made it,
+    // grows toward theirs at the optimizer's pace.
+    let output_spread = input
+        .diagnostics
+        .layers
+        .last()
+        .map(|(_, l)| l.activation_std)
+        .filter(|s| s.is_finite());
+    let narrow = output_spread.filter(|s| *s < UNSCALED_TARGET_SPREAD * target.largest_std);
+    let unfit = unexplained.iter().all(|u| *u > 1.0 - UNSCALED_TARGET_FIT) && narrow.is_some();
+    if !((worse_than_mean || unfit) && last > (1.0 - UNSCALED_TARGET_CLOSING) * first) {
         return;
     }
+    // About as good as the mean (|R²| small): the spread is what is missing, not an offset.
+    let near_mean = unexplained
+        .iter()
+        .all(|u| (u - 1.0).abs() < UNSCALED_TARGET_FIT);
     let mut f = scale_finding(
         Problem::UnscaledTargets,
         input,
@@ -965,17 +986,30 @@ fn targets(input: &RuleInput<'_>, out: &mut Vec<Finding>) {
         UNSCALED_TARGET_SCALE,
     );
     let epoch = input.current.epoch + 1;
-    f.cause = format!(
-        "the output starts near 0, its weights initialized for outputs of unit scale, but the \
-         targets are of scale {}: after {epoch} epochs the predictions are still worse than \
-         the targets' mean (training R² {} at epoch {epoch}, {} at epoch {}), and the loss is \
-         dominated by the offset. Adam-like optimizers move each weight by about lr per step, \
-         and plain gradient descent's gradient 2(f − y) is target-sized, so a rate stable for \
-         it is too small for the other weights",
-        sig(target.largest),
+    let r2 = format!(
+        "training R² {} at epoch {epoch}, {} at epoch {}",
         sig(1.0 - last),
         sig(1.0 - first),
         epoch + 1 - UNSCALED_TARGET_EPOCHS,
+    );
+    let behind = match narrow {
+        Some(spread) if near_mean => format!(
+            "after {epoch} epochs the predictions spread with a standard deviation of {} \
+             against the targets' {} and explain almost none of their variance ({r2})",
+            sig(spread),
+            sig(target.largest_std),
+        ),
+        _ => format!(
+            "after {epoch} epochs the predictions are still worse than the targets' mean \
+             ({r2}), and the loss is dominated by the offset"
+        ),
+    };
+    f.cause = format!(
+        "the output starts near 0, its weights initialized for outputs of unit scale, but the \
+         targets are of scale {}: {behind}. Adam-like optimizers move each weight by about lr \
+         per step, and plain gradient descent's gradient 2(f − y) is target-sized, so a rate \
+         stable for it is too small for the other weights",
+        sig(target.largest),
     );
     f.remedy = "standardize the target (data.scale_target = true): the model learns z-scores, \
                 and its predictions and metrics are mapped back to the target's units"
@@ -1522,6 +1556,21 @@ mod tests {
     /// The unscaled-target findings at the last of the epochs whose training R² is `r2`, for
     /// targets of scale `scale` (max of |mean| and std), after `earlier` was reported.
     fn unscaled_target(scale: f64, r2: &[f64], earlier: Option<Problem>) -> Vec<Finding> {
+        let target = InputScale {
+            largest: scale,
+            ..Default::default()
+        };
+        unscaled_target_spread(&target, None, r2, earlier)
+    }
+
+    /// [`unscaled_target`] for targets `target`, the model's output spread with standard
+    /// deviation `output_std` in the last epoch.
+    fn unscaled_target_spread(
+        target: &InputScale,
+        output_std: Option<f64>,
+        r2: &[f64],
+        earlier: Option<Problem>,
+    ) -> Vec<Finding> {
         let mut records: Vec<EpochRecord> = r2
             .iter()
             .enumerate()
@@ -1540,11 +1589,58 @@ mod tests {
                 ..Default::default()
             });
         }
-        let target = InputScale {
-            largest: scale,
+        let output = output_std.map(|std| {
+            let layer = LayerDiagnostics {
+                kind: "Linear".into(),
+                activation_std: std,
+                ..Default::default()
+            };
+            ("2".to_string(), layer)
+        });
+        let diagnostics = EpochDiagnostics {
+            layers: output.into_iter().collect(),
             ..Default::default()
         };
-        apply(targets, &records, &[], Some(&target))
+        apply_at(targets, &records, &[], Some(target), &diagnostics, 0)
+    }
+
+    #[test]
+    fn an_output_far_narrower_than_centred_targets_means_unscaled_targets() {
+        // The diabetes progression centred and times 10 (mean 0, std 777), an MLP at Adam's
+        // 1e-3: R² 0.0008, 0.0012, 0.0015 in epochs 2-4, the output's std 0.88 by then.
+        let centred = InputScale {
+            largest: 777.0,
+            largest_std: 777.0,
+            ..Default::default()
+        };
+        let crawl = [0.0008, 0.0012, 0.0015];
+        let f = unscaled_target_spread(&centred, Some(0.88), &crawl, None);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].cause
+                .contains("standard deviation of 0.880 against the targets' 777"),
+            "{}",
+            f[0].cause
+        );
+        // An output grown to a tenth of the targets' spread, a fit under way, or a closing
+        // gap is not a crawl; nor is anything without the output's statistics.
+        assert!(unscaled_target_spread(&centred, Some(80.0), &crawl, None).is_empty());
+        assert!(unscaled_target_spread(&centred, Some(0.88), &[0.02, 0.06, 0.12], None).is_empty());
+        assert!(unscaled_target_spread(&centred, None, &crawl, None).is_empty());
+        // Barely worse than the mean (the airline's month-to-month changes, mean 2.2, std
+        // 25.5), the spread is what is missing; far worse, the offset is the cause.
+        let f = unscaled_target_spread(&centred, Some(0.12), &[-0.022, -0.02, -0.017], None);
+        assert!(
+            f[0].cause.contains("standard deviation of 0.120"),
+            "{}",
+            f[0].cause
+        );
+        let f = unscaled_target_spread(&centred, Some(0.88), &[-1.6, -1.4, -1.1], None);
+        assert!(
+            f[0].cause.contains("worse than the targets' mean"),
+            "{}",
+            f[0].cause
+        );
     }
 
     #[test]
