@@ -31,7 +31,7 @@ struct Cli {
 
 fn parse_simd_level(s: &str) -> Result<SimdLevel, String> {
     s.parse()
-        .map_err(|_| "expected avx512, avx2 or baseline".to_string())
+        .map_err(|_| format!("expected {}", SimdLevel::choices()))
 }
 
 #[derive(Subcommand)]

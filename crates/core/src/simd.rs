@@ -38,6 +38,13 @@ impl SimdLevel {
         }
     }
 
+    /// The names, widest first, as an error lists them: `avx512, avx2 or baseline`.
+    pub fn choices() -> String {
+        let names: Vec<&str> = SimdLevel::ALL.iter().rev().map(|l| l.as_str()).collect();
+        let (last, rest) = names.split_last().expect("three levels");
+        format!("{} or {last}", rest.join(", "))
+    }
+
     /// The widest level this CPU supports.
     pub fn detected() -> SimdLevel {
         #[cfg(target_arch = "x86_64")]
@@ -74,7 +81,7 @@ impl FromStr for SimdLevel {
             .ok_or_else(|| {
                 Error::invalid(
                     "simd level",
-                    format!("unknown level '{s}': expected avx512, avx2 or baseline"),
+                    format!("unknown level '{s}': expected {}", SimdLevel::choices()),
                 )
             })
     }
