@@ -4,12 +4,11 @@
 use serde_json::Value;
 mod common;
 
-use common::{nabla, oracle};
+use common::{nabla, oracle, read_json};
 use std::path::PathBuf;
 
 fn case_count(path: &PathBuf) -> usize {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    doc["cases"].as_array().unwrap().len()
+    read_json(path)["cases"].as_array().unwrap().len()
 }
 
 #[test]
@@ -38,7 +37,7 @@ fn emit_prints_nablas_own_results_in_the_file_layout() {
     assert_eq!(code, 0);
     let emitted: Value = serde_json::from_str(&stdout).expect("valid JSON");
     assert_eq!(emitted["format"], "grad-oracle/1");
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let expected = read_json(&file);
     let (got, want) = (
         emitted["cases"].as_array().unwrap(),
         expected["cases"].as_array().unwrap(),
@@ -70,7 +69,7 @@ fn emit_prints_nablas_own_results_in_the_file_layout() {
 fn a_wrong_case_is_reported_as_failed() {
     // Corrupt one expected gradient: the checker must notice and exit 1.
     let file = oracle("grad_cases.json");
-    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut doc = read_json(&file);
     let case = &mut doc["cases"][0];
     let grad = case["expected"]["grads"]
         .as_object_mut()

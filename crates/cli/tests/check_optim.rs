@@ -2,12 +2,8 @@
 
 mod common;
 
-use common::{nabla, oracle};
+use common::{nabla, oracle, read_json as read};
 use serde_json::Value;
-
-fn read(path: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn with_temp_file(doc: &Value, f: impl FnOnce(&str)) {
     let tmp = std::env::temp_dir().join(format!(

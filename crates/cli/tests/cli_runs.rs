@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{refuses_arguments, rejects, repo, run, run_maybe_killed, scratch, stdout};
+use common::{read_json, refuses_arguments, rejects, repo, run, run_maybe_killed, scratch, stdout};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -473,8 +473,7 @@ fn tune_ranks_the_trials_and_its_best_config_trains_to_the_same_score() {
     assert_eq!(summary["best_epoch"], trials[0]["best_epoch"]);
 
     // trials.json holds every trial, in the order they ran.
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("trials.json")).unwrap()).unwrap();
+    let saved = read_json(out_dir.join("trials.json"));
     let order: Vec<u64> = saved["trials"]
         .as_array()
         .unwrap()

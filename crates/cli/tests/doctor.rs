@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{nabla_ok, repo, run, scratch};
+use common::{nabla_ok, read_json, read_json_lines, repo, run, scratch};
 use std::path::Path;
 use std::process::Command;
 
@@ -106,10 +106,7 @@ fn test_metrics_over_seeds(config: &Path, dir: &Path, sets: &[&str]) -> Vec<serd
                 args.extend(["--set", set]);
             }
             nabla_ok(&args);
-            let history: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(run.join("history.json")).unwrap())
-                    .unwrap();
-            history["test"].clone()
+            read_json(run.join("history.json"))["test"].clone()
         })
         .collect()
 }
@@ -466,9 +463,7 @@ fn a_rare_class_the_model_ignores_is_weighed_up() {
     // training did: Σ w_y (−log p_y) / Σ w_y with w_k = n / (2 n_k), from the probabilities
     // `predict` writes.
     let run = dir.join("0-balanced");
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("preprocessing.json")).unwrap())
-            .unwrap();
+    let saved = read_json(run.join("preprocessing.json"));
     let counts: Vec<f64> = saved["class_counts"]
         .as_array()
         .unwrap()
@@ -555,12 +550,10 @@ fn healthy_runs_get_a_clean_bill() {
             "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-        for line in log.lines() {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        for r in read_json_lines(run.join("metrics.jsonl")) {
             let diag = &r["diagnostics"];
             assert!(diag["samples"].as_u64().unwrap() >= 1, "{name}: sampled");
-            assert!(diag["findings"].is_null(), "{name}: {line}");
+            assert!(diag["findings"].is_null(), "{name}: {r}");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -592,10 +585,8 @@ fn overfitting_is_found_in_training_unless_early_stopping_keeps_the_best() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("doctor: overfitting"), "{stderr}");
-    let log = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
-    let findings: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let findings: Vec<serde_json::Value> = read_json_lines(dir.join("run/metrics.jsonl"))
+        .into_iter()
         .filter_map(|r| r["diagnostics"]["findings"].as_array().cloned())
         .flatten()
         .collect();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{rejects_overrides, repo, run, scratch, stdout};
+use common::{read_json, rejects_overrides, repo, run, scratch, stdout};
 use std::process::Command;
 
 fn nabla() -> Command {
@@ -217,10 +217,7 @@ fn gated_cells_forecast_airline_changes_better_than_autoregression_and_a_plain_r
         .arg(dir.join("airline_lstm-0"))
         .arg(&file));
     let metrics: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let history: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("airline_lstm-0/history.json")).unwrap(),
-    )
-    .unwrap();
+    let history = read_json(dir.join("airline_lstm-0/history.json"));
     let test_rmse = history["test"]["rmse"].as_f64().unwrap();
     assert!(
         (from_predict - test_rmse).abs() < 1e-3 * test_rmse,

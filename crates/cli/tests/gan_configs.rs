@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{rejects, rejects_overrides, repo, run, run_maybe_killed, scratch, stdout};
+use common::{
+    read_json, read_json_lines, rejects, rejects_overrides, repo, run, run_maybe_killed, scratch,
+    stdout,
+};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -46,11 +49,7 @@ fn the_digits_gan_learns_to_draw_every_digit() {
     assert!(summary["gan"]["real"]["class_entropy"].as_f64().unwrap() > 0.97);
 
     // Against its own first epoch: the samples moved towards the digits and spread out.
-    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
-    let epochs: Vec<serde_json::Value> = metrics
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let epochs = read_json_lines(dir.join("metrics.jsonl"));
     assert_eq!(epochs.len(), 120);
     // The GAN doctor watched it and found nothing wrong.
     assert_eq!(findings(&dir), []);
@@ -204,9 +203,7 @@ fn a_killed_gan_run_resumes_to_the_same_bytes() {
 
 /// The doctor's findings in a run's record, as (problem, 1-based epoch, config changes).
 fn findings(dir: &Path) -> Vec<(String, u64, Vec<String>)> {
-    let history: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
-    history["history"]["epochs"]
+    read_json(dir.join("history.json"))["history"]["epochs"]
         .as_array()
         .unwrap()
         .iter()

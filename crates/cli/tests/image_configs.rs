@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{rejects, repo, run, scratch, stdout};
+use common::{read_json, rejects, repo, run, scratch, stdout};
 use std::process::Command;
 
 fn nabla() -> Command {
@@ -28,9 +28,7 @@ fn the_mnist_config_trains_on_idx_files() {
     let acc = summary["test"]["accuracy"].as_f64().unwrap();
     assert!(acc > 0.94, "{acc}");
     // The 10,000 test images were evaluated, with the pixel schema saved for later files.
-    let pre: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("run/preprocessing.json")).unwrap())
-            .unwrap();
+    let pre = read_json(dir.join("run/preprocessing.json"));
     assert_eq!(pre["schema"]["features"]["pixels"], 784);
     assert_eq!(pre["schema"]["classes"].as_array().unwrap().len(), 10);
     let text = std::fs::read_to_string(dir.join("run/report.html")).unwrap();

@@ -21,6 +21,27 @@ pub fn oracle(file: &str) -> PathBuf {
     path
 }
 
+/// A JSON file (a run's `history.json`, an oracle file), parsed; a test failure naming the
+/// file when it is missing or malformed.
+pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A JSON Lines file (a run's `metrics.jsonl`), one value per line.
+pub fn read_json_lines(path: impl AsRef<Path>) -> Vec<serde_json::Value> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
 /// Runs the `nabla` binary: (exit code, stdout, stderr).
 pub fn nabla(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nabla"))
