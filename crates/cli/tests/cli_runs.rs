@@ -93,6 +93,31 @@ fn train_eval_predict_and_report_agree() {
         after.matches("<svg").count() >= 5,
         "loss, metric, lr, gradients, confusion"
     );
+    // The doctor's picture of the hidden ReLU's outputs, at the first epoch and the last: a
+    // histogram in each epoch's record (arrays of numbers on one line each), drawn twice.
+    for epoch in [1, 8] {
+        let title = format!("Output distribution per layer, epoch {epoch} (doctor)");
+        assert!(after.contains(&title), "{title}");
+    }
+    let history_text = std::fs::read_to_string(runs.join("history.json")).unwrap();
+    assert!(
+        history_text.contains("\"counts\": ["),
+        "histogram counts on one line"
+    );
+    let history = read_json(runs.join("history.json"));
+    for record in history["history"]["epochs"].as_array().unwrap() {
+        let layers = record["diagnostics"]["layers"].as_array().unwrap();
+        let relu = layers.iter().find(|l| l[1]["kind"] == "ReLU").unwrap();
+        let h = &relu[1]["histogram"];
+        let counts: u64 = h["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        assert!(counts >= 128 && h["lo"].as_f64().unwrap() >= 0.0, "{h}");
+        assert!(h["hi"].as_f64().unwrap() > h["lo"].as_f64().unwrap(), "{h}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

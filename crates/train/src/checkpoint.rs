@@ -310,8 +310,8 @@ pub fn load_optimizer(path: &Path) -> Result<(String, OptimizerState)> {
 /// Saves a training history as JSON, atomically (with the weights and optimizer state it is what
 /// a resumed run needs).
 pub fn save_history(path: &Path, history: &History) -> Result<()> {
-    let json =
-        serde_json::to_vec_pretty(history).map_err(|e| Error::Invalid(format!("history: {e}")))?;
+    let json = crate::readable_json::to_vec(history)
+        .map_err(|e| Error::Invalid(format!("history: {e}")))?;
     write_atomic(path, &json)
 }
 

@@ -1051,7 +1051,7 @@ fn commit_checkpoint(
 }
 
 pub(crate) fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(format!("json: {e}")))
+    crate::readable_json::to_vec(value).map_err(|e| Error::Invalid(format!("json: {e}")))
 }
 
 pub(crate) fn metrics_lines(history: &History) -> Vec<u8> {

@@ -20,6 +20,7 @@ pub mod gan;
 pub mod image_grid;
 pub mod lr_find;
 pub mod metrics;
+mod readable_json;
 pub mod report;
 pub mod run_dir;
 pub mod text;

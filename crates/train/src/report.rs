@@ -774,6 +774,46 @@ fn layer_series(record: &RunRecord, stat: LayerStat) -> Vec<(String, Vec<(f64, f
     out
 }
 
+/// The distribution of each charted layer's outputs (activations, recurrent states) in the
+/// first epoch the doctor sampled and in the last: sigmoid units piling up at 0 and 1, tanh's
+/// at ±1, dead ReLUs as a spike at 0 (Glorot and Bengio 2010, figures 3-4).
+fn histogram_charts(record: &RunRecord) -> Result<Vec<String>> {
+    let sampled: Vec<(usize, &crate::doctor::EpochDiagnostics)> = record
+        .history
+        .epochs
+        .iter()
+        .filter_map(|r| r.diagnostics.as_ref().map(|d| (r.epoch + 1, d)))
+        .filter(|(_, d)| d.layers.iter().any(|(_, l)| l.histogram.is_some()))
+        .collect();
+    let mut shown = Vec::new();
+    if let Some(first) = sampled.first() {
+        shown.push(*first);
+    }
+    if let Some(last) = sampled.last().filter(|last| last.0 != shown[0].0) {
+        shown.push(*last);
+    }
+    shown
+        .into_iter()
+        .map(|(epoch, d)| {
+            let series: Vec<(String, Vec<(f64, f64)>)> = d
+                .layers
+                .iter()
+                .filter_map(|(path, l)| {
+                    let h = l.histogram.as_ref()?;
+                    Some((format!("layer {path} ({})", l.kind), h.steps()))
+                })
+                .collect();
+            xy_chart(
+                &format!("Output distribution per layer, epoch {epoch} (doctor)"),
+                "output value",
+                "fraction of outputs",
+                &series,
+                false,
+            )
+        })
+        .collect()
+}
+
 /// The doctor's findings over the run, or its clean bill.
 fn diagnosis(record: &RunRecord) -> String {
     let epochs: Vec<&crate::doctor::EpochDiagnostics> = record
@@ -1016,6 +1056,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
             figures.push(line_chart(title, y, &series, *log)?);
         }
     }
+    figures.extend(histogram_charts(record)?);
     match &input.evaluation {
         Some(Evaluation::Confusion {
             split,

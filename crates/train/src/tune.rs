@@ -550,7 +550,7 @@ pub fn run(plan: &Plan, dir: &Path, mut on_trial: impl FnMut(&Trial)) -> Result<
 
 fn save(dir: &Path, record: &TuneRecord, plan: &Plan) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let json = serde_json::to_vec_pretty(record).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = crate::readable_json::to_vec(record).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::checkpoint::write_atomic(&dir.join(TRIALS), &json)?;
     if let Some(best) = record.best() {
         let config = &plan.trials[best.trial - 1].1.config;

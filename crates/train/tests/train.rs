@@ -790,7 +790,6 @@ fn the_report_names_a_csvs_worst_rows_by_line_with_their_inputs() {
 fn the_doctor_reads_how_much_error_reaches_a_sequences_first_step() {
     use nabla_core::RecurrentCell;
     use nabla_nn::layers::{Recurrent, SequenceOutput};
-    use nabla_train::EpochRecord;
     use nabla_train::doctor::{Doctor, DoctorConfig};
     // A tanh RNN that reads 6 steps and passes on the last: the doctor's statistic is
     // ‖∂L/∂x₁‖ / maxₜ ‖∂L/∂xₜ‖ of the gradient at its input, here taken by autograd directly.
@@ -823,7 +822,68 @@ fn the_doctor_reads_how_much_error_reaches_a_sequences_first_step() {
     assert!(want < 1.0, "the last step gets the most: {per_step:?}");
     let vars: Vec<nabla_core::Var> = params.iter().map(|(_, v)| v.clone()).collect();
     doctor.observe(&input, &[], &grads, &vars, &[]);
-    let record = EpochRecord {
+    let record = first_epoch_record();
+    let diagnostics = doctor.end_epoch(&vars, &record, &[], 0);
+    let got = diagnostics.layer("0").unwrap().first_step_gradient.unwrap();
+    assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+}
+
+#[test]
+fn the_doctor_keeps_each_activations_output_distribution() {
+    use nabla_nn::layers::Sigmoid;
+    use nabla_train::doctor::{Doctor, DoctorConfig, Histogram};
+    // Linear -> sigmoid, then linear -> ReLU whose bias of -100 kills every unit: the
+    // sigmoid's outputs lie in (0, 1) and are all kept (fewer than a sample's 1024), the dead
+    // ReLU's are one spike at 0, and the affine layers get no histogram.
+    let mut rng = Rng::seed(5);
+    let hidden = Linear::new(3, 16, &mut rng).unwrap();
+    let dead = Linear::new(16, 4, &mut rng).unwrap();
+    dead.bias()
+        .unwrap()
+        .set(&Tensor::full([4], -100.0, DType::F32))
+        .unwrap();
+    let model = Sequential::new()
+        .with(hidden)
+        .with(Sigmoid)
+        .with(dead)
+        .with(Relu);
+    let x = Tensor::randn([20, 3], 0.0, 3.0, DType::F32, &mut rng).unwrap();
+    let data = Dataset::new(x.clone(), Tensor::zeros([20, 4], DType::F32)).unwrap();
+    let params = model.named_parameters();
+    let vars: Vec<nabla_core::Var> = params.iter().map(|(_, v)| v.clone()).collect();
+    let mut doctor = Doctor::new(DoctorConfig::default(), &model, &params, &data);
+    let mut sigmoid_outputs = Vec::new();
+    for step in 0..2 {
+        let mut ctx = nabla_nn::Ctx::train(Rng::seed(step)).with_taps();
+        let out = model.forward(&x, &mut ctx).unwrap();
+        let grads = out.sum_all().unwrap().backward().unwrap();
+        let (_, sigmoid) = ctx.taps().iter().find(|(p, _)| p == "1").unwrap();
+        sigmoid_outputs.extend(sigmoid.to_vec_f64().into_iter().map(|v| v as f32));
+        doctor.observe(&x, ctx.taps(), &grads, &vars, &[]);
+    }
+    let record = first_epoch_record();
+    let diagnostics = doctor.end_epoch(&vars, &record, &[], 1);
+    let histogram = |path: &str| diagnostics.layer(path).unwrap().histogram.clone();
+    let sigmoid = histogram("1").expect("a sigmoid's histogram");
+    assert_eq!(
+        sigmoid,
+        Histogram::of(&sigmoid_outputs, sigmoid.counts.len()).unwrap()
+    );
+    assert_eq!(sigmoid.counts.iter().sum::<u32>(), 2 * 20 * 16);
+    assert!(sigmoid.lo > 0.0 && sigmoid.hi < 1.0, "{sigmoid:?}");
+    let relu = histogram("3").expect("a ReLU's histogram");
+    assert_eq!(relu.counts[0], 2 * 20 * 4, "{relu:?}");
+    assert!(relu.counts[1..].iter().all(|&c| c == 0));
+    assert_eq!((histogram("0"), histogram("2")), (None, None));
+    // It travels with the epoch's record: written and read back as JSON.
+    let json = serde_json::to_string(&diagnostics).unwrap();
+    let back: nabla_train::doctor::EpochDiagnostics = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.layer("1").unwrap().histogram, Some(sigmoid));
+}
+
+/// The record of a first epoch before the doctor's statistics: what `Doctor::end_epoch` is given.
+fn first_epoch_record() -> nabla_train::EpochRecord {
+    nabla_train::EpochRecord {
         epoch: 0,
         learning_rate: 1e-3,
         train: Default::default(),
@@ -832,8 +892,5 @@ fn the_doctor_reads_how_much_error_reaches_a_sequences_first_step() {
         layer_grad_norms: Default::default(),
         diagnostics: None,
         samples: None,
-    };
-    let diagnostics = doctor.end_epoch(&vars, &record, &[], 0);
-    let got = diagnostics.layer("0").unwrap().first_step_gradient.unwrap();
-    assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+    }
 }

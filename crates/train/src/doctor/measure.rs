@@ -1,5 +1,6 @@
 //! What the doctor measures at a sampled step, and its summary over an epoch.
 
+use super::histogram::{self, Reservoir};
 use super::rules::{self, Finding, RuleInput};
 use super::{DoctorConfig, EpochDiagnostics, LayerDiagnostics, kind_of};
 use crate::trainer::EpochRecord;
@@ -138,6 +139,8 @@ struct LayerSums {
     /// A recurrent layer that reads a whole sequence and passes on its last step: per step,
     /// the squared norm of the gradient reaching its input there, summed over the samples.
     step_gradients: Vec<f64>,
+    /// A thinned sample of the outputs, for the layer's histogram (charted kinds only).
+    outputs: Reservoir,
 }
 
 /// Fills in what only the caller knows about a finding (config keys, config changes).
@@ -329,6 +332,9 @@ impl Doctor {
                     saturated += f64::from(u8::from(v == stats.lo || v == stats.hi))
                 });
             }
+            if histogram::charted(kind) {
+                sums.outputs.keep(y.elem_count(), |f| for_each(y, f));
+            }
             sums.entries += y.elem_count() as f64;
             sums.sum += sum;
             sums.sum_sq += sum_sq;
@@ -491,6 +497,7 @@ fn summarize(layer: &Layer, s: &LayerSums, params: &[Var]) -> LayerDiagnostics {
         } else {
             0.0
         },
+        histogram: s.outputs.histogram(),
     }
 }
 

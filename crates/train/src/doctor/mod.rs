@@ -18,6 +18,7 @@
 //! findings at the same epochs as an uninterrupted one.
 
 pub mod fixes;
+pub mod histogram;
 pub mod measure;
 pub mod probe;
 pub mod rules;
@@ -25,6 +26,7 @@ pub mod trace;
 
 use serde::{Deserialize, Serialize};
 
+pub use histogram::Histogram;
 pub use measure::{Doctor, InputScale};
 pub use rules::{Finding, Problem};
 
@@ -96,6 +98,10 @@ pub struct LayerDiagnostics {
     /// `‖∂L/∂a‖` of the layer's output per example: the backpropagated error δ.
     #[serde(deserialize_with = "null_as_nan")]
     pub delta_norm: f64,
+    /// Activations and recurrent layers: the distribution of the outputs over the sampled
+    /// steps (see [`histogram`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Histogram>,
 }
 
 /// The doctor's part of an epoch's record.
