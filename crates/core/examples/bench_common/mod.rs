@@ -35,26 +35,58 @@ pub unsafe fn gemm_f32(
     (m, k, n): (usize, usize, usize),
     c: &mut [f32],
     a: &[f32],
-    (a_cs, a_rs): (usize, usize),
+    a_strides: (usize, usize),
     b: &[f32],
-    (b_cs, b_rs): (usize, usize),
+    b_strides: (usize, usize),
     parallelism: gemm::Parallelism,
 ) {
     assert_eq!(c.len(), m * n, "the output holds m·n values");
     // SAFETY: the caller's strides stay inside a and b; c is m x n row-major.
     unsafe {
+        gemm_raw(
+            (m, k, n),
+            c.as_mut_ptr(),
+            n,
+            a.as_ptr(),
+            a_strides,
+            b.as_ptr(),
+            b_strides,
+            parallelism,
+        )
+    }
+}
+
+/// [`gemm_f32`] on raw pointers: `c` is an m×n block of rows `c_rs` apart inside a larger
+/// output, which lets threads write disjoint blocks of one matrix.
+///
+/// # Safety
+/// Every element the strides address must lie inside the allocations `a`, `b` and `c` point
+/// into, and no other thread may touch the block of `c` meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_raw(
+    (m, k, n): (usize, usize, usize),
+    c: *mut f32,
+    c_rs: usize,
+    a: *const f32,
+    (a_cs, a_rs): (usize, usize),
+    b: *const f32,
+    (b_cs, b_rs): (usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: as the caller promises.
+    unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c,
             1,
-            n as isize,
+            c_rs as isize,
             false,
-            a.as_ptr(),
+            a,
             a_cs as isize,
             a_rs as isize,
-            b.as_ptr(),
+            b,
             b_cs as isize,
             b_rs as isize,
             0.0,

@@ -6,6 +6,8 @@
 //!   products) to `faer`, whose small-m kernels run them 10–30% faster than `gemm`'s
 //!   (32x256·256x784 with B transposed: 75 against 62 GFLOP/s; the LSTM step 32x128·128x512:
 //!   81 against 69);
+//! - products whose B is stored transposed and not shallow, at any size, to `faer` too: gemm
+//!   reads such a B slowly (Zen 4: 128x1024·1024x784 at 50 GFLOP/s against faer's 95);
 //! - everything else to `gemm` (runtime-selected AVX-512/AVX2 kernels), level with or ahead of
 //!   faer there (2048³: 87 against 82).
 //!
@@ -43,6 +45,14 @@ const FAER_MAX_ROWS: usize = 64;
 /// (1.1–2.9x). gemm won with 16–32 rows and n = 784, where faer ran at 0.82–0.97 of it, and
 /// faer won some 8-row shapes with n = 32.
 const FAER_MIN_COLS: usize = 64;
+/// Products whose B is stored transposed (each of its columns contiguous: `X·Wᵀ`, `∂Y·Wᵀ`)
+/// and at least this deep go to faer at any size. gemm's kernels read such a B slowly, the more
+/// so the deeper it is: on a Zen 4 host (AVX-512, `examples/gemm_threads.rs`,
+/// `bench-results/gemm-transposed-b-2026-12-07.md`) over m ∈ {32, 128, 512, 2048},
+/// k ∈ {64, 256, 1024} and n ∈ {64, 256, 784, 2048}, faer ran those with k ≥ 256 at 0.98–4.8x
+/// gemm's rate on one thread (128x1024x784: 95 against 50 GFLOP/s) and 1.0–4.8x on two,
+/// while with k = 64 two threads were a toss-up (0.66–2.2x).
+const FAER_MIN_DEPTH_TRANSPOSED_B: usize = 128;
 /// faer threads any product it is given, and two threads slow a small one down (64³: 37 GFLOP/s
 /// on two threads against 85 on one); below this size it runs on the calling thread.
 const FAER_MIN_PARALLEL_PRODUCT: usize = 32 * 128 * 512;
@@ -109,7 +119,10 @@ pub(crate) fn matmul_uninit<T: Float>(
         small_matmul((m, n, k), a, b, c);
         return;
     }
-    if m <= FAER_MAX_ROWS && n >= FAER_MIN_COLS {
+    let transposed_b = b.rs == 1 && b.cs != 1;
+    if (m <= FAER_MAX_ROWS && n >= FAER_MIN_COLS)
+        || (transposed_b && k >= FAER_MIN_DEPTH_TRANSPOSED_B)
+    {
         let threads = if product >= FAER_MIN_PARALLEL_PRODUCT {
             threads
         } else {
@@ -379,6 +392,10 @@ mod tests {
             (70, 33, 449),
             (70, 9, 896),
             (70, 9, 897),
+            // Both sides of the depth from which a transposed B goes to faer at any size.
+            (96, 127, 70),
+            (96, 128, 70),
+            (200, 130, 90),
         ];
         // Both sides of every dispatch boundary (rows 64, columns 64, the plain loop's size),
         // with a depth of 1 and an odd one.
