@@ -38,7 +38,7 @@ pub fn charted(kind: &str) -> bool {
 }
 
 /// A deterministic sample of a layer's outputs over an epoch: every `stride`-th value of each
-/// sampled step, the stride doubling whenever the sample outgrows [`PER_EPOCH`].
+/// sampled step, the stride doubling whenever the sample outgrows 16,384 values.
 #[derive(Debug, Clone, Default)]
 pub struct Reservoir {
     values: Vec<f32>,
@@ -47,7 +47,7 @@ pub struct Reservoir {
 }
 
 impl Reservoir {
-    /// Keeps about [`PER_SAMPLE`] of `count` values that `for_each` yields (a step's outputs),
+    /// Keeps about 1,024 of `count` values that `for_each` yields (a step's outputs),
     /// thinned as the epoch's sample has been.
     pub fn keep(&mut self, count: usize, for_each: impl FnOnce(&mut dyn FnMut(f64))) {
         let stride = count.div_ceil(PER_SAMPLE).max(1) << self.halvings;

@@ -459,9 +459,9 @@ fn blame_the_rate(findings: &mut [Finding], rate: &Finding) {
     }
 }
 
-/// Reattributes the findings of a whole run that follow another of them (see
-/// [`blame_the_rate`]): a finding seen in an epoch before its cause's was reported before its
-/// cause was known.
+/// Reattributes the findings of a whole run that follow another of them (dead ReLUs after a
+/// learning rate too large): a finding seen in an epoch before its cause's was reported before
+/// its cause was known.
 pub fn attribute(findings: &mut [Finding]) {
     if let Some(rate) = findings.iter().find(|f| lowers_the_rate(f)).cloned() {
         blame_the_rate(findings, &rate);
