@@ -1,6 +1,6 @@
 //! Ways to run one f32 product on several threads, alternated inside one process: gemm's own
-//! threading, the output's rows cut into one block per thread, its columns cut so, and faer's
-//! threading (on one thread: gemm against faer, the blocks being the whole product). This is the measurement behind the multi-thread dispatch in
+//! threading, the output's rows cut into one block per thread, its columns cut so, faer's
+//! threading, the columns cut into one-thread faer products, and faer on the calling thread alone (on one thread: gemm against faer, the blocks being the whole product). This is the measurement behind the multi-thread dispatch in
 //! `crates/core/src/cpu/matmul.rs` (`SPLIT_MIN_ROWS`, `SPLIT_MAX_B_BYTES`). Run it again on a
 //! new kind of CPU before trusting those thresholds there.
 //!
@@ -138,36 +138,60 @@ fn compare(threads: usize, m: usize, k: usize, n: usize, form: &str) {
             )
         });
     };
-    let with_faer = |c: &mut [f32]| {
-        let lhs = if form == "tn" {
-            faer::MatRef::from_column_major_slice(&a, m, k)
-        } else {
-            faer::MatRef::from_row_major_slice(&a, m, k)
-        };
-        let rhs = if form == "nt" {
-            faer::MatRef::from_column_major_slice(&b, k, n)
-        } else {
-            faer::MatRef::from_row_major_slice(&b, k, n)
-        };
-        let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
-        faer::linalg::matmul::matmul(
-            dst,
-            faer::Accum::Replace,
-            lhs,
-            rhs,
-            1.0f32,
-            if threads > 1 {
-                faer::Par::rayon(threads)
-            } else {
-                faer::Par::Seq
-            },
+    // One call of faer for the block of rows `r0..r1` and columns `j0..j1` of C.
+    // SAFETY: as for `block`.
+    let faer_block = |out: Out, (r0, r1): (usize, usize), (j0, j1): (usize, usize), par| unsafe {
+        let lhs = faer::MatRef::<f32>::from_raw_parts(
+            a.as_ptr().add(r0 * a_rs),
+            r1 - r0,
+            k,
+            a_rs as isize,
+            a_cs as isize,
         );
+        let rhs = faer::MatRef::<f32>::from_raw_parts(
+            b.as_ptr().add(j0 * b_cs),
+            k,
+            j1 - j0,
+            b_rs as isize,
+            b_cs as isize,
+        );
+        let dst = faer::MatMut::<f32>::from_raw_parts_mut(
+            out.0.add(r0 * n + j0),
+            r1 - r0,
+            j1 - j0,
+            n as isize,
+            1,
+        );
+        faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, 1.0f32, par);
     };
-    let ways: [(&str, &Way); 4] = [
+    let with_faer = |c: &mut [f32]| {
+        let par = if threads > 1 {
+            faer::Par::rayon(threads)
+        } else {
+            faer::Par::Seq
+        };
+        faer_block(Out(c.as_mut_ptr()), (0, m), (0, n), par)
+    };
+    let faer_columns = |c: &mut [f32]| {
+        let step = n.div_ceil(threads).next_multiple_of(16);
+        let out = Out(c.as_mut_ptr());
+        (0..n.div_ceil(step)).into_par_iter().for_each(|j| {
+            faer_block(
+                out,
+                (0, m),
+                (j * step, ((j + 1) * step).min(n)),
+                faer::Par::Seq,
+            )
+        });
+    };
+    let faer_one = |c: &mut [f32]| faer_block(Out(c.as_mut_ptr()), (0, m), (0, n), faer::Par::Seq);
+    let ways: [(&str, &Way); 6] = [
         ("gemm", &own),
         ("rows", &rows),
         ("columns", &columns),
         ("faer", &with_faer),
+        ("faer-columns", &faer_columns),
+        ("faer-1", &faer_one),
     ];
     // Every way computes the same product.
     own(&mut c);

@@ -11,6 +11,10 @@
 //! - everything else to `gemm` (runtime-selected AVX-512/AVX2 kernels), level with or ahead of
 //!   faer there (2048³: 87 against 82).
 //!
+//! On several threads a faer product is cut into one column block per thread, each a one-thread
+//! product, and a gemm product with a small B into row blocks ([`split_rows`]); the others use
+//! gemm's own threading.
+//!
 //! Operands are read through their strides, so transposed views are never copied.
 
 use std::any::TypeId;
@@ -53,9 +57,11 @@ const FAER_MIN_COLS: usize = 64;
 /// gemm's rate on one thread (128x1024x784: 95 against 50 GFLOP/s) and 1.0–4.8x on two,
 /// while with k = 64 two threads were a toss-up (0.66–2.2x).
 const FAER_MIN_DEPTH_TRANSPOSED_B: usize = 128;
-/// faer threads any product it is given, and two threads slow a small one down (64³: 37 GFLOP/s
-/// on two threads against 85 on one); below this size it runs on the calling thread.
-const FAER_MIN_PARALLEL_PRODUCT: usize = 32 * 128 * 512;
+/// Products sent to faer run on several threads (column blocks, see [`faer_matmul`]) from this
+/// many multiply-adds; smaller ones on the calling thread. On two threads (Zen 4, two runs)
+/// 32x128·128x256 ran at 157–193 GFLOP/s in two blocks against 108 on one thread, while half its
+/// size, 32x64·64x256, was level (97–166 against 105).
+const FAER_MIN_PARALLEL_PRODUCT: usize = 32 * 128 * 256;
 /// On several threads, products that give each thread at least this many output rows...
 const SPLIT_MIN_ROWS: usize = 64;
 /// ...and whose right operand B (which every thread then reads whole) is at most this large
@@ -198,45 +204,95 @@ fn split_rows<T: Float>(
 }
 
 /// `c = a · b` for `(m, n, k)` through faer, for `f32` and `f64`; false (nothing written) for
-/// other types.
+/// other types. On several threads the output's columns are cut into one block per thread
+/// (whole 16-column groups), each a one-thread faer product: faer's own threading, called from
+/// a pool thread as nabla's work is, ran these products at 0.4–0.9x of the one-thread blocks
+/// (Zen 4, `examples/gemm_threads.rs`: 32x784·784x256 133 against 209 GFLOP/s, the
+/// transposed-B 128x256·256x784 191 against 212).
 fn faer_matmul<T: Float>(
-    shape: (usize, usize, usize),
+    (m, n, k): (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     c: &mut [MaybeUninit<T>],
     threads: usize,
 ) -> bool {
-    let par = if threads > 1 {
-        faer::Par::rayon(threads)
-    } else {
-        faer::Par::Seq
-    };
-    if let (Some(a), Some(b), Some(c)) = (cast::<T, f32>(a), cast(b), cast_mut(c)) {
-        faer_product(shape, a, b, c, 1.0, par);
-    } else if let (Some(a), Some(b), Some(c)) = (cast::<T, f64>(a), cast(b), cast_mut(c)) {
-        faer_product(shape, a, b, c, 1.0, par);
-    } else {
+    let supported = [TypeId::of::<f32>(), TypeId::of::<f64>()];
+    if !supported.contains(&TypeId::of::<T>()) {
         return false;
+    }
+    assert_eq!(c.len(), m * n, "matmul kernel: output of the wrong length");
+    /// The output, shared by the threads that write its disjoint column blocks.
+    #[derive(Clone, Copy)]
+    struct Output<T>(*mut MaybeUninit<T>);
+    // SAFETY: each thread writes only its own columns of the output (below).
+    unsafe impl<T> Send for Output<T> {}
+    unsafe impl<T> Sync for Output<T> {}
+    impl<T> Output<T> {
+        /// Column `j` of the first row (a method, so that closures capture the whole wrapper).
+        fn column(self, j: usize) -> *mut MaybeUninit<T> {
+            self.0.wrapping_add(j)
+        }
+    }
+    let out = Output(c.as_mut_ptr());
+    let step = n.div_ceil(threads.max(1)).next_multiple_of(16);
+    let block = |j: usize| {
+        let (j0, j1) = (j * step, ((j + 1) * step).min(n));
+        let b = MatRef {
+            offset: b.offset + j0 * b.cs,
+            ..b
+        };
+        // SAFETY: the block is rows 0..m, columns j0..j1 of the m x n output `c` (row stride n),
+        // which no other block touches, and `c` outlives the call.
+        unsafe { faer_block((m, j1 - j0, k), a, b, out.column(j0), n) };
+    };
+    if step >= n {
+        block(0);
+    } else {
+        (0..n.div_ceil(step)).into_par_iter().for_each(block);
     }
     true
 }
 
-/// `c = a · b` for `(m, n, k)`, with every element either operand addresses inside its buffer
-/// (`check_bounds`) and `c` of `m * n` elements.
-fn faer_product<E: faer::traits::ComplexField + Copy>(
+/// `c = a · b` for `(m, n, k)` on the calling thread through faer, into the `m x n` block at `c`
+/// whose rows lie `row_stride` elements apart, for `f32` and `f64` (nothing for other types).
+///
+/// # Safety
+/// `c` must point to such a block inside one allocation that nothing else reads or writes
+/// during the call.
+unsafe fn faer_block<T: Float>(
+    shape: (usize, usize, usize),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: *mut MaybeUninit<T>,
+    row_stride: usize,
+) {
+    // SAFETY: as the caller promises; `cast` only renames T as the same type.
+    unsafe {
+        if let (Some(a), Some(b)) = (cast::<T, f32>(a), cast(b)) {
+            faer_product(shape, a, b, c.cast(), row_stride);
+        } else if let (Some(a), Some(b)) = (cast::<T, f64>(a), cast(b)) {
+            faer_product(shape, a, b, c.cast(), row_stride);
+        }
+    }
+}
+
+/// `c = a · b` for `(m, n, k)` through faer on the calling thread, with every element either
+/// operand addresses inside its buffer (`check_bounds`).
+///
+/// # Safety
+/// As [`faer_block`].
+unsafe fn faer_product<E: faer::traits::ComplexField + Copy>(
     (m, n, k): (usize, usize, usize),
     a: MatRef<'_, E>,
     b: MatRef<'_, E>,
-    c: &mut [MaybeUninit<E>],
-    one: E,
-    par: faer::Par,
+    c: *mut E,
+    row_stride: usize,
 ) {
-    assert_eq!(c.len(), m * n, "matmul kernel: output of the wrong length");
     check_bounds(m, k, &a);
     check_bounds(k, n, &b);
     // SAFETY: the bounds checks above prove that every element the views address lies inside
-    // the borrowed buffers, which outlive this call; `c` is borrowed mutably and alone, and
-    // `Accum::Replace` writes it without reading it.
+    // the borrowed buffers, which outlive this call; the caller gives `c` to this call alone,
+    // and `Accum::Replace` writes it without reading it.
     unsafe {
         let view = |x: MatRef<'_, E>, rows, cols| {
             faer::MatRef::<E>::from_raw_parts(
@@ -247,14 +303,14 @@ fn faer_product<E: faer::traits::ComplexField + Copy>(
                 x.cs as isize,
             )
         };
-        let dst = faer::MatMut::<E>::from_raw_parts_mut(c.as_mut_ptr().cast(), m, n, n as isize, 1);
+        let dst = faer::MatMut::<E>::from_raw_parts_mut(c, m, n, row_stride as isize, 1);
         faer::linalg::matmul::matmul(
             dst,
             faer::Accum::Replace,
             view(a, m, k),
             view(b, k, n),
-            one,
-            par,
+            E::one_impl(),
+            faer::Par::Seq,
         );
     }
 }
@@ -268,13 +324,6 @@ fn cast<T: 'static, E: 'static>(x: MatRef<'_, T>) -> Option<MatRef<'_, E>> {
         rs: x.rs,
         cs: x.cs,
     })
-}
-
-/// The buffer as one of element type `E`, if `T` is `E`.
-fn cast_mut<T: 'static, E: 'static>(c: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<E>]> {
-    // SAFETY: T and E are the same type.
-    (TypeId::of::<T>() == TypeId::of::<E>())
-        .then(|| unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr().cast(), c.len()) })
 }
 
 /// Panics (an internal bug, never user input: shapes are validated by the op) if a strided
@@ -396,6 +445,9 @@ mod tests {
             (96, 127, 70),
             (96, 128, 70),
             (200, 130, 90),
+            // faer on two threads: column blocks of 64 and 36, and (B transposed) of 16 and 4.
+            (40, 300, 100),
+            (300, 200, 20),
         ];
         // Both sides of every dispatch boundary (rows 64, columns 64, the plain loop's size),
         // with a depth of 1 and an odd one.
