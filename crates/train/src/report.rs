@@ -795,7 +795,7 @@ fn histogram_charts(record: &RunRecord) -> Result<Vec<String>> {
     shown
         .into_iter()
         .map(|(epoch, d)| {
-            let series: Vec<(String, Vec<(f64, f64)>)> = d
+            let charted: Vec<(String, Vec<(f64, f64)>)> = d
                 .layers
                 .iter()
                 .filter_map(|(path, l)| {
@@ -803,14 +803,40 @@ fn histogram_charts(record: &RunRecord) -> Result<Vec<String>> {
                     Some((format!("layer {path} ({})", l.kind), h.steps()))
                 })
                 .collect();
+            // A deep network's curves would bury each other and its legend overflow the chart:
+            // the first, the last and evenly spaced layers between, as Glorot and Bengio show.
+            let shown = evenly_spaced(charted.len(), MAX_HISTOGRAMS);
+            let of = if shown.len() < charted.len() {
+                format!(", {} of {} layers", shown.len(), charted.len())
+            } else {
+                String::new()
+            };
+            let series: Vec<_> = shown.into_iter().map(|i| charted[i].clone()).collect();
             xy_chart(
-                &format!("Output distribution per layer, epoch {epoch} (doctor)"),
+                &format!("Output distribution per layer, epoch {epoch}{of} (doctor)"),
                 "output value",
                 "fraction of outputs",
                 &series,
                 false,
             )
         })
+        .collect()
+}
+
+/// Layers whose output distributions one chart shows, at most.
+const MAX_HISTOGRAMS: usize = 6;
+
+/// `at_most` indices of `0..count`, the first and the last among them, evenly spaced (all of
+/// them when there are no more than `at_most`).
+fn evenly_spaced(count: usize, at_most: usize) -> Vec<usize> {
+    if count <= at_most {
+        return (0..count).collect();
+    }
+    if at_most < 2 {
+        return (0..at_most).collect();
+    }
+    (0..at_most)
+        .map(|i| (i * (count - 1) + (at_most - 1) / 2) / (at_most - 1))
         .collect()
 }
 
@@ -1133,7 +1159,19 @@ pub fn render(input: &ReportInput<'_>) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::shown_number;
+    use super::{evenly_spaced, shown_number};
+
+    #[test]
+    fn a_deep_networks_histograms_are_thinned_to_evenly_spaced_layers() {
+        assert_eq!(evenly_spaced(4, 6), [0, 1, 2, 3]);
+        assert_eq!(evenly_spaced(19, 6), [0, 4, 7, 11, 14, 18]);
+        assert_eq!(evenly_spaced(7, 6), [0, 1, 2, 4, 5, 6]);
+        for count in 7..100 {
+            let shown = evenly_spaced(count, 6);
+            assert_eq!((shown.len(), shown[0], shown[5]), (6, 0, count - 1));
+            assert!(shown.windows(2).all(|w| w[0] < w[1]), "{shown:?}");
+        }
+    }
 
     #[test]
     fn numbers_are_shown_to_six_significant_digits() {
