@@ -47,16 +47,14 @@ pub struct Reservoir {
 }
 
 impl Reservoir {
-    /// Keeps about 1,024 of `count` values that `for_each` yields (a step's outputs),
-    /// thinned as the epoch's sample has been.
-    pub fn keep(&mut self, count: usize, for_each: impl FnOnce(&mut dyn FnMut(f64))) {
+    /// Keeps about 1,024 of the `count` values that `for_each` offers the [`Sampler`] (a step's
+    /// outputs), thinned as the epoch's sample has been.
+    pub fn keep(&mut self, count: usize, for_each: impl FnOnce(&mut Sampler<'_>)) {
         let stride = count.div_ceil(PER_SAMPLE).max(1) << self.halvings;
-        let mut i = 0usize;
-        for_each(&mut |v| {
-            if i.is_multiple_of(stride) {
-                self.values.push(v as f32);
-            }
-            i += 1;
+        for_each(&mut Sampler {
+            values: &mut self.values,
+            stride,
+            next: 0,
         });
         while self.values.len() > PER_EPOCH {
             let halved: Vec<f32> = self.values.iter().step_by(2).copied().collect();
@@ -68,6 +66,26 @@ impl Reservoir {
     /// The histogram of the values kept (`None` when none were).
     pub fn histogram(&self) -> Option<Histogram> {
         Histogram::of(&self.values, BINS)
+    }
+}
+
+/// Takes every `stride`-th value offered into a [`Reservoir`].
+pub struct Sampler<'a> {
+    values: &'a mut Vec<f32>,
+    stride: usize,
+    /// Values to let pass before the next one kept.
+    next: usize,
+}
+
+impl Sampler<'_> {
+    /// Offers the next value.
+    #[inline]
+    pub fn offer(&mut self, v: f64) {
+        if self.next == 0 {
+            self.values.push(v as f32);
+            self.next = self.stride;
+        }
+        self.next -= 1;
     }
 }
 
@@ -85,17 +103,16 @@ impl Histogram {
     /// values `c` (a layer of dead ReLUs: all 0) fill the first bin of `[c, c + max(|c|, 1)]`,
     /// a span on which a chart's axis still reads.
     pub fn of(values: &[f32], bins: usize) -> Option<Histogram> {
-        let mut finite: Vec<f64> = values
-            .iter()
-            .filter(|v| v.is_finite())
-            .map(|&v| f64::from(v))
-            .collect();
+        let mut finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
         if finite.is_empty() || bins == 0 {
             return None;
         }
-        finite.sort_by(f64::total_cmp);
+        // The two order statistics by selection, not a sort: linear in the values.
         let last = finite.len() - 1;
-        let quantile = |q: f64| finite[(last as f64 * q).round() as usize];
+        let mut quantile = |q: f64| {
+            let at = (last as f64 * q).round() as usize;
+            f64::from(*finite.select_nth_unstable_by(at, f32::total_cmp).1)
+        };
         let lo = quantile(TAIL);
         let mut hi = quantile(1.0 - TAIL);
         if hi <= lo {
@@ -103,8 +120,8 @@ impl Histogram {
         }
         let width = (hi - lo) / bins as f64;
         let mut counts = vec![0u32; bins];
-        for v in &finite {
-            let bin = ((v - lo) / width).floor().max(0.0) as usize;
+        for &v in &finite {
+            let bin = ((f64::from(v) - lo) / width).floor().max(0.0) as usize;
             counts[bin.min(bins - 1)] += 1;
         }
         Some(Histogram { lo, hi, counts })
@@ -183,7 +200,7 @@ mod tests {
         // halving it keeps the early steps as well represented as the late ones.
         let mut r = Reservoir::default();
         for k in 0..40 {
-            r.keep(4096, |f| (0..4096).for_each(|_| f(k as f64)));
+            r.keep(4096, |s| (0..4096).for_each(|_| s.offer(k as f64)));
         }
         assert!(r.values.len() <= PER_EPOCH, "{}", r.values.len());
         let count = |k: f32| r.values.iter().filter(|&&v| v == k).count();

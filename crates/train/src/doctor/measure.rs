@@ -333,7 +333,8 @@ impl Doctor {
                 });
             }
             if histogram::charted(kind) {
-                sums.outputs.keep(y.elem_count(), |f| for_each(y, f));
+                sums.outputs
+                    .keep(y.elem_count(), |s| for_each(y, |v| s.offer(v)));
             }
             sums.entries += y.elem_count() as f64;
             sums.sum += sum;
