@@ -1,8 +1,11 @@
 //! Ways to run one f32 product on several threads, alternated inside one process: gemm's own
 //! threading, the output's rows cut into one block per thread, its columns cut so, faer's
-//! threading, the columns cut into one-thread faer products, and faer on the calling thread alone (on one thread: gemm against faer, the blocks being the whole product). This is the measurement behind the multi-thread dispatch in
-//! `crates/core/src/cpu/matmul.rs` (`SPLIT_MIN_ROWS`, `SPLIT_MAX_B_BYTES`). Run it again on a
-//! new kind of CPU before trusting those thresholds there.
+//! threading, the columns cut into one-thread faer products, and faer on the calling thread
+//! alone (on one thread every way is a one-thread product). This is the measurement behind the
+//! multi-thread dispatch in `crates/core/src/cpu/matmul.rs` (`SPLIT_MIN_ROWS`,
+//! `SPLIT_MAX_B_BYTES`, `FAER_MIN_PARALLEL_PRODUCT` and `faer_matmul`'s column blocks) and
+//! behind `FAER_MIN_DEPTH_TRANSPOSED_B`. Run it again on a new kind of CPU before trusting those
+//! thresholds there.
 //!
 //! Usage: `cargo run --release -p nabla-core --example gemm_threads -- THREADS M,K,N,FORM ...`
 //! with FORM one of `nn`, `nt` (B stored transposed) or `tn` (A stored transposed); by default
@@ -73,6 +76,15 @@ fn shape(text: &str) -> Result<(usize, usize, usize, String), String> {
     ))
 }
 
+/// `0..len` cut into one range per thread, each of whole `group`s but the last.
+fn cut(len: usize, threads: usize, group: usize) -> Vec<(usize, usize)> {
+    let step = len.div_ceil(threads).next_multiple_of(group);
+    (0..len)
+        .step_by(step)
+        .map(|i| (i, (i + step).min(len)))
+        .collect()
+}
+
 /// One way to compute the product into the output.
 type Way<'a> = dyn Fn(&mut [f32]) + 'a;
 
@@ -113,30 +125,19 @@ fn compare(threads: usize, m: usize, k: usize, n: usize, form: &str) {
         block(Out(c.as_mut_ptr()), (0, m), (0, n), par)
     };
     // Row blocks of whole 8-row groups, as `cpu/matmul.rs` cuts them; column blocks of whole
-    // 16-column groups (a microkernel's width on AVX-512).
+    // 16-column groups (a microkernel's width on AVX-512), as `faer_matmul` does.
+    let (row_blocks, column_blocks) = (cut(m, threads, 8), cut(n, threads, 16));
     let rows = |c: &mut [f32]| {
-        let step = m.div_ceil(threads).next_multiple_of(8);
         let out = Out(c.as_mut_ptr());
-        (0..m.div_ceil(step)).into_par_iter().for_each(|i| {
-            block(
-                out,
-                (i * step, ((i + 1) * step).min(m)),
-                (0, n),
-                gemm::Parallelism::None,
-            )
-        });
+        row_blocks
+            .par_iter()
+            .for_each(|&r| block(out, r, (0, n), gemm::Parallelism::None));
     };
     let columns = |c: &mut [f32]| {
-        let step = n.div_ceil(threads).next_multiple_of(16);
         let out = Out(c.as_mut_ptr());
-        (0..n.div_ceil(step)).into_par_iter().for_each(|j| {
-            block(
-                out,
-                (0, m),
-                (j * step, ((j + 1) * step).min(n)),
-                gemm::Parallelism::None,
-            )
-        });
+        column_blocks
+            .par_iter()
+            .for_each(|&j| block(out, (0, m), j, gemm::Parallelism::None));
     };
     // One call of faer for the block of rows `r0..r1` and columns `j0..j1` of C.
     // SAFETY: as for `block`.
@@ -173,16 +174,10 @@ fn compare(threads: usize, m: usize, k: usize, n: usize, form: &str) {
         faer_block(Out(c.as_mut_ptr()), (0, m), (0, n), par)
     };
     let faer_columns = |c: &mut [f32]| {
-        let step = n.div_ceil(threads).next_multiple_of(16);
         let out = Out(c.as_mut_ptr());
-        (0..n.div_ceil(step)).into_par_iter().for_each(|j| {
-            faer_block(
-                out,
-                (0, m),
-                (j * step, ((j + 1) * step).min(n)),
-                faer::Par::Seq,
-            )
-        });
+        column_blocks
+            .par_iter()
+            .for_each(|&j| faer_block(out, (0, m), j, faer::Par::Seq));
     };
     let faer_one = |c: &mut [f32]| faer_block(Out(c.as_mut_ptr()), (0, m), (0, n), faer::Par::Seq);
     let ways: [(&str, &Way); 6] = [

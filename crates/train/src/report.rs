@@ -756,6 +756,11 @@ const DOCTOR_PLOTS: &[(&str, &str, bool, LayerStat)] = &[
     ),
 ];
 
+/// A layer as a chart's legend names it.
+fn layer_name(path: &str, l: &LayerDiagnostics) -> String {
+    format!("layer {path} ({})", l.kind)
+}
+
 /// One series per layer that has the statistic in some epoch.
 fn layer_series(record: &RunRecord, stat: LayerStat) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
@@ -763,7 +768,7 @@ fn layer_series(record: &RunRecord, stat: LayerStat) -> Vec<(String, Vec<(f64, f
         let Some(d) = &r.diagnostics else { continue };
         for (path, l) in &d.layers {
             let Some(v) = stat(l) else { continue };
-            let name = format!("layer {path} ({})", l.kind);
+            let name = layer_name(path, l);
             let point = ((r.epoch + 1) as f64, v);
             match out.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, points)) => points.push(point),
@@ -785,33 +790,31 @@ fn histogram_charts(record: &RunRecord) -> Result<Vec<String>> {
         .filter_map(|r| r.diagnostics.as_ref().map(|d| (r.epoch + 1, d)))
         .filter(|(_, d)| d.layers.iter().any(|(_, l)| l.histogram.is_some()))
         .collect();
-    let mut shown = Vec::new();
-    if let Some(first) = sampled.first() {
-        shown.push(*first);
-    }
-    if let Some(last) = sampled.last().filter(|last| last.0 != shown[0].0) {
-        shown.push(*last);
-    }
-    shown
+    let mut epochs: Vec<_> = sampled.first().into_iter().chain(sampled.last()).collect();
+    epochs.dedup_by_key(|(epoch, _)| *epoch);
+    epochs
         .into_iter()
-        .map(|(epoch, d)| {
-            let charted: Vec<(String, Vec<(f64, f64)>)> = d
+        .map(|&(epoch, d)| {
+            let charted: Vec<(&String, &LayerDiagnostics, &crate::doctor::Histogram)> = d
                 .layers
                 .iter()
-                .filter_map(|(path, l)| {
-                    let h = l.histogram.as_ref()?;
-                    Some((format!("layer {path} ({})", l.kind), h.steps()))
-                })
+                .filter_map(|(path, l)| Some((path, l, l.histogram.as_ref()?)))
                 .collect();
             // A deep network's curves would bury each other and its legend overflow the chart:
             // the first, the last and evenly spaced layers between, as Glorot and Bengio show.
-            let shown = evenly_spaced(charted.len(), MAX_HISTOGRAMS);
-            let of = if shown.len() < charted.len() {
-                format!(", {} of {} layers", shown.len(), charted.len())
+            let picked = evenly_spaced(charted.len(), MAX_HISTOGRAMS);
+            let of = if picked.len() < charted.len() {
+                format!(", {} of {} layers", picked.len(), charted.len())
             } else {
                 String::new()
             };
-            let series: Vec<_> = shown.into_iter().map(|i| charted[i].clone()).collect();
+            let series: Vec<_> = picked
+                .into_iter()
+                .map(|i| {
+                    let (path, l, h) = charted[i];
+                    (layer_name(path, l), h.steps())
+                })
+                .collect();
             xy_chart(
                 &format!("Output distribution per layer, epoch {epoch}{of} (doctor)"),
                 "output value",
